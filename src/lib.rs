@@ -1,0 +1,216 @@
+//! LaunchDarkly's DynamoDB data store as a WebAssembly component.
+//!
+//! The store logic is plain Rust behind [`transport::Platform`] and is unit-tested
+//! natively; `sys` (WASI) and the WIT glue below are compiled for wasm only.
+
+pub mod config;
+pub mod dynamo;
+pub mod error;
+pub mod model;
+pub mod retry;
+pub mod schema;
+pub mod store;
+pub mod transport;
+
+#[cfg(target_arch = "wasm32")]
+mod sys;
+
+#[cfg(target_arch = "wasm32")]
+mod component {
+    //! Maps the WIT types onto the core types.
+
+    wit_bindgen::generate!({
+        path: "wit",
+        world: "ld-dynamodb-store",
+        with: {
+            "wasi:io/poll@0.2.12": wasip2::io::poll,
+            "wasi:io/error@0.2.12": wasip2::io::error,
+            "wasi:io/streams@0.2.12": wasip2::io::streams,
+            "wasi:clocks/monotonic-clock@0.2.12": wasip2::clocks::monotonic_clock,
+            "wasi:clocks/wall-clock@0.2.12": wasip2::clocks::wall_clock,
+            "wasi:random/random@0.2.12": wasip2::random::random,
+            "wasi:cli/stdout@0.2.12": wasip2::cli::stdout,
+            "wasi:cli/stderr@0.2.12": wasip2::cli::stderr,
+            "wasi:cli/stdin@0.2.12": wasip2::cli::stdin,
+            "wasi:http/types@0.2.12": wasip2::http::types,
+            "wasi:http/outgoing-handler@0.2.12": wasip2::http::outgoing_handler,
+        },
+    });
+
+    use std::time::Duration;
+
+    use exports::ld_dynamodb::store::data_store::{Guest, GuestStore, Store};
+    use exports::ld_dynamodb::store::types as wit;
+
+    use crate::config::{Config, ConfigInput, Credentials, RetryPolicy, Timeouts};
+    use crate::error::StoreError;
+    use crate::model::{Collection, InitReport, Item, KeyedItem, UpsertOutcome};
+    use crate::store::DataStore;
+    use crate::sys::WasiPlatform;
+
+    struct Component;
+
+    impl Guest for Component {
+        type Store = StoreResource;
+    }
+
+    struct StoreResource(DataStore<WasiPlatform>);
+
+    impl GuestStore for StoreResource {
+        fn open(config: wit::Config) -> Result<Store, wit::StoreError> {
+            let config = Config::new(config_input(config)).map_err(error)?;
+            Ok(Store::new(StoreResource(DataStore::new(
+                config,
+                WasiPlatform,
+            ))))
+        }
+
+        fn init(&self, data: Vec<wit::Collection>) -> Result<wit::InitReport, wit::StoreError> {
+            let data: Vec<Collection> = data
+                .into_iter()
+                .map(|c| Collection {
+                    kind: c.kind,
+                    items: c.items.into_iter().map(keyed_item).collect(),
+                })
+                .collect();
+            self.0.init(&data).map(init_report).map_err(error)
+        }
+
+        fn get(&self, kind: String, key: String) -> Result<Option<wit::Item>, wit::StoreError> {
+            self.0
+                .get(&kind, &key)
+                .map(|item| item.map(wit_item))
+                .map_err(error)
+        }
+
+        fn get_all(&self, kind: String) -> Result<Vec<wit::KeyedItem>, wit::StoreError> {
+            self.0
+                .get_all(&kind)
+                .map(|items| {
+                    items
+                        .into_iter()
+                        .map(|k| wit::KeyedItem {
+                            key: k.key,
+                            item: wit_item(k.item),
+                        })
+                        .collect()
+                })
+                .map_err(error)
+        }
+
+        fn upsert(
+            &self,
+            kind: String,
+            key: String,
+            item: wit::Item,
+        ) -> Result<wit::UpsertOutcome, wit::StoreError> {
+            match self.0.upsert(&kind, &key, &core_item(item)) {
+                Ok(UpsertOutcome::Applied) => Ok(wit::UpsertOutcome::Applied),
+                Ok(UpsertOutcome::NotNewer) => Ok(wit::UpsertOutcome::NotNewer),
+                Ok(UpsertOutcome::TooLarge) => Ok(wit::UpsertOutcome::TooLarge),
+                Err(e) => Err(error(e)),
+            }
+        }
+
+        fn is_initialized(&self) -> Result<bool, wit::StoreError> {
+            self.0.is_initialized().map_err(error)
+        }
+
+        fn is_available(&self) -> bool {
+            self.0.is_available()
+        }
+
+        fn create_table(&self) -> Result<bool, wit::StoreError> {
+            self.0.create_table().map_err(error)
+        }
+    }
+
+    fn millis(ms: u32) -> Duration {
+        Duration::from_millis(u64::from(ms))
+    }
+
+    fn config_input(c: wit::Config) -> ConfigInput {
+        ConfigInput {
+            table: c.table,
+            prefix: c.prefix,
+            region: c.region,
+            endpoint: c.endpoint,
+            credentials: Some(Credentials {
+                access_key_id: c.credentials.access_key_id,
+                secret_access_key: c.credentials.secret_access_key,
+                session_token: c.credentials.session_token,
+            }),
+            retry: c.retry.map(|r| RetryPolicy {
+                max_attempts: r.max_attempts,
+                base_delay: millis(r.base_delay_ms),
+                max_delay: millis(r.max_delay_ms),
+            }),
+            timeouts: c.timeouts.map(|t| Timeouts {
+                connect: t.connect_ms.map(millis),
+                first_byte: t.first_byte_ms.map(millis),
+                between_bytes: t.between_bytes_ms.map(millis),
+            }),
+            init_concurrency: c.init_concurrency,
+        }
+    }
+
+    fn core_item(i: wit::Item) -> Item {
+        Item {
+            version: i.version,
+            deleted: i.deleted,
+            json: i.json,
+        }
+    }
+
+    fn keyed_item(k: wit::KeyedItem) -> KeyedItem {
+        KeyedItem {
+            key: k.key,
+            item: core_item(k.item),
+        }
+    }
+
+    fn wit_item(i: Item) -> wit::Item {
+        wit::Item {
+            version: i.version,
+            deleted: i.deleted,
+            json: i.json,
+        }
+    }
+
+    fn init_report(r: InitReport) -> wit::InitReport {
+        wit::InitReport {
+            written: r.written,
+            deleted: r.deleted,
+            dropped: r
+                .dropped
+                .into_iter()
+                .map(|d| wit::ItemRef {
+                    kind: d.kind,
+                    key: d.key,
+                })
+                .collect(),
+        }
+    }
+
+    fn error(e: StoreError) -> wit::StoreError {
+        match e {
+            StoreError::InvalidConfig(m) => wit::StoreError::InvalidConfig(m),
+            StoreError::InvalidInput(m) => wit::StoreError::InvalidInput(m),
+            StoreError::Transport(t) => wit::StoreError::Transport(wit::TransportError {
+                code: t.code,
+                detail: t.detail,
+                attempts: t.attempts,
+            }),
+            StoreError::Service(s) => wit::StoreError::Service(wit::ServiceError {
+                code: s.code,
+                message: s.message,
+                status: s.status,
+                request_id: s.request_id,
+                attempts: s.attempts,
+            }),
+            StoreError::MalformedResponse(m) => wit::StoreError::MalformedResponse(m),
+        }
+    }
+
+    export!(Component);
+}

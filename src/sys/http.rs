@@ -1,0 +1,231 @@
+//! `wasi:http/outgoing-handler` transport: starts every request, waits on all
+//! response futures with `wasi:io/poll`, then reads each body up to a size cap.
+
+use wasip2::http::outgoing_handler;
+use wasip2::http::types::{
+    ErrorCode, Fields, FutureIncomingResponse, IncomingBody, IncomingResponse, Method,
+    OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
+};
+use wasip2::io::poll;
+use wasip2::io::streams::StreamError;
+
+use super::WasiPlatform;
+use crate::config::Timeouts;
+use crate::transport::{
+    HttpRequest, HttpResponse, Transport, TransportFailure, MAX_RESPONSE_BYTES,
+};
+
+/// Largest write to an output stream at once.
+const WRITE_CHUNK: usize = 4096;
+/// Largest read from an input stream at once.
+const READ_CHUNK: u64 = 64 * 1024;
+
+impl Transport for WasiPlatform {
+    fn send_all(
+        &self,
+        requests: Vec<HttpRequest>,
+        timeouts: &Timeouts,
+    ) -> Vec<Result<HttpResponse, TransportFailure>> {
+        let futures: Vec<Result<FutureIncomingResponse, TransportFailure>> =
+            requests.into_iter().map(|r| start(r, timeouts)).collect();
+        wait_all(&futures);
+        futures
+            .into_iter()
+            .map(|future| future.and_then(|f| finish(&f)))
+            .collect()
+    }
+}
+
+/// Sends the request head and body; the response arrives on the returned future.
+fn start(
+    request: HttpRequest,
+    timeouts: &Timeouts,
+) -> Result<FutureIncomingResponse, TransportFailure> {
+    let (parts, body) = request.into_parts();
+    let entries: Vec<(String, Vec<u8>)> = parts
+        .headers
+        .iter()
+        .filter(|(name, _)| *name != http::header::HOST)
+        .map(|(name, value)| (name.as_str().to_string(), value.as_bytes().to_vec()))
+        .collect();
+    let headers = Fields::from_list(&entries)
+        .map_err(|e| failure_text("HTTP-request-denied", format!("{e:?}")))?;
+    let outgoing = OutgoingRequest::new(headers);
+    let denied = |what: &str| failure_text("HTTP-request-URI-invalid", what.to_string());
+    outgoing
+        .set_method(&Method::Post)
+        .map_err(|()| denied("method"))?;
+    let scheme = match parts.uri.scheme_str() {
+        Some("http") => Scheme::Http,
+        _ => Scheme::Https,
+    };
+    outgoing
+        .set_scheme(Some(&scheme))
+        .map_err(|()| denied("scheme"))?;
+    outgoing
+        .set_authority(parts.uri.authority().map(|a| a.as_str()))
+        .map_err(|()| denied("authority"))?;
+    outgoing
+        .set_path_with_query(Some(parts.uri.path()))
+        .map_err(|()| denied("path"))?;
+    let options = RequestOptions::new();
+    let nanos = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    // A host that does not support a timeout keeps its own default.
+    if let Some(d) = timeouts.connect {
+        let _ = options.set_connect_timeout(Some(nanos(d)));
+    }
+    if let Some(d) = timeouts.first_byte {
+        let _ = options.set_first_byte_timeout(Some(nanos(d)));
+    }
+    if let Some(d) = timeouts.between_bytes {
+        let _ = options.set_between_bytes_timeout(Some(nanos(d)));
+    }
+    let outgoing_body = outgoing
+        .body()
+        .map_err(|()| failure_text("internal-error", "request body already taken".into()))?;
+    let future = outgoing_handler::handle(outgoing, Some(options)).map_err(|e| failure(&e))?;
+    {
+        let stream = outgoing_body.write().map_err(|()| {
+            failure_text("internal-error", "request body stream already taken".into())
+        })?;
+        for chunk in body.chunks(WRITE_CHUNK) {
+            stream
+                .blocking_write_and_flush(chunk)
+                .map_err(stream_failure)?;
+        }
+    }
+    OutgoingBody::finish(outgoing_body, None).map_err(|e| failure(&e))?;
+    Ok(future)
+}
+
+/// Blocks until every started request has its response head (or failed).
+fn wait_all(futures: &[Result<FutureIncomingResponse, TransportFailure>]) {
+    let pollables: Vec<_> = futures.iter().flatten().map(|f| f.subscribe()).collect();
+    let mut waiting: Vec<&poll::Pollable> = pollables.iter().collect();
+    while !waiting.is_empty() {
+        let ready = poll::poll(&waiting);
+        let mut index = 0;
+        waiting.retain(|_| {
+            let keep = !ready.contains(&(index as u32));
+            index += 1;
+            keep
+        });
+    }
+}
+
+/// The response of a finished future, with its whole body.
+fn finish(future: &FutureIncomingResponse) -> Result<HttpResponse, TransportFailure> {
+    let response = match future.get() {
+        Some(Ok(Ok(response))) => response,
+        Some(Ok(Err(code))) => return Err(failure(&code)),
+        Some(Err(())) | None => {
+            return Err(failure_text(
+                "internal-error",
+                "response future was not ready".into(),
+            ))
+        }
+    };
+    let status = response.status();
+    let mut builder = http::Response::builder().status(status);
+    for (name, value) in response.headers().entries() {
+        builder = builder.header(name, value);
+    }
+    let body = read_body(&response)?;
+    builder
+        .body(body)
+        .map_err(|e| failure_text("HTTP-protocol-error", e.to_string()))
+}
+
+fn read_body(response: &IncomingResponse) -> Result<Vec<u8>, TransportFailure> {
+    let incoming = response
+        .consume()
+        .map_err(|()| failure_text("internal-error", "response body already taken".into()))?;
+    let mut body = Vec::new();
+    {
+        let stream = incoming.stream().map_err(|()| {
+            failure_text(
+                "internal-error",
+                "response body stream already taken".into(),
+            )
+        })?;
+        loop {
+            match stream.blocking_read(READ_CHUNK) {
+                Ok(chunk) => {
+                    body.extend_from_slice(&chunk);
+                    if body.len() > MAX_RESPONSE_BYTES {
+                        return Err(TransportFailure {
+                            code: "HTTP-response-body-size".into(),
+                            detail: Some(format!(
+                                "response body exceeds {MAX_RESPONSE_BYTES} bytes"
+                            )),
+                            retryable: false,
+                        });
+                    }
+                }
+                Err(StreamError::Closed) => break,
+                Err(e) => return Err(stream_failure(e)),
+            }
+        }
+    }
+    let _ = IncomingBody::finish(incoming);
+    Ok(body)
+}
+
+fn stream_failure(e: StreamError) -> TransportFailure {
+    match e {
+        StreamError::LastOperationFailed(err) => match wasip2::http::types::http_error_code(&err) {
+            Some(code) => failure(&code),
+            None => TransportFailure {
+                code: "HTTP-response-incomplete".into(),
+                detail: Some(err.to_debug_string()),
+                retryable: true,
+            },
+        },
+        StreamError::Closed => failure_text("HTTP-response-incomplete", "stream closed".into()),
+    }
+}
+
+fn failure_text(code: &str, detail: String) -> TransportFailure {
+    TransportFailure {
+        code: code.into(),
+        detail: Some(detail),
+        retryable: false,
+    }
+}
+
+/// Names the error code as the WIT case does and decides whether to retry.
+fn failure(code: &ErrorCode) -> TransportFailure {
+    let (name, retryable) = match code {
+        ErrorCode::DnsTimeout => ("DNS-timeout", true),
+        ErrorCode::DnsError(_) => ("DNS-error", true),
+        ErrorCode::DestinationNotFound => ("destination-not-found", false),
+        ErrorCode::DestinationUnavailable => ("destination-unavailable", true),
+        ErrorCode::DestinationIpProhibited => ("destination-IP-prohibited", false),
+        ErrorCode::DestinationIpUnroutable => ("destination-IP-unroutable", false),
+        ErrorCode::ConnectionRefused => ("connection-refused", true),
+        ErrorCode::ConnectionTerminated => ("connection-terminated", true),
+        ErrorCode::ConnectionTimeout => ("connection-timeout", true),
+        ErrorCode::ConnectionReadTimeout => ("connection-read-timeout", true),
+        ErrorCode::ConnectionWriteTimeout => ("connection-write-timeout", true),
+        ErrorCode::ConnectionLimitReached => ("connection-limit-reached", true),
+        ErrorCode::TlsProtocolError => ("TLS-protocol-error", false),
+        ErrorCode::TlsCertificateError => ("TLS-certificate-error", false),
+        ErrorCode::TlsAlertReceived(_) => ("TLS-alert-received", false),
+        ErrorCode::HttpRequestDenied => ("HTTP-request-denied", false),
+        ErrorCode::HttpResponseIncomplete => ("HTTP-response-incomplete", true),
+        ErrorCode::HttpResponseTimeout => ("HTTP-response-timeout", true),
+        ErrorCode::HttpProtocolError => ("HTTP-protocol-error", true),
+        ErrorCode::InternalError(_) => ("internal-error", false),
+        _ => ("HTTP-protocol-error", false),
+    };
+    let detail = match code {
+        ErrorCode::InternalError(Some(text)) => Some(text.clone()),
+        ErrorCode::InternalError(None) => None,
+        other => Some(format!("{other:?}")),
+    };
+    TransportFailure {
+        code: name.into(),
+        detail,
+        retryable,
+    }
+}

@@ -12,6 +12,9 @@ pub mod schema;
 pub mod store;
 pub mod transport;
 
+#[cfg(test)]
+mod testing;
+
 #[cfg(target_arch = "wasm32")]
 mod sys;
 

@@ -1,1 +1,174 @@
-fn main() {}
+//! `ld-dynamodb`: a CLI over the ld-dynamodb-store component.
+
+mod cli;
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use serde_json::{json, Map, Value};
+
+use cli::{Cli, Command};
+use ld_dynamodb_host::data::{self, Kind};
+use ld_dynamodb_host::embed::{
+    default_component_path, describe, Credentials, HostOptions, Item, Runtime, Session,
+    StoreConfig, StoreError, UpsertOutcome,
+};
+use ld_dynamodb_host::outbound::{normalized_authority, Allow};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(output) => {
+            println!("{output}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ld-dynamodb: error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes on one line.
+fn one_line(e: &anyhow::Error) -> String {
+    format!("{e:#}").replace('\n', " ")
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// The store configuration from the options and the usual AWS variables.
+fn store_config(cli: &Cli) -> StoreConfig {
+    StoreConfig {
+        table: cli.table.clone(),
+        prefix: cli.prefix.clone().filter(|p| !p.is_empty()),
+        region: cli
+            .region
+            .clone()
+            .or_else(|| env("AWS_REGION"))
+            .or_else(|| env("AWS_DEFAULT_REGION"))
+            .unwrap_or_default(),
+        endpoint: cli
+            .endpoint
+            .clone()
+            .or_else(|| env("AWS_ENDPOINT_URL_DYNAMODB"))
+            .or_else(|| env("AWS_ENDPOINT_URL")),
+        credentials: Credentials {
+            access_key_id: env("AWS_ACCESS_KEY_ID").unwrap_or_default(),
+            secret_access_key: env("AWS_SECRET_ACCESS_KEY").unwrap_or_default(),
+            session_token: env("AWS_SESSION_TOKEN"),
+        },
+        retry: None,
+        timeouts: None,
+        init_concurrency: None,
+    }
+}
+
+/// The only authority the component may reach: the configured endpoint's.
+fn allowed_authority(config: &StoreConfig) -> Allow {
+    let url = config
+        .endpoint
+        .clone()
+        .unwrap_or_else(|| format!("https://dynamodb.{}.amazonaws.com", config.region));
+    match url.parse::<http::Uri>().ok().as_ref().and_then(normalized_authority) {
+        Some(authority) => Allow::Only(vec![authority]),
+        // An unparsable endpoint is rejected by the component before any request.
+        None => Allow::Only(Vec::new()),
+    }
+}
+
+fn read_input(file: &str) -> Result<String> {
+    if file == "-" {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).context("cannot read stdin")?;
+        Ok(text)
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))
+    }
+}
+
+/// Unwraps a store result into an error line.
+fn check<T>(result: Result<T, StoreError>) -> Result<T> {
+    result.map_err(|e| anyhow::anyhow!(describe(&e)))
+}
+
+async fn run(cli: Cli) -> Result<Value> {
+    let config = store_config(&cli);
+    let component = cli.component.clone().unwrap_or_else(default_component_path);
+    let runtime = Runtime::load(&component)?;
+    let options = HostOptions {
+        allow: allowed_authority(&config),
+        capture_stderr: false,
+    };
+    let instance = runtime.instance(&options).await?;
+    let mut store = check(instance.open(&config).await?)?;
+    match cli.command {
+        Command::CreateTable => {
+            let created = check(store.create_table().await?)?;
+            Ok(json!({ "table": config.table, "created": created }))
+        }
+        Command::Init { file } => {
+            let collections = data::all_data(&read_input(&file)?)?;
+            let report = check(store.init(&collections).await?)?;
+            let dropped: Vec<Value> = report
+                .dropped
+                .iter()
+                .map(|d| json!({ "kind": d.kind, "key": d.key }))
+                .collect();
+            Ok(json!({ "written": report.written, "deleted": report.deleted, "dropped": dropped }))
+        }
+        Command::Get { kind, key, raw } => {
+            let item = check(store.get(Kind::from(kind).namespace(), &key).await?)?;
+            match item {
+                Some(item) if raw => Ok(data::raw_item(&item)),
+                Some(item) if !item.deleted => data::item_json(&item),
+                _ => Ok(Value::Null),
+            }
+        }
+        Command::All { kind } => {
+            let items = check(store.get_all(Kind::from(kind).namespace()).await?)?;
+            let mut out = Map::new();
+            for keyed in items.into_iter().filter(|k| !k.item.deleted) {
+                let value = data::item_json(&keyed.item)?;
+                out.insert(keyed.key, value);
+            }
+            Ok(Value::Object(out))
+        }
+        Command::Upsert { kind, file } => {
+            let value: Value = serde_json::from_str(&read_input(&file)?).context("the item is not valid JSON")?;
+            let keyed = data::keyed_item(&value)?;
+            upsert(&mut store, kind.into(), &keyed.key, &keyed.item).await
+        }
+        Command::Delete { kind, key, version } => {
+            let tombstone = Item { version, deleted: true, json: String::new() };
+            upsert(&mut store, kind.into(), &key, &tombstone).await
+        }
+        Command::Status => {
+            let initialized = store.is_initialized().await?;
+            match initialized {
+                Ok(initialized) => Ok(json!({ "initialized": initialized, "available": true })),
+                Err(e) => bail!("store unavailable: {}", describe(&e)),
+            }
+        }
+    }
+}
+
+async fn upsert(store: &mut Session, kind: Kind, key: &str, item: &Item) -> Result<Value> {
+    let outcome = check(store.upsert(kind.namespace(), key, item).await?)?;
+    let (updated, name) = match outcome {
+        UpsertOutcome::Applied => (true, "applied"),
+        UpsertOutcome::NotNewer => (false, "not-newer"),
+        UpsertOutcome::TooLarge => (false, "too-large"),
+    };
+    Ok(json!({
+        "updated": updated,
+        "outcome": name,
+        "key": key,
+        "version": item.version,
+        "deleted": item.deleted,
+    }))
+}

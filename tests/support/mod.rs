@@ -1,1 +1,210 @@
+//! Shared test support: the compiled component, the two emulators started by
+//! `scripts/test.sh`, unique tables, and an independent boto3 client.
 
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+
+use serde_json::{json, Value};
+
+use ld_dynamodb_host::embed::{
+    default_component_path, Collection, Credentials, HostOptions, Item, KeyedItem, Runtime,
+    Session, StoreConfig,
+};
+use ld_dynamodb_host::outbound::Allow;
+
+/// The region the tests use (moto keeps data per region).
+pub const REGION: &str = "us-east-1";
+
+/// A DynamoDB-compatible server started by the test script.
+#[derive(Debug, Clone)]
+pub struct Backend {
+    pub name: &'static str,
+    pub endpoint: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+fn required(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| panic!("{var} is not set: run the tests with scripts/test.sh"))
+}
+
+impl Backend {
+    /// moto, with SigV4 checking on.
+    pub fn moto() -> Backend {
+        Backend {
+            name: "moto",
+            endpoint: required("LD_TEST_MOTO_ENDPOINT"),
+            access_key_id: required("LD_TEST_MOTO_ACCESS_KEY_ID"),
+            secret_access_key: required("LD_TEST_MOTO_SECRET_ACCESS_KEY"),
+        }
+    }
+
+    /// dynalite (AWS-exact validation, no signature checking).
+    pub fn dynalite() -> Backend {
+        Backend {
+            name: "dynalite",
+            endpoint: required("LD_TEST_DYNALITE_ENDPOINT"),
+            access_key_id: "AKIDDYNALITE".into(),
+            secret_access_key: "dynalite-secret-key".into(),
+        }
+    }
+
+    /// A store configuration for a table on this backend.
+    pub fn config(&self, table: &str, prefix: Option<&str>) -> StoreConfig {
+        StoreConfig {
+            table: table.into(),
+            prefix: prefix.map(str::to_string),
+            region: REGION.into(),
+            endpoint: Some(self.endpoint.clone()),
+            credentials: Credentials {
+                access_key_id: self.access_key_id.clone(),
+                secret_access_key: self.secret_access_key.clone(),
+                session_token: None,
+            },
+            retry: None,
+            timeouts: None,
+            init_concurrency: None,
+        }
+    }
+
+    /// Runs DynamoDB calls with boto3: `[[Operation, params], ...]` → results.
+    pub fn boto(&self, calls: Value) -> Vec<Value> {
+        let spec = json!({
+            "endpoint": self.endpoint,
+            "region": REGION,
+            "access_key_id": self.access_key_id,
+            "secret_access_key": self.secret_access_key,
+            "calls": calls,
+        });
+        let out = python(&["calls"], &spec.to_string());
+        serde_json::from_str::<Vec<Value>>(&out).expect("boto helper prints a JSON list")
+    }
+
+    /// Every row of a table, read by boto3, sorted by namespace and key.
+    pub fn scan(&self, table: &str) -> Vec<Value> {
+        let mut rows = Vec::new();
+        let mut start: Option<Value> = None;
+        loop {
+            let mut params = json!({ "TableName": table, "ConsistentRead": true });
+            if let Some(s) = &start {
+                params["ExclusiveStartKey"] = s.clone();
+            }
+            let page = self.boto(json!([["Scan", params]])).remove(0);
+            rows.extend(page["Items"].as_array().cloned().unwrap_or_default());
+            match page.get("LastEvaluatedKey") {
+                Some(k) => start = Some(k.clone()),
+                None => break,
+            }
+        }
+        rows.sort_by_key(|r| (r["namespace"]["S"].to_string(), r["key"]["S"].to_string()));
+        rows
+    }
+}
+
+/// Runs the test helper script with the project's Python.
+pub fn python(args: &[&str], stdin: &str) -> String {
+    let python = std::env::var("LD_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("support/ddb.py");
+    let mut child = Command::new(python)
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python starts");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "helper {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The component, compiled once per test binary.
+pub fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        let path = std::env::var_os("LD_DYNAMODB_COMPONENT")
+            .map(PathBuf::from)
+            .unwrap_or_else(default_component_path);
+        Runtime::load(&path).expect("the component loads (build it with scripts/build.sh)")
+    })
+}
+
+/// A table name no other test uses.
+pub fn unique_table(label: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!("t-{label}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Opens a store with stderr captured; panics on any error.
+pub async fn open(backend: &Backend, table: &str, prefix: Option<&str>) -> Session {
+    open_config(&backend.config(table, prefix)).await
+}
+
+/// Opens a store from a config with stderr captured; panics on any error.
+pub async fn open_config(config: &StoreConfig) -> Session {
+    let options = HostOptions {
+        allow: Allow::Any,
+        capture_stderr: true,
+    };
+    let instance = runtime().instance(&options).await.expect("instantiates");
+    instance.open(config).await.expect("no trap").expect("config is valid")
+}
+
+/// Creates a fresh table through the component and opens a store on it.
+pub async fn fresh_store(backend: &Backend, label: &str, prefix: Option<&str>) -> (String, Session) {
+    let table = unique_table(label);
+    let mut store = open(backend, &table, prefix).await;
+    assert!(store.create_table().await.unwrap().unwrap(), "table {table} is new");
+    (table, store)
+}
+
+/// A flag-like item JSON with the given extra fields.
+pub fn item(key: &str, version: u64, extra: Value) -> KeyedItem {
+    let mut json = json!({ "key": key, "version": version });
+    if let (Some(obj), Some(more)) = (json.as_object_mut(), extra.as_object()) {
+        obj.extend(more.clone());
+    }
+    KeyedItem {
+        key: key.into(),
+        item: Item { version, deleted: false, json: json.to_string() },
+    }
+}
+
+/// A tombstone.
+pub fn tombstone(key: &str, version: u64) -> KeyedItem {
+    KeyedItem {
+        key: key.into(),
+        item: Item { version, deleted: true, json: String::new() },
+    }
+}
+
+/// A collection of one kind.
+pub fn collection(kind: &str, items: Vec<KeyedItem>) -> Collection {
+    Collection { kind: kind.into(), items }
+}
+
+/// Keys and versions of items, sorted by key.
+pub fn versions(items: &[KeyedItem]) -> Vec<(String, u64, bool)> {
+    let mut out: Vec<_> = items
+        .iter()
+        .map(|k| (k.key.clone(), k.item.version, k.item.deleted))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Unwraps a store call: no trap, no store error.
+#[macro_export]
+macro_rules! ok {
+    ($call:expr) => {
+        $call.await.expect("no trap").unwrap_or_else(|e| panic!("store error: {e:?}"))
+    };
+}

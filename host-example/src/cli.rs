@@ -1,0 +1,93 @@
+//! Command-line arguments of `ld-dynamodb`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use ld_dynamodb_host::data::Kind;
+
+/// Load, inspect and update LaunchDarkly flag data in a DynamoDB table through
+/// the ld-dynamodb-store WebAssembly component. Prints JSON on stdout; errors go
+/// to stderr as one line, with a non-zero exit code.
+///
+/// Credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and (for
+/// temporary credentials) AWS_SESSION_TOKEN.
+#[derive(Debug, Parser)]
+#[command(name = "ld-dynamodb", version)]
+pub struct Cli {
+    /// Name of the DynamoDB table (hash key `namespace` S, range key `key` S).
+    #[arg(long, env = "LD_DYNAMODB_TABLE", global = true, default_value = "")]
+    pub table: String,
+
+    /// Prefix of the namespaces (`PREFIX:features`); none by default.
+    #[arg(long, env = "LD_DYNAMODB_PREFIX", global = true)]
+    pub prefix: Option<String>,
+
+    /// AWS region [env: AWS_REGION, then AWS_DEFAULT_REGION].
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+
+    /// Endpoint URL, such as http://127.0.0.1:8000 [env: AWS_ENDPOINT_URL_DYNAMODB, then
+    /// AWS_ENDPOINT_URL; default https://dynamodb.REGION.amazonaws.com].
+    #[arg(long, global = true)]
+    pub endpoint: Option<String>,
+
+    /// The component to load [env: LD_DYNAMODB_COMPONENT; default: this project's release build].
+    #[arg(long, env = "LD_DYNAMODB_COMPONENT", global = true)]
+    pub component: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags or segments.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KindArg {
+    Flags,
+    Segments,
+}
+
+impl From<KindArg> for Kind {
+    fn from(k: KindArg) -> Kind {
+        match k {
+            KindArg::Flags => Kind::Flags,
+            KindArg::Segments => Kind::Segments,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the table with the layout the stores use (on-demand capacity) and wait until it is active.
+    CreateTable,
+    /// Replace all flags and segments with FILE (`-` for stdin) in the /sdk/latest-all shape
+    /// {"flags":{KEY:ITEM},"segments":{KEY:ITEM}}; prints the init report.
+    Init {
+        /// Path of the JSON data, or `-` for stdin.
+        file: String,
+    },
+    /// Print one flag or segment, or null when absent or deleted.
+    Get {
+        kind: KindArg,
+        key: String,
+        /// Show the version, deleted flag and item string as stored (tombstones included).
+        #[arg(long)]
+        raw: bool,
+    },
+    /// Print every flag or segment as {KEY: ITEM}, without deleted items.
+    All { kind: KindArg },
+    /// Write an item (JSON with `key` and `version`) from FILE or stdin if its version is newer.
+    Upsert {
+        kind: KindArg,
+        /// Path of the item JSON, or `-` for stdin.
+        file: String,
+    },
+    /// Delete an item by writing a tombstone at VERSION, if VERSION is newer than the stored one.
+    Delete {
+        kind: KindArg,
+        key: String,
+        version: u64,
+    },
+    /// Print {"initialized": bool, "available": bool}.
+    Status,
+}

@@ -1,0 +1,258 @@
+//! Loads the component into wasmtime with WASI and `wasi:http`, and calls the
+//! exported data store.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::outbound::{Allow, Outbound};
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "ld-dynamodb-store",
+    exports: { default: async },
+    with: {
+        "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+        "wasi": wasmtime_wasi::p2::bindings,
+    },
+});
+
+pub use exports::ld_dynamodb::store::types as wit;
+pub use wit::{
+    Collection, Config as StoreConfig, Credentials, InitReport, Item, KeyedItem, StoreError,
+    UpsertOutcome,
+};
+
+/// The component as this project's release build writes it.
+pub fn default_component_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/wasm32-wasip2/release/ld_dynamodb_store.wasm")
+}
+
+/// What each instance's host side may do.
+#[derive(Debug, Clone, Default)]
+pub struct HostOptions {
+    /// Authorities the component may reach.
+    pub allow: Allow,
+    /// Keep the component's stderr in memory (see [`Session::stderr`]) instead of passing it through.
+    pub capture_stderr: bool,
+}
+
+/// A compiled component, ready to instantiate many times.
+pub struct Runtime {
+    engine: Engine,
+    pre: LdDynamodbStorePre<HostState>,
+}
+
+/// Per-instance host state.
+pub struct HostState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    outbound: Outbound,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outbound,
+        }
+    }
+}
+
+impl Runtime {
+    /// Compiles (or loads from the cache) the component at `path`.
+    pub fn load(path: &Path) -> Result<Runtime> {
+        let engine = Engine::new(&Config::new())?;
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read the component at {}", path.display()))?;
+        let component = Component::new(&engine, &bytes).map_err(|e| {
+            anyhow::anyhow!("cannot compile the component at {}: {e}", path.display())
+        })?;
+        Self::from_component(engine, component)
+    }
+
+    fn from_component(engine: Engine, component: Component) -> Result<Runtime> {
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        let pre = LdDynamodbStorePre::new(linker.instantiate_pre(&component)?)?;
+        Ok(Runtime { engine, pre })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The interfaces the component imports, by name.
+    pub fn imports(&self) -> Vec<String> {
+        self.pre
+            .instance_pre()
+            .component()
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect()
+    }
+
+    /// A fresh instance with its own host state.
+    pub async fn instance(&self, options: &HostOptions) -> Result<Instance> {
+        let mut wasi = WasiCtx::builder();
+        let stderr = options.capture_stderr.then(|| MemoryOutputPipe::new(1 << 20));
+        match &stderr {
+            Some(pipe) => wasi.stderr(pipe.clone()),
+            None => wasi.inherit_stderr(),
+        };
+        let outbound = Outbound::new(options.allow.clone());
+        let state = HostState {
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            outbound: outbound.clone(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        let bindings = self.pre.instantiate_async(&mut store).await?;
+        Ok(Instance {
+            store,
+            bindings,
+            stderr,
+            outbound,
+        })
+    }
+}
+
+/// One instance of the component.
+pub struct Instance {
+    store: Store<HostState>,
+    bindings: LdDynamodbStore,
+    stderr: Option<MemoryOutputPipe>,
+    outbound: Outbound,
+}
+
+/// An open data store inside an instance. The outer `Result` is a trap or host
+/// failure; the inner one is the store's own error.
+pub struct Session {
+    instance: Instance,
+    handle: ResourceAny,
+}
+
+impl Instance {
+    /// Opens a data store (validates the config; sends nothing).
+    pub async fn open(mut self, config: &StoreConfig) -> Result<Result<Session, StoreError>> {
+        let opened = self
+            .bindings
+            .ld_dynamodb_store_data_store()
+            .store()
+            .call_open(&mut self.store, config)
+            .await?;
+        Ok(opened.map(|handle| Session {
+            instance: self,
+            handle,
+        }))
+    }
+
+    /// What the component wrote to stderr, when captured.
+    pub fn stderr(&self) -> String {
+        self.stderr
+            .as_ref()
+            .map(|p| String::from_utf8_lossy(&p.contents()).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Requests sent so far.
+    pub fn requests_sent(&self) -> u64 {
+        self.outbound.requests_sent()
+    }
+}
+
+impl Session {
+    fn parts(&mut self) -> (&mut Store<HostState>, &LdDynamodbStore) {
+        (&mut self.instance.store, &self.instance.bindings)
+    }
+
+    pub async fn init(&mut self, data: &[Collection]) -> Result<Result<InitReport, StoreError>> {
+        let handle = self.handle;
+        let (store, b) = self.parts();
+        Ok(b.ld_dynamodb_store_data_store().store().call_init(store, handle, data).await?)
+    }
+
+    pub async fn get(&mut self, kind: &str, key: &str) -> Result<Result<Option<Item>, StoreError>> {
+        let handle = self.handle;
+        let (store, b) = self.parts();
+        Ok(b.ld_dynamodb_store_data_store().store().call_get(store, handle, kind, key).await?)
+    }
+
+    pub async fn get_all(&mut self, kind: &str) -> Result<Result<Vec<KeyedItem>, StoreError>> {
+        let handle = self.handle;
+        let (store, b) = self.parts();
+        Ok(b.ld_dynamodb_store_data_store().store().call_get_all(store, handle, kind).await?)
+    }
+
+    pub async fn upsert(&mut self, kind: &str, key: &str, item: &Item) -> Result<Result<UpsertOutcome, StoreError>> {
+        let handle = self.handle;
+        let (store, b) = self.parts();
+        Ok(b.ld_dynamodb_store_data_store().store().call_upsert(store, handle, kind, key, item).await?)
+    }
+
+    pub async fn is_initialized(&mut self) -> Result<Result<bool, StoreError>> {
+        let handle = self.handle;
+        let (store, b) = self.parts();
+        Ok(b.ld_dynamodb_store_data_store().store().call_is_initialized(store, handle).await?)
+    }
+
+    pub async fn is_available(&mut self) -> Result<bool> {
+        let handle = self.handle;
+        let (store, b) = self.parts();
+        Ok(b.ld_dynamodb_store_data_store().store().call_is_available(store, handle).await?)
+    }
+
+    pub async fn create_table(&mut self) -> Result<Result<bool, StoreError>> {
+        let handle = self.handle;
+        let (store, b) = self.parts();
+        Ok(b.ld_dynamodb_store_data_store().store().call_create_table(store, handle).await?)
+    }
+
+    /// The instance this store lives in (stderr, request count).
+    pub fn instance(&self) -> &Instance {
+        &self.instance
+    }
+}
+
+/// One line describing a store error, as the CLI prints it.
+pub fn describe(error: &StoreError) -> String {
+    match error {
+        StoreError::InvalidConfig(m) => format!("invalid configuration: {m}"),
+        StoreError::InvalidInput(m) => format!("invalid input: {m}"),
+        StoreError::Transport(t) => format!(
+            "transport error: {} after {} attempt(s){}",
+            t.code,
+            t.attempts,
+            t.detail.as_ref().map(|d| format!(": {d}")).unwrap_or_default()
+        ),
+        StoreError::Service(s) => format!(
+            "DynamoDB error {}: {} (HTTP {}, {} attempt(s){})",
+            s.code,
+            s.message,
+            s.status,
+            s.attempts,
+            s.request_id.as_ref().map(|r| format!(", request id {r}")).unwrap_or_default()
+        ),
+        StoreError::MalformedResponse(m) => format!("malformed response: {m}"),
+    }
+}

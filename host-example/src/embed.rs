@@ -16,6 +16,7 @@ wasmtime::component::bindgen!({
     path: "../wit",
     world: "ld-dynamodb-store",
     exports: { default: async },
+    additional_derives: [PartialEq, Eq],
     with: {
         "wasi:http": wasmtime_wasi_http::p2::bindings::http,
         "wasi": wasmtime_wasi::p2::bindings,

@@ -371,13 +371,21 @@ mod tests {
     }
 
     fn coll(kind: &str, items: Vec<KeyedItem>) -> Collection {
-        Collection { kind: kind.into(), items }
+        Collection {
+            kind: kind.into(),
+            items,
+        }
     }
 
     /// Answers a Query with the given existing keys, one page.
     fn existing(sent: &Sent, keys: &[&str]) -> Answer {
-        let ns = sent.body["KeyConditions"]["namespace"]["AttributeValueList"][0]["S"].as_str().unwrap();
-        let items: Vec<Value> = keys.iter().map(|k| json!({ "namespace": { "S": ns }, "key": { "S": k } })).collect();
+        let ns = sent.body["KeyConditions"]["namespace"]["AttributeValueList"][0]["S"]
+            .as_str()
+            .unwrap();
+        let items: Vec<Value> = keys
+            .iter()
+            .map(|k| json!({ "namespace": { "S": ns }, "key": { "S": k } }))
+            .collect();
         ok(&json!({ "Items": items, "Count": items.len() }).to_string())
     }
 
@@ -393,21 +401,50 @@ mod tests {
         });
         let store = DataStore::new(config("p", 3, 8), platform);
         let report = store
-            .init(&[coll("segments", vec![flag("s1", 1)]), coll("features", vec![flag("f1", 2), flag("f2", 3)])])
+            .init(&[
+                coll("segments", vec![flag("s1", 1)]),
+                coll("features", vec![flag("f1", 2), flag("f2", 3)]),
+            ])
             .unwrap();
-        assert_eq!(report, InitReport { written: 3, deleted: 3, dropped: vec![] });
+        assert_eq!(
+            report,
+            InitReport {
+                written: 3,
+                deleted: 3,
+                dropped: vec![]
+            }
+        );
         let sent = store.client.platform().sent.borrow().clone();
         let ops: Vec<&str> = sent.iter().map(|s| s.op.as_str()).collect();
-        assert_eq!(ops, ["Query", "Query", "BatchWriteItem", "BatchWriteItem", "BatchWriteItem", "BatchWriteItem"]);
+        assert_eq!(
+            ops,
+            [
+                "Query",
+                "Query",
+                "BatchWriteItem",
+                "BatchWriteItem",
+                "BatchWriteItem",
+                "BatchWriteItem"
+            ]
+        );
         for query in &sent[..2] {
             assert_eq!(query.body["ProjectionExpression"], "#namespace, #key");
             assert_eq!(query.body["ConsistentRead"], true);
         }
-        assert_eq!(sent[0].body["KeyConditions"]["namespace"]["AttributeValueList"][0]["S"], "p:segments");
+        assert_eq!(
+            sent[0].body["KeyConditions"]["namespace"]["AttributeValueList"][0]["S"],
+            "p:segments"
+        );
         let segments = batch_requests(&sent[2]);
-        assert_eq!(segments[0]["PutRequest"]["Item"]["namespace"]["S"], "p:segments");
+        assert_eq!(
+            segments[0]["PutRequest"]["Item"]["namespace"]["S"],
+            "p:segments"
+        );
         let flags = batch_requests(&sent[3]);
-        let keys: Vec<&str> = flags.iter().map(|r| r["PutRequest"]["Item"]["key"]["S"].as_str().unwrap()).collect();
+        let keys: Vec<&str> = flags
+            .iter()
+            .map(|r| r["PutRequest"]["Item"]["key"]["S"].as_str().unwrap())
+            .collect();
         assert_eq!(keys, ["f1", "f2"]);
         let deletes = batch_requests(&sent[4]);
         assert_eq!(
@@ -420,7 +457,9 @@ mod tests {
         );
         assert_eq!(
             batch_requests(&sent[5]),
-            vec![json!({ "PutRequest": { "Item": { "namespace": { "S": "p:$inited" }, "key": { "S": "p:$inited" } } } })]
+            vec![
+                json!({ "PutRequest": { "Item": { "namespace": { "S": "p:$inited" }, "key": { "S": "p:$inited" } } } })
+            ]
         );
     }
 
@@ -464,16 +503,43 @@ mod tests {
             }
         });
         let store = DataStore::new(config("", 5, 8), platform);
-        store.init(&[coll("features", vec![flag("a", 1), flag("b", 1), flag("c", 1)])]).unwrap();
+        store
+            .init(&[coll(
+                "features",
+                vec![flag("a", 1), flag("b", 1), flag("c", 1)],
+            )])
+            .unwrap();
         let platform = store.client.platform();
         let sent = platform.sent.borrow();
         let batches: Vec<Vec<String>> = sent
             .iter()
             .filter(|s| s.op == "BatchWriteItem")
-            .map(|s| batch_requests(s).iter().map(|r| r["PutRequest"]["Item"]["key"]["S"].as_str().unwrap().to_string()).collect())
+            .map(|s| {
+                batch_requests(s)
+                    .iter()
+                    .map(|r| {
+                        r["PutRequest"]["Item"]["key"]["S"]
+                            .as_str()
+                            .unwrap()
+                            .to_string()
+                    })
+                    .collect()
+            })
             .collect();
-        assert_eq!(batches, [vec!["a", "b", "c"], vec!["b", "c"], vec!["b", "c"], vec!["$inited"]]);
-        assert_eq!(platform.sleeps.borrow().len(), 2, "one backoff before each re-send");
+        assert_eq!(
+            batches,
+            [
+                vec!["a", "b", "c"],
+                vec!["b", "c"],
+                vec!["b", "c"],
+                vec!["$inited"]
+            ]
+        );
+        assert_eq!(
+            platform.sleeps.borrow().len(),
+            2,
+            "one backoff before each re-send"
+        );
     }
 
     #[test]
@@ -483,17 +549,27 @@ mod tests {
             _ => ok(&json!({ "UnprocessedItems": { "tbl": batch_requests(sent) } }).to_string()),
         });
         let store = DataStore::new(config("", 3, 8), platform);
-        let err = store.init(&[coll("features", vec![flag("a", 1)])]).unwrap_err();
+        let err = store
+            .init(&[coll("features", vec![flag("a", 1)])])
+            .unwrap_err();
         match err {
             StoreError::Service(e) => {
                 assert_eq!(e.code, "UnprocessedItems");
                 assert_eq!(e.attempts, 3);
-                assert!(e.message.contains("1 write request(s) unprocessed after 3 attempts"), "{}", e.message);
+                assert!(
+                    e.message
+                        .contains("1 write request(s) unprocessed after 3 attempts"),
+                    "{}",
+                    e.message
+                );
             }
             other => panic!("{other:?}"),
         }
         let sent = store.client.platform().sent.borrow();
-        assert!(sent.iter().all(|s| !s.body.to_string().contains("$inited")), "the marker is never sent");
+        assert!(
+            sent.iter().all(|s| !s.body.to_string().contains("$inited")),
+            "the marker is never sent"
+        );
     }
 
     #[test]
@@ -503,9 +579,15 @@ mod tests {
             _ => error(400, "ValidationException"),
         });
         let store = DataStore::new(config("", 3, 8), platform);
-        let err = store.init(&[coll("features", vec![flag("a", 1)])]).unwrap_err();
+        let err = store
+            .init(&[coll("features", vec![flag("a", 1)])])
+            .unwrap_err();
         assert_eq!(err.service_code(), Some("ValidationException"));
-        assert_eq!(store.client.platform().ops(), ["Query", "BatchWriteItem"], "not retried, nothing after");
+        assert_eq!(
+            store.client.platform().ops(),
+            ["Query", "BatchWriteItem"],
+            "not retried, nothing after"
+        );
     }
 
     #[test]
@@ -527,43 +609,79 @@ mod tests {
         assert_eq!(sleeps.len(), 2);
         assert!(sleeps[0] <= Duration::from_millis(10) && sleeps[1] <= Duration::from_millis(20));
 
-        let store = DataStore::new(config("", 4, 8), FakePlatform::new(|_: &Sent| error(503, "ServiceUnavailable")));
+        let store = DataStore::new(
+            config("", 4, 8),
+            FakePlatform::new(|_: &Sent| error(503, "ServiceUnavailable")),
+        );
         match store.get("features", "k").unwrap_err() {
-            StoreError::Service(e) => assert_eq!((e.code.as_str(), e.attempts, e.status), ("ServiceUnavailable", 4, 503)),
+            StoreError::Service(e) => assert_eq!(
+                (e.code.as_str(), e.attempts, e.status),
+                ("ServiceUnavailable", 4, 503)
+            ),
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
     fn transport_failures_are_retried_only_when_retryable() {
-        let refused = |retryable| TransportFailure { code: "connection-refused".into(), detail: None, retryable };
-        let store = DataStore::new(config("", 3, 8), FakePlatform::new(move |_: &Sent| Err(refused(true))));
+        let refused = |retryable| TransportFailure {
+            code: "connection-refused".into(),
+            detail: None,
+            retryable,
+        };
+        let store = DataStore::new(
+            config("", 3, 8),
+            FakePlatform::new(move |_: &Sent| Err(refused(true))),
+        );
         match store.get("features", "k").unwrap_err() {
-            StoreError::Transport(t) => assert_eq!((t.code.as_str(), t.attempts), ("connection-refused", 3)),
+            StoreError::Transport(t) => {
+                assert_eq!((t.code.as_str(), t.attempts), ("connection-refused", 3))
+            }
             other => panic!("{other:?}"),
         }
         assert!(!store.is_available());
-        let store = DataStore::new(config("", 3, 8), FakePlatform::new(move |_: &Sent| Err(refused(false))));
-        assert!(matches!(store.get("features", "k"), Err(StoreError::Transport(t)) if t.attempts == 1));
+        let store = DataStore::new(
+            config("", 3, 8),
+            FakePlatform::new(move |_: &Sent| Err(refused(false))),
+        );
+        assert!(
+            matches!(store.get("features", "k"), Err(StoreError::Transport(t)) if t.attempts == 1)
+        );
     }
 
     #[test]
     fn upsert_sends_the_conditional_put_and_maps_the_condition_failure() {
-        let store = DataStore::new(config("env", 3, 8), FakePlatform::new(|_: &Sent| error(400, "ConditionalCheckFailedException")));
+        let store = DataStore::new(
+            config("env", 3, 8),
+            FakePlatform::new(|_: &Sent| error(400, "ConditionalCheckFailedException")),
+        );
         let outcome = store.upsert("features", "f", &flag("f", 5).item).unwrap();
         assert_eq!(outcome, UpsertOutcome::NotNewer);
         let sent = store.client.platform().sent.borrow();
         assert_eq!(sent.len(), 1, "a condition failure is not retried");
         assert_eq!(sent[0].op, "PutItem");
         assert_eq!(sent[0].body["Item"]["namespace"]["S"], "env:features");
-        assert_eq!(sent[0].body["ExpressionAttributeValues"][":version"]["N"], "5");
+        assert_eq!(
+            sent[0].body["ExpressionAttributeValues"][":version"]["N"],
+            "5"
+        );
     }
 
     #[test]
     fn upsert_too_large_logs_and_sends_nothing() {
         let store = DataStore::new(config("", 3, 8), FakePlatform::new(|_: &Sent| ok("{}")));
         let big = json!({ "key": "big", "version": 1, "pad": "x".repeat(400_000) }).to_string();
-        let outcome = store.upsert("features", "big", &Item { version: 1, deleted: false, json: big }).unwrap();
+        let outcome = store
+            .upsert(
+                "features",
+                "big",
+                &Item {
+                    version: 1,
+                    deleted: false,
+                    json: big,
+                },
+            )
+            .unwrap();
         assert_eq!(outcome, UpsertOutcome::TooLarge);
         let platform = store.client.platform();
         assert!(platform.sent.borrow().is_empty());
@@ -580,7 +698,9 @@ mod tests {
             page += 1;
             let start = sent.body.get("ExclusiveStartKey").cloned();
             match page {
-                1 => ok(r#"{"Items":[{"key":{"S":"a"},"version":{"N":"1"},"item":{"S":"{}"}}],"LastEvaluatedKey":{"key":{"S":"a"}}}"#),
+                1 => ok(
+                    r#"{"Items":[{"key":{"S":"a"},"version":{"N":"1"},"item":{"S":"{}"}}],"LastEvaluatedKey":{"key":{"S":"a"}}}"#,
+                ),
                 2 => {
                     assert_eq!(start.unwrap()["key"]["S"], "a");
                     ok(r#"{"Items":[{"key":{"S":"b"},"version":{"N":"2"},"item":{"S":"null"}}]}"#)
@@ -593,15 +713,26 @@ mod tests {
         assert_eq!(all.len(), 2);
         assert!(all[1].item.deleted);
         let err = store.get_all("features").unwrap_err();
-        assert!(matches!(err, StoreError::MalformedResponse(m) if m.contains("same LastEvaluatedKey")));
+        assert!(
+            matches!(err, StoreError::MalformedResponse(m) if m.contains("same LastEvaluatedKey"))
+        );
     }
 
     #[test]
     fn invalid_kinds_keys_and_duplicate_kinds_are_rejected_without_requests() {
         let store = DataStore::new(config("", 3, 8), FakePlatform::new(|_: &Sent| ok("{}")));
-        assert!(matches!(store.get("", "k"), Err(StoreError::InvalidInput(_))));
-        assert!(matches!(store.get("$inited", "k"), Err(StoreError::InvalidInput(_))));
-        assert!(matches!(store.get("features", ""), Err(StoreError::InvalidInput(_))));
+        assert!(matches!(
+            store.get("", "k"),
+            Err(StoreError::InvalidInput(_))
+        ));
+        assert!(matches!(
+            store.get("$inited", "k"),
+            Err(StoreError::InvalidInput(_))
+        ));
+        assert!(matches!(
+            store.get("features", ""),
+            Err(StoreError::InvalidInput(_))
+        ));
         let twice = store.init(&[coll("features", vec![]), coll("features", vec![])]);
         assert!(matches!(twice, Err(StoreError::InvalidInput(m)) if m.contains("given twice")));
         assert!(store.client.platform().sent.borrow().is_empty());
@@ -614,7 +745,12 @@ mod tests {
             _ => ok("{}"),
         });
         let store = DataStore::new(config("", 3, 8), platform);
-        let report = store.init(&[coll("features", vec![flag("a", 1), flag("b", 1), flag("a", 2)])]).unwrap();
+        let report = store
+            .init(&[coll(
+                "features",
+                vec![flag("a", 1), flag("b", 1), flag("a", 2)],
+            )])
+            .unwrap();
         assert_eq!(report.written, 2);
         let sent = store.client.platform().sent.borrow();
         let puts = batch_requests(&sent[1]);

@@ -46,12 +46,19 @@ impl<F: FnMut(&Sent) -> Answer> FakePlatform<F> {
 }
 
 impl<F: FnMut(&Sent) -> Answer> Transport for FakePlatform<F> {
-    fn send_all(&self, requests: Vec<HttpRequest>, _: &Timeouts) -> Vec<Result<HttpResponse, TransportFailure>> {
+    fn send_all(
+        &self,
+        requests: Vec<HttpRequest>,
+        _: &Timeouts,
+    ) -> Vec<Result<HttpResponse, TransportFailure>> {
         self.rounds.borrow_mut().push(requests.len());
         requests
             .into_iter()
             .map(|request| {
-                assert!(request.headers().contains_key("authorization"), "every request is signed");
+                assert!(
+                    request.headers().contains_key("authorization"),
+                    "every request is signed"
+                );
                 let target = request.headers()["x-amz-target"].to_str().unwrap();
                 let sent = Sent {
                     op: target.trim_start_matches("DynamoDB_20120810.").to_string(),
@@ -113,7 +120,12 @@ pub fn config(prefix: &str, max_attempts: u32, init_concurrency: u32) -> Config 
 
 /// A DynamoDB-style error answer.
 pub fn error(status: u16, code: &str) -> Answer {
-    Ok((status, format!(r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"{code} happened"}}"#)))
+    Ok((
+        status,
+        format!(
+            r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"{code} happened"}}"#
+        ),
+    ))
 }
 
 /// A 200 answer with the given body.

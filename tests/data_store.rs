@@ -11,9 +11,15 @@ use ld_dynamodb_tests::*;
 const LIMIT: usize = 400_000;
 
 /// A flag whose whole row (as the size guard counts it) is exactly `size` bytes.
-fn item_of_row_size(namespace: &str, key: &str, version: u64, size: usize) -> ld_dynamodb_host::embed::KeyedItem {
+fn item_of_row_size(
+    namespace: &str,
+    key: &str,
+    version: u64,
+    size: usize,
+) -> ld_dynamodb_host::embed::KeyedItem {
     let base = json!({ "key": key, "version": version, "pad": "" }).to_string();
-    let fixed = 100 + 9 + namespace.len() + 3 + key.len() + 7 + version.to_string().len() + 4 + base.len();
+    let fixed =
+        100 + 9 + namespace.len() + 3 + key.len() + 7 + version.to_string().len() + 4 + base.len();
     let pad = "x".repeat(size - fixed);
     item(key, version, json!({ "pad": pad }))
 }
@@ -355,7 +361,10 @@ async fn moto_rejects_a_wrong_secret_with_a_signature_error() {
         other => panic!("{other:?}"),
     }
     assert!(!format!("{err:?}").contains("definitely-the-wrong-secret"));
-    assert!(!store.instance().stderr().contains("definitely-the-wrong-secret"));
+    assert!(!store
+        .instance()
+        .stderr()
+        .contains("definitely-the-wrong-secret"));
 }
 
 #[tokio::test]
@@ -368,7 +377,10 @@ async fn moto_accepts_the_right_key_and_checks_the_access_key() {
     let mut stranger = open_config(&config).await;
     let err = stranger.get("features", "k").await.unwrap().unwrap_err();
     assert_eq!(
-        match err { StoreError::Service(e) => e.code, other => panic!("{other:?}") },
+        match err {
+            StoreError::Service(e) => e.code,
+            other => panic!("{other:?}"),
+        },
         "InvalidClientTokenId"
     );
 }

@@ -34,7 +34,9 @@ impl Kind {
 /// An item given as LaunchDarkly JSON: needs a string `key` and an integer `version`;
 /// `"deleted": true` makes it a tombstone.
 pub fn keyed_item(value: &Value) -> Result<KeyedItem> {
-    let object = value.as_object().ok_or_else(|| anyhow!("an item must be a JSON object"))?;
+    let object = value
+        .as_object()
+        .ok_or_else(|| anyhow!("an item must be a JSON object"))?;
     let key = object
         .get("key")
         .and_then(Value::as_str)
@@ -72,9 +74,14 @@ pub fn all_data(text: &str) -> Result<Vec<Collection>> {
             let items = items
                 .iter()
                 .map(|(key, item)| {
-                    let keyed = keyed_item(item).with_context(|| format!("{} {key:?}", kind.field()))?;
+                    let keyed =
+                        keyed_item(item).with_context(|| format!("{} {key:?}", kind.field()))?;
                     if &keyed.key != key {
-                        bail!("{} {key:?} has the key {:?} inside", kind.field(), keyed.key);
+                        bail!(
+                            "{} {key:?} has the key {:?} inside",
+                            kind.field(),
+                            keyed.key
+                        );
                     }
                     Ok(keyed)
                 })
@@ -127,8 +134,14 @@ mod tests {
         let err = |text: &str| all_data(text).unwrap_err().to_string();
         assert!(err("[").contains("not valid JSON"));
         assert!(err(r#"{"flags":{}}"#).contains("no \"segments\""));
-        assert!(err(r#"{"flags":{"a":{"key":"b","version":1}},"segments":{}}"#).contains("has the key \"b\""));
+        assert!(
+            err(r#"{"flags":{"a":{"key":"b","version":1}},"segments":{}}"#)
+                .contains("has the key \"b\"")
+        );
         let e = all_data(r#"{"flags":{"a":{"key":"a"}},"segments":{}}"#).unwrap_err();
-        assert!(format!("{e:#}").contains("non-negative integer \"version\""), "{e:#}");
+        assert!(
+            format!("{e:#}").contains("non-negative integer \"version\""),
+            "{e:#}"
+        );
     }
 }

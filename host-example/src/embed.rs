@@ -10,6 +10,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::cache;
 use crate::outbound::{Allow, Outbound};
 
 wasmtime::component::bindgen!({
@@ -78,15 +79,20 @@ impl WasiHttpView for HostState {
 }
 
 impl Runtime {
-    /// Compiles (or loads from the cache) the component at `path`.
-    pub fn load(path: &Path) -> Result<Runtime> {
+    /// Compiles the component at `path`, or loads it from the compile cache
+    /// ([`cache::default_dir`]; `None` disables it).
+    pub fn load_with_cache(path: &Path, cache_dir: Option<&Path>) -> Result<Runtime> {
         let engine = Engine::new(&Config::new())?;
         let bytes = std::fs::read(path)
             .with_context(|| format!("cannot read the component at {}", path.display()))?;
-        let component = Component::new(&engine, &bytes).map_err(|e| {
-            anyhow::anyhow!("cannot compile the component at {}: {e}", path.display())
-        })?;
+        let component = cache::load(&engine, &bytes, cache_dir)
+            .with_context(|| format!("component {}", path.display()))?;
         Self::from_component(engine, component)
+    }
+
+    /// [`Runtime::load_with_cache`] with the default cache folder.
+    pub fn load(path: &Path) -> Result<Runtime> {
+        Self::load_with_cache(path, cache::default_dir().as_deref())
     }
 
     fn from_component(engine: Engine, component: Component) -> Result<Runtime> {
@@ -115,7 +121,9 @@ impl Runtime {
     /// A fresh instance with its own host state.
     pub async fn instance(&self, options: &HostOptions) -> Result<Instance> {
         let mut wasi = WasiCtx::builder();
-        let stderr = options.capture_stderr.then(|| MemoryOutputPipe::new(1 << 20));
+        let stderr = options
+            .capture_stderr
+            .then(|| MemoryOutputPipe::new(1 << 20));
         match &stderr {
             Some(pipe) => wasi.stderr(pipe.clone()),
             None => wasi.inherit_stderr(),
@@ -190,43 +198,69 @@ impl Session {
     pub async fn init(&mut self, data: &[Collection]) -> Result<Result<InitReport, StoreError>> {
         let handle = self.handle;
         let (store, b) = self.parts();
-        Ok(b.ld_dynamodb_store_data_store().store().call_init(store, handle, data).await?)
+        Ok(b.ld_dynamodb_store_data_store()
+            .store()
+            .call_init(store, handle, data)
+            .await?)
     }
 
     pub async fn get(&mut self, kind: &str, key: &str) -> Result<Result<Option<Item>, StoreError>> {
         let handle = self.handle;
         let (store, b) = self.parts();
-        Ok(b.ld_dynamodb_store_data_store().store().call_get(store, handle, kind, key).await?)
+        Ok(b.ld_dynamodb_store_data_store()
+            .store()
+            .call_get(store, handle, kind, key)
+            .await?)
     }
 
     pub async fn get_all(&mut self, kind: &str) -> Result<Result<Vec<KeyedItem>, StoreError>> {
         let handle = self.handle;
         let (store, b) = self.parts();
-        Ok(b.ld_dynamodb_store_data_store().store().call_get_all(store, handle, kind).await?)
+        Ok(b.ld_dynamodb_store_data_store()
+            .store()
+            .call_get_all(store, handle, kind)
+            .await?)
     }
 
-    pub async fn upsert(&mut self, kind: &str, key: &str, item: &Item) -> Result<Result<UpsertOutcome, StoreError>> {
+    pub async fn upsert(
+        &mut self,
+        kind: &str,
+        key: &str,
+        item: &Item,
+    ) -> Result<Result<UpsertOutcome, StoreError>> {
         let handle = self.handle;
         let (store, b) = self.parts();
-        Ok(b.ld_dynamodb_store_data_store().store().call_upsert(store, handle, kind, key, item).await?)
+        Ok(b.ld_dynamodb_store_data_store()
+            .store()
+            .call_upsert(store, handle, kind, key, item)
+            .await?)
     }
 
     pub async fn is_initialized(&mut self) -> Result<Result<bool, StoreError>> {
         let handle = self.handle;
         let (store, b) = self.parts();
-        Ok(b.ld_dynamodb_store_data_store().store().call_is_initialized(store, handle).await?)
+        Ok(b.ld_dynamodb_store_data_store()
+            .store()
+            .call_is_initialized(store, handle)
+            .await?)
     }
 
     pub async fn is_available(&mut self) -> Result<bool> {
         let handle = self.handle;
         let (store, b) = self.parts();
-        Ok(b.ld_dynamodb_store_data_store().store().call_is_available(store, handle).await?)
+        Ok(b.ld_dynamodb_store_data_store()
+            .store()
+            .call_is_available(store, handle)
+            .await?)
     }
 
     pub async fn create_table(&mut self) -> Result<Result<bool, StoreError>> {
         let handle = self.handle;
         let (store, b) = self.parts();
-        Ok(b.ld_dynamodb_store_data_store().store().call_create_table(store, handle).await?)
+        Ok(b.ld_dynamodb_store_data_store()
+            .store()
+            .call_create_table(store, handle)
+            .await?)
     }
 
     /// The instance this store lives in (stderr, request count).
@@ -244,7 +278,10 @@ pub fn describe(error: &StoreError) -> String {
             "transport error: {} after {} attempt(s){}",
             t.code,
             t.attempts,
-            t.detail.as_ref().map(|d| format!(": {d}")).unwrap_or_default()
+            t.detail
+                .as_ref()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default()
         ),
         StoreError::Service(s) => format!(
             "DynamoDB error {}: {} (HTTP {}, {} attempt(s){})",
@@ -252,7 +289,10 @@ pub fn describe(error: &StoreError) -> String {
             s.message,
             s.status,
             s.attempts,
-            s.request_id.as_ref().map(|r| format!(", request id {r}")).unwrap_or_default()
+            s.request_id
+                .as_ref()
+                .map(|r| format!(", request id {r}"))
+                .unwrap_or_default()
         ),
         StoreError::MalformedResponse(m) => format!("malformed response: {m}"),
     }

@@ -74,7 +74,12 @@ fn allowed_authority(config: &StoreConfig) -> Allow {
         .endpoint
         .clone()
         .unwrap_or_else(|| format!("https://dynamodb.{}.amazonaws.com", config.region));
-    match url.parse::<http::Uri>().ok().as_ref().and_then(normalized_authority) {
+    match url
+        .parse::<http::Uri>()
+        .ok()
+        .as_ref()
+        .and_then(normalized_authority)
+    {
         Some(authority) => Allow::Only(vec![authority]),
         // An unparsable endpoint is rejected by the component before any request.
         None => Allow::Only(Vec::new()),
@@ -84,7 +89,9 @@ fn allowed_authority(config: &StoreConfig) -> Allow {
 fn read_input(file: &str) -> Result<String> {
     if file == "-" {
         let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).context("cannot read stdin")?;
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read stdin")?;
         Ok(text)
     } else {
         std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))
@@ -139,21 +146,23 @@ async fn run(cli: Cli) -> Result<Value> {
             Ok(Value::Object(out))
         }
         Command::Upsert { kind, file } => {
-            let value: Value = serde_json::from_str(&read_input(&file)?).context("the item is not valid JSON")?;
+            let value: Value =
+                serde_json::from_str(&read_input(&file)?).context("the item is not valid JSON")?;
             let keyed = data::keyed_item(&value)?;
             upsert(&mut store, kind.into(), &keyed.key, &keyed.item).await
         }
         Command::Delete { kind, key, version } => {
-            let tombstone = Item { version, deleted: true, json: String::new() };
+            let tombstone = Item {
+                version,
+                deleted: true,
+                json: String::new(),
+            };
             upsert(&mut store, kind.into(), &key, &tombstone).await
         }
-        Command::Status => {
-            let initialized = store.is_initialized().await?;
-            match initialized {
-                Ok(initialized) => Ok(json!({ "initialized": initialized, "available": true })),
-                Err(e) => bail!("store unavailable: {}", describe(&e)),
-            }
-        }
+        Command::Status => match store.is_initialized().await? {
+            Ok(initialized) => Ok(json!({ "initialized": initialized, "available": true })),
+            Err(e) => bail!("store unavailable: {}", describe(&e)),
+        },
     }
 }
 

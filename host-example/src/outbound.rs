@@ -55,7 +55,11 @@ pub fn normalized_authority(uri: &http::Uri) -> Option<String> {
     let authority = uri.authority()?;
     let port = authority
         .port_u16()
-        .unwrap_or(if uri.scheme_str() == Some("http") { 80 } else { 443 });
+        .unwrap_or(if uri.scheme_str() == Some("http") {
+            80
+        } else {
+            443
+        });
     Some(format!("{}:{port}", authority.host()).to_ascii_lowercase())
 }
 

@@ -28,7 +28,8 @@ pub struct Backend {
 }
 
 fn required(var: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| panic!("{var} is not set: run the tests with scripts/test.sh"))
+    std::env::var(var)
+        .unwrap_or_else(|_| panic!("{var} is not set: run the tests with scripts/test.sh"))
 }
 
 impl Backend {
@@ -116,7 +117,12 @@ pub fn python(args: &[&str], stdin: &str) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .expect("python starts");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -140,7 +146,11 @@ pub fn runtime() -> &'static Runtime {
 /// A table name no other test uses.
 pub fn unique_table(label: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    format!("t-{label}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "t-{label}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Opens a store with stderr captured; panics on any error.
@@ -155,14 +165,25 @@ pub async fn open_config(config: &StoreConfig) -> Session {
         capture_stderr: true,
     };
     let instance = runtime().instance(&options).await.expect("instantiates");
-    instance.open(config).await.expect("no trap").expect("config is valid")
+    instance
+        .open(config)
+        .await
+        .expect("no trap")
+        .expect("config is valid")
 }
 
 /// Creates a fresh table through the component and opens a store on it.
-pub async fn fresh_store(backend: &Backend, label: &str, prefix: Option<&str>) -> (String, Session) {
+pub async fn fresh_store(
+    backend: &Backend,
+    label: &str,
+    prefix: Option<&str>,
+) -> (String, Session) {
     let table = unique_table(label);
     let mut store = open(backend, &table, prefix).await;
-    assert!(store.create_table().await.unwrap().unwrap(), "table {table} is new");
+    assert!(
+        store.create_table().await.unwrap().unwrap(),
+        "table {table} is new"
+    );
     (table, store)
 }
 
@@ -174,7 +195,11 @@ pub fn item(key: &str, version: u64, extra: Value) -> KeyedItem {
     }
     KeyedItem {
         key: key.into(),
-        item: Item { version, deleted: false, json: json.to_string() },
+        item: Item {
+            version,
+            deleted: false,
+            json: json.to_string(),
+        },
     }
 }
 
@@ -182,13 +207,20 @@ pub fn item(key: &str, version: u64, extra: Value) -> KeyedItem {
 pub fn tombstone(key: &str, version: u64) -> KeyedItem {
     KeyedItem {
         key: key.into(),
-        item: Item { version, deleted: true, json: String::new() },
+        item: Item {
+            version,
+            deleted: true,
+            json: String::new(),
+        },
     }
 }
 
 /// A collection of one kind.
 pub fn collection(kind: &str, items: Vec<KeyedItem>) -> Collection {
-    Collection { kind: kind.into(), items }
+    Collection {
+        kind: kind.into(),
+        items,
+    }
 }
 
 /// Keys and versions of items, sorted by key.
@@ -205,6 +237,9 @@ pub fn versions(items: &[KeyedItem]) -> Vec<(String, u64, bool)> {
 #[macro_export]
 macro_rules! ok {
     ($call:expr) => {
-        $call.await.expect("no trap").unwrap_or_else(|e| panic!("store error: {e:?}"))
+        $call
+            .await
+            .expect("no trap")
+            .unwrap_or_else(|e| panic!("store error: {e:?}"))
     };
 }

@@ -1,0 +1,66 @@
+//! A cache of compiled components: the serialized artifact is keyed by the
+//! SHA-256 of the component and the engine's compatibility hash, so a command
+//! against a warm cache skips Cranelift entirely.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Result};
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+use wasmtime::Engine;
+
+/// Where compiled components are kept: `LD_DYNAMODB_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/ld-dynamodb`, else `~/.cache/ld-dynamodb`.
+pub fn default_dir() -> Option<PathBuf> {
+    let var = |name| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    var("LD_DYNAMODB_CACHE_DIR")
+        .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("ld-dynamodb")))
+        .or_else(|| var("HOME").map(|d| d.join(".cache/ld-dynamodb")))
+}
+
+/// The cache file for these component bytes on this engine.
+fn entry(dir: &Path, engine: &Engine, bytes: &[u8]) -> PathBuf {
+    let mut settings = DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut settings);
+    let digest = Sha256::digest(bytes);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    dir.join(format!("{hex}-{:016x}.cwasm", settings.finish()))
+}
+
+/// The compiled component, from the cache when possible; a fresh compilation
+/// is stored for next time (cache failures only cost the compile).
+pub fn load(engine: &Engine, bytes: &[u8], dir: Option<&Path>) -> Result<Component> {
+    let Some(dir) = dir else {
+        return compile(engine, bytes);
+    };
+    let path = entry(dir, engine, bytes);
+    if path.exists() {
+        // SAFETY: the file was written by `Component::serialize` of this same
+        // engine configuration (its compatibility hash is in the name), and
+        // wasmtime checks the artifact's header before using it.
+        if let Ok(component) = unsafe { Component::deserialize_file(engine, &path) } {
+            return Ok(component);
+        }
+    }
+    let component = compile(engine, bytes)?;
+    if let Ok(serialized) = component.serialize() {
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let stored = std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(&tmp, serialized))
+            .and_then(|()| std::fs::rename(&tmp, &path));
+        if stored.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+    Ok(component)
+}
+
+fn compile(engine: &Engine, bytes: &[u8]) -> Result<Component> {
+    Component::new(engine, bytes).map_err(|e| anyhow!("cannot compile the component: {e}"))
+}

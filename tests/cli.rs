@@ -1,0 +1,265 @@
+//! The `ld-dynamodb` CLI against moto with SigV4 checking on: every command,
+//! its JSON output, and its errors.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::{json, Value};
+
+use ld_dynamodb_tests::{unique_table, Backend, REGION};
+
+fn binary() -> PathBuf {
+    std::env::var_os("LD_DYNAMODB_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/ld-dynamodb")
+        })
+}
+
+struct Cli {
+    backend: Backend,
+    table: String,
+    prefix: Option<&'static str>,
+    secret: String,
+}
+
+impl Cli {
+    fn new(prefix: Option<&'static str>) -> Cli {
+        let backend = Backend::moto();
+        let secret = backend.secret_access_key.clone();
+        Cli {
+            backend,
+            table: unique_table("cli"),
+            prefix,
+            secret,
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(binary());
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("AWS_ACCESS_KEY_ID", &self.backend.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &self.secret)
+            .env("AWS_DEFAULT_REGION", REGION)
+            .env("AWS_ENDPOINT_URL", &self.backend.endpoint)
+            .env("LD_DYNAMODB_TABLE", &self.table)
+            .env(
+                "LD_DYNAMODB_CACHE_DIR",
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/component-cache"),
+            );
+        if let Some(prefix) = self.prefix {
+            cmd.env("LD_DYNAMODB_PREFIX", prefix);
+        }
+        cmd
+    }
+
+    fn run_with(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the CLI is built (scripts/build.sh)");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs a command that must succeed; its stdout as JSON.
+    fn json(&self, args: &[&str], stdin: &str) -> Value {
+        let out = self.run_with(args, stdin);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Runs a command that must fail; its one stderr line.
+    fn error(&self, args: &[&str], stdin: &str) -> String {
+        let out = self.run_with(args, stdin);
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(out.stdout.is_empty(), "nothing on stdout");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+        assert!(
+            !stderr.contains(&self.backend.secret_access_key),
+            "no secret in errors"
+        );
+        stderr
+    }
+}
+
+const DATA: &str = r#"{
+  "flags": {
+    "f1": {"key": "f1", "version": 3, "on": true, "variations": [true, false]},
+    "f2": {"key": "f2", "version": 1, "on": false, "deleted": false}
+  },
+  "segments": {"s1": {"key": "s1", "version": 2, "included": ["u1"]}}
+}"#;
+
+#[test]
+fn every_command_works_against_moto_with_signature_checking() {
+    for prefix in [None, Some("cli-prefix")] {
+        let cli = Cli::new(prefix);
+        assert_eq!(
+            cli.json(&["create-table"], ""),
+            json!({ "table": cli.table, "created": true })
+        );
+        assert_eq!(
+            cli.json(&["status"], ""),
+            json!({ "initialized": false, "available": true })
+        );
+        assert_eq!(
+            cli.json(&["init", "-"], DATA),
+            json!({ "written": 3, "deleted": 0, "dropped": [] })
+        );
+        assert_eq!(
+            cli.json(&["status"], ""),
+            json!({ "initialized": true, "available": true })
+        );
+        let data: Value = serde_json::from_str(DATA).unwrap();
+        assert_eq!(cli.json(&["all", "flags"], ""), data["flags"]);
+        assert_eq!(cli.json(&["all", "segments"], ""), data["segments"]);
+        assert_eq!(cli.json(&["get", "flags", "f1"], ""), data["flags"]["f1"]);
+        assert_eq!(cli.json(&["get", "flags", "nope"], ""), Value::Null);
+
+        let newer = r#"{"key":"f1","version":4,"on":false}"#;
+        let applied = cli.json(&["upsert", "flags", "-"], newer);
+        assert_eq!(applied["updated"], true);
+        assert_eq!(applied["outcome"], "applied");
+        let older = cli.json(&["upsert", "flags", "-"], r#"{"key":"f1","version":2}"#);
+        assert_eq!(
+            (older["updated"].clone(), older["outcome"].clone()),
+            (json!(false), json!("not-newer"))
+        );
+        assert_eq!(cli.json(&["get", "flags", "f1"], "")["version"], 4);
+
+        assert_eq!(
+            cli.json(&["delete", "flags", "f2", "1"], "")["updated"],
+            false,
+            "same version loses"
+        );
+        assert_eq!(
+            cli.json(&["delete", "flags", "f2", "5"], "")["updated"],
+            true
+        );
+        assert_eq!(cli.json(&["get", "flags", "f2"], ""), Value::Null);
+        assert_eq!(
+            cli.json(&["get", "flags", "f2", "--raw"], ""),
+            json!({ "version": 5, "deleted": true, "item": "{\"key\":\"f2\",\"version\":5,\"deleted\":true}" })
+        );
+        let all = cli.json(&["all", "flags"], "");
+        assert_eq!(all.as_object().unwrap().keys().collect::<Vec<_>>(), ["f1"]);
+
+        // What the CLI wrote is in the table, under the right namespace.
+        let rows = cli.backend.scan(&cli.table);
+        let ns = prefix
+            .map(|p| format!("{p}:features"))
+            .unwrap_or_else(|| "features".into());
+        assert!(rows.iter().any(|r| r["namespace"]["S"] == json!(ns)
+            && r["key"]["S"] == "f1"
+            && r["version"]["N"] == "4"));
+    }
+}
+
+#[test]
+fn init_from_a_file_and_upsert_from_a_file() {
+    let cli = Cli::new(None);
+    cli.json(&["create-table"], "");
+    let dir = std::env::temp_dir().join(format!("ld-dynamodb-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = dir.join("data.json");
+    std::fs::write(&data, DATA).unwrap();
+    assert_eq!(
+        cli.json(&["init", data.to_str().unwrap()], "")["written"],
+        3
+    );
+    let flag = dir.join("flag.json");
+    std::fs::write(&flag, r#"{"key":"f9","version":1}"#).unwrap();
+    assert_eq!(
+        cli.json(&["upsert", "flags", flag.to_str().unwrap()], "")["updated"],
+        true
+    );
+    let err = cli.error(&["init", dir.join("missing.json").to_str().unwrap()], "");
+    assert!(err.contains("cannot read"), "{err}");
+}
+
+#[test]
+fn errors_are_one_clear_line_without_secrets() {
+    let mut cli = Cli::new(None);
+    cli.json(&["create-table"], "");
+    let err = cli.error(&["init", "-"], "{not json");
+    assert!(err.contains("not valid JSON"), "{err}");
+    let err = cli.error(&["init", "-"], r#"{"flags":{}}"#);
+    assert!(err.contains("no \"segments\""), "{err}");
+    let err = cli.error(&["upsert", "flags", "-"], r#"{"version":1}"#);
+    assert!(err.contains("\"key\""), "{err}");
+
+    cli.secret = "wrong-secret-value-123".into();
+    let err = cli.error(&["get", "flags", "f1"], "");
+    assert!(err.contains("SignatureDoesNotMatch"), "{err}");
+    assert!(!err.contains("wrong-secret-value-123"));
+    let err = cli.error(&["status"], "");
+    assert!(err.contains("SignatureDoesNotMatch"), "{err}");
+
+    let missing = cli
+        .command(&["status"])
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("secret access key is required"));
+    let no_table = cli
+        .command(&["status"])
+        .env_remove("LD_DYNAMODB_TABLE")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&no_table.stderr).contains("table name is required"));
+    let bad_endpoint = cli
+        .command(&["status", "--endpoint", "ftp://x"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&bad_endpoint.stderr).contains("only http and https"));
+}
+
+#[test]
+fn help_explains_every_option() {
+    let cli = Cli::new(None);
+    let out = cli.command(&["--help"]).output().unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "--table",
+        "LD_DYNAMODB_TABLE",
+        "--prefix",
+        "LD_DYNAMODB_PREFIX",
+        "--region",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "--endpoint",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_ENDPOINT_URL",
+        "--component",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "init",
+        "get",
+        "all",
+        "upsert",
+        "delete",
+        "status",
+        "create-table",
+    ] {
+        assert!(help.contains(needle), "--help mentions {needle}:\n{help}");
+    }
+}

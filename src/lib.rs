@@ -3,6 +3,7 @@
 //! The store logic is plain Rust behind [`transport::Platform`] and is unit-tested
 //! natively; `sys` (WASI) and the WIT glue below are compiled for wasm only.
 
+pub mod big_segments;
 pub mod config;
 pub mod dynamo;
 pub mod error;
@@ -42,9 +43,11 @@ mod component {
 
     use std::time::Duration;
 
+    use exports::ld_dynamodb::store::big_segment_store as big;
     use exports::ld_dynamodb::store::data_store::{Guest, GuestStore, Store};
     use exports::ld_dynamodb::store::types as wit;
 
+    use crate::big_segments::BigSegmentStore;
     use crate::config::{Config, ConfigInput, Credentials, RetryPolicy, Timeouts};
     use crate::error::StoreError;
     use crate::model::{Collection, InitReport, Item, KeyedItem, UpsertOutcome};
@@ -57,7 +60,43 @@ mod component {
         type Store = StoreResource;
     }
 
+    impl big::Guest for Component {
+        type Store = BigSegmentResource;
+    }
+
     struct StoreResource(DataStore<WasiPlatform>);
+
+    struct BigSegmentResource(BigSegmentStore<WasiPlatform>);
+
+    impl big::GuestStore for BigSegmentResource {
+        fn open(config: wit::Config) -> Result<big::Store, wit::StoreError> {
+            let config = Config::new(config_input(config)).map_err(error)?;
+            Ok(big::Store::new(BigSegmentResource(BigSegmentStore::new(
+                config,
+                WasiPlatform,
+            ))))
+        }
+
+        fn get_metadata(&self) -> Result<Option<u64>, wit::StoreError> {
+            self.0.get_metadata().map_err(error)
+        }
+
+        fn get_membership(
+            &self,
+            context_hash: String,
+        ) -> Result<Option<Vec<big::MembershipEntry>>, wit::StoreError> {
+            let entries = self.0.get_membership(&context_hash).map_err(error)?;
+            Ok(entries.map(|entries| {
+                entries
+                    .into_iter()
+                    .map(|e| big::MembershipEntry {
+                        segment_ref: e.segment_ref,
+                        included: e.included,
+                    })
+                    .collect()
+            }))
+        }
+    }
 
     impl GuestStore for StoreResource {
         fn open(config: wit::Config) -> Result<Store, wit::StoreError> {

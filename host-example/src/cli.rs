@@ -58,6 +58,16 @@ impl From<KindArg> for Kind {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    #[command(flatten)]
+    Data(DataCommand),
+    /// Read the Big Segment data that the Relay Proxy keeps in the table.
+    #[command(subcommand)]
+    BigSegments(BigSegmentsCommand),
+}
+
+/// Commands of the data store.
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
     /// Create the table with the layout the stores use (on-demand capacity) and wait until it is active.
     CreateTable,
     /// Replace all flags and segments with FILE (`-` for stdin) in the /sdk/latest-all shape
@@ -90,4 +100,18 @@ pub enum Command {
     },
     /// Print {"initialized": bool, "available": bool}.
     Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BigSegmentsCommand {
+    /// Print {"lastUpToDate": MILLIS} (null when never synchronized).
+    Metadata,
+    /// Print the context's memberships as {"SEGMENT_REF": included}, or null when it has none.
+    Membership {
+        /// The context key (hashed as base64 of its SHA-256), or with --hash the hash itself.
+        context: String,
+        /// CONTEXT is already the hash.
+        #[arg(long)]
+        hash: bool,
+    },
 }

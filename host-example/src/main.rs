@@ -9,11 +9,11 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use serde_json::{json, Map, Value};
 
-use cli::{Cli, Command};
+use cli::{BigSegmentsCommand, Cli, Command, DataCommand};
 use ld_dynamodb_host::data::{self, Kind};
 use ld_dynamodb_host::embed::{
-    default_component_path, describe, Credentials, HostOptions, Item, Runtime, Session,
-    StoreConfig, StoreError, UpsertOutcome,
+    context_hash, default_component_path, describe, Credentials, HostOptions, Instance, Item,
+    Runtime, Session, StoreConfig, StoreError, UpsertOutcome,
 };
 use ld_dynamodb_host::outbound::{normalized_authority, Allow};
 
@@ -112,13 +112,54 @@ async fn run(cli: Cli) -> Result<Value> {
         capture_stderr: false,
     };
     let instance = runtime.instance(&options).await?;
-    let mut store = check(instance.open(&config).await?)?;
     match cli.command {
-        Command::CreateTable => {
+        Command::BigSegments(command) => big_segments(instance, &config, command).await,
+        Command::Data(command) => data_store(instance, &config, command).await,
+    }
+}
+
+async fn big_segments(
+    instance: Instance,
+    config: &StoreConfig,
+    command: BigSegmentsCommand,
+) -> Result<Value> {
+    let mut store = check(instance.open_big_segments(config).await?)?;
+    match command {
+        BigSegmentsCommand::Metadata => {
+            let millis = check(store.get_metadata().await?)?;
+            Ok(json!({ "lastUpToDate": millis }))
+        }
+        BigSegmentsCommand::Membership { context, hash } => {
+            let hash = if hash {
+                context
+            } else {
+                context_hash(&context)
+            };
+            let entries = check(store.get_membership(&hash).await?)?;
+            Ok(entries.map_or(Value::Null, |entries| {
+                Value::Object(
+                    entries
+                        .into_iter()
+                        .map(|e| (e.segment_ref, Value::Bool(e.included)))
+                        .collect(),
+                )
+            }))
+        }
+    }
+}
+
+async fn data_store(
+    instance: Instance,
+    config: &StoreConfig,
+    command: DataCommand,
+) -> Result<Value> {
+    let mut store = check(instance.open(config).await?)?;
+    match command {
+        DataCommand::CreateTable => {
             let created = check(store.create_table().await?)?;
             Ok(json!({ "table": config.table, "created": created }))
         }
-        Command::Init { file } => {
+        DataCommand::Init { file } => {
             let collections = data::all_data(&read_input(&file)?)?;
             let report = check(store.init(&collections).await?)?;
             let dropped: Vec<Value> = report
@@ -128,7 +169,7 @@ async fn run(cli: Cli) -> Result<Value> {
                 .collect();
             Ok(json!({ "written": report.written, "deleted": report.deleted, "dropped": dropped }))
         }
-        Command::Get { kind, key, raw } => {
+        DataCommand::Get { kind, key, raw } => {
             let item = check(store.get(Kind::from(kind).namespace(), &key).await?)?;
             match item {
                 Some(item) if raw => Ok(data::raw_item(&item)),
@@ -136,7 +177,7 @@ async fn run(cli: Cli) -> Result<Value> {
                 _ => Ok(Value::Null),
             }
         }
-        Command::All { kind } => {
+        DataCommand::All { kind } => {
             let items = check(store.get_all(Kind::from(kind).namespace()).await?)?;
             let mut out = Map::new();
             for keyed in items.into_iter().filter(|k| !k.item.deleted) {
@@ -145,13 +186,13 @@ async fn run(cli: Cli) -> Result<Value> {
             }
             Ok(Value::Object(out))
         }
-        Command::Upsert { kind, file } => {
+        DataCommand::Upsert { kind, file } => {
             let value: Value =
                 serde_json::from_str(&read_input(&file)?).context("the item is not valid JSON")?;
             let keyed = data::keyed_item(&value)?;
             upsert(&mut store, kind.into(), &keyed.key, &keyed.item).await
         }
-        Command::Delete { kind, key, version } => {
+        DataCommand::Delete { kind, key, version } => {
             let tombstone = Item {
                 version,
                 deleted: true,
@@ -159,7 +200,7 @@ async fn run(cli: Cli) -> Result<Value> {
             };
             upsert(&mut store, kind.into(), &key, &tombstone).await
         }
-        Command::Status => match store.is_initialized().await? {
+        DataCommand::Status => match store.is_initialized().await? {
             Ok(initialized) => Ok(json!({ "initialized": initialized, "available": true })),
             Err(e) => bail!("store unavailable: {}", describe(&e)),
         },

@@ -10,8 +10,8 @@ use std::sync::OnceLock;
 use serde_json::{json, Value};
 
 use ld_dynamodb_host::embed::{
-    default_component_path, Collection, Credentials, HostOptions, Item, KeyedItem, Runtime,
-    Session, StoreConfig,
+    default_component_path, BigSegmentSession, Collection, Credentials, HostOptions, Item,
+    KeyedItem, Runtime, Session, StoreConfig,
 };
 use ld_dynamodb_host::outbound::Allow;
 
@@ -80,7 +80,7 @@ impl Backend {
             "secret_access_key": self.secret_access_key,
             "calls": calls,
         });
-        let out = python(&["calls"], &spec.to_string());
+        let out = run_script("ddb.py", &["calls"], &spec.to_string());
         serde_json::from_str::<Vec<Value>>(&out).expect("boto helper prints a JSON list")
     }
 
@@ -105,10 +105,12 @@ impl Backend {
     }
 }
 
-/// Runs the test helper script with the project's Python.
-pub fn python(args: &[&str], stdin: &str) -> String {
+/// Runs a helper script of `support/` with the project's Python.
+fn run_script(name: &str, args: &[&str], stdin: &str) -> String {
     let python = std::env::var("LD_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("support/ddb.py");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("support")
+        .join(name);
     let mut child = Command::new(python)
         .arg(script)
         .args(args)
@@ -126,7 +128,7 @@ pub fn python(args: &[&str], stdin: &str) -> String {
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
-        "helper {args:?} failed: {}",
+        "helper {name} {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
@@ -242,4 +244,78 @@ macro_rules! ok {
             .expect("no trap")
             .unwrap_or_else(|e| panic!("store error: {e:?}"))
     };
+}
+
+/// Opens a Big Segment store; panics on any error.
+pub async fn open_big_segments(
+    backend: &Backend,
+    table: &str,
+    prefix: Option<&str>,
+) -> BigSegmentSession {
+    let instance = runtime()
+        .instance(&HostOptions::default())
+        .await
+        .expect("instantiates");
+    instance
+        .open_big_segments(&backend.config(table, prefix))
+        .await
+        .expect("no trap")
+        .expect("config is valid")
+}
+
+impl Backend {
+    /// Runs operations through LaunchDarkly's official Python stores (caching
+    /// disabled) on a table: see `support/ld_python.py`.
+    pub fn ld_python(&self, table: &str, prefix: Option<&str>, ops: Value) -> Vec<Value> {
+        let spec = json!({
+            "endpoint": self.endpoint,
+            "region": REGION,
+            "access_key_id": self.access_key_id,
+            "secret_access_key": self.secret_access_key,
+            "table": table,
+            "prefix": prefix,
+            "ops": ops,
+        });
+        let out = run_script("ld_python.py", &[], &spec.to_string());
+        serde_json::from_str(&out).expect("the LD helper prints a JSON list")
+    }
+
+    /// Writes Big Segment rows the way the Relay Proxy does: the metadata with
+    /// PutItem, memberships with UpdateItem `ADD` on string sets.
+    pub fn relay_write(
+        &self,
+        table: &str,
+        prefix: Option<&str>,
+        synchronized_on: Option<u64>,
+        members: &[(&str, &[&str], &[&str])],
+    ) {
+        let ns = |base: &str| {
+            prefix
+                .map(|p| format!("{p}:{base}"))
+                .unwrap_or_else(|| base.to_string())
+        };
+        let mut calls = Vec::new();
+        if let Some(millis) = synchronized_on {
+            let key = ns("big_segments_metadata");
+            calls.push(json!(["PutItem", {
+                "TableName": table,
+                "Item": { "namespace": { "S": key }, "key": { "S": key }, "synchronizedOn": { "N": millis.to_string() } },
+            }]));
+        }
+        for (hash, included, excluded) in members {
+            for (attr, refs) in [("included", included), ("excluded", excluded)] {
+                if refs.is_empty() {
+                    continue;
+                }
+                calls.push(json!(["UpdateItem", {
+                    "TableName": table,
+                    "Key": { "namespace": { "S": ns("big_segments_user") }, "key": { "S": hash } },
+                    "UpdateExpression": "ADD #attr :value",
+                    "ExpressionAttributeNames": { "#attr": attr },
+                    "ExpressionAttributeValues": { ":value": { "SS": refs } },
+                }]));
+            }
+        }
+        self.boto(Value::Array(calls));
+    }
 }

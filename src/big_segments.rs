@@ -1,0 +1,188 @@
+//! The Big Segment store: reads the rows the Relay Proxy writes (spec §7).
+
+use crate::config::Config;
+use crate::dynamo::request::{self, encode};
+use crate::dynamo::response::{self, RawItem};
+use crate::dynamo::{Client, Operation};
+use crate::error::StoreError;
+use crate::schema;
+use crate::transport::Platform;
+
+/// Namespace and key base of the metadata row.
+pub const METADATA_BASE: &str = "big_segments_metadata";
+/// Namespace base of the membership rows (keyed by context hash).
+pub const USER_BASE: &str = "big_segments_user";
+/// Epoch milliseconds of the last synchronization (N).
+pub const ATTR_SYNCHRONIZED_ON: &str = "synchronizedOn";
+/// Segment references the context is included in (SS).
+pub const ATTR_INCLUDED: &str = "included";
+/// Segment references the context is excluded from (SS).
+pub const ATTR_EXCLUDED: &str = "excluded";
+
+/// One segment reference of a membership: included (true) or excluded (false).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MembershipEntry {
+    pub segment_ref: String,
+    pub included: bool,
+}
+
+/// A Big Segment store bound to one table and prefix.
+pub struct BigSegmentStore<P> {
+    client: Client<P>,
+}
+
+impl<P: Platform> BigSegmentStore<P> {
+    pub fn new(config: Config, platform: P) -> Self {
+        BigSegmentStore {
+            client: Client::new(config, platform),
+        }
+    }
+
+    fn get(&self, namespace: &str, key: &str) -> Result<Option<RawItem>, StoreError> {
+        let body = request::get_item(&self.client.config().table, namespace, key);
+        response::get_item(&self.client.call(Operation::GetItem, encode(&body))?)
+    }
+
+    /// When the Big Segment data was last synchronized, in epoch milliseconds;
+    /// `None` when it never was (no row, no attribute, or 0).
+    pub fn get_metadata(&self) -> Result<Option<u64>, StoreError> {
+        let key = schema::prefixed(&self.client.config().prefix, METADATA_BASE);
+        let Some(item) = self.get(&key, &key)? else {
+            return Ok(None);
+        };
+        match item.get(ATTR_SYNCHRONIZED_ON) {
+            None => Ok(None),
+            Some(attr) => match attr.n.as_deref().map(str::parse::<u64>) {
+                Some(Ok(0)) => Ok(None),
+                Some(Ok(millis)) => Ok(Some(millis)),
+                _ => Err(StoreError::malformed(format!(
+                    "{ATTR_SYNCHRONIZED_ON} of {key:?} is not a non-negative integer number"
+                ))),
+            },
+        }
+    }
+
+    /// The context's memberships, sorted by reference; `None` when the context
+    /// has no row. A reference in both sets counts as included.
+    pub fn get_membership(
+        &self,
+        context_hash: &str,
+    ) -> Result<Option<Vec<MembershipEntry>>, StoreError> {
+        if context_hash.is_empty() {
+            return Err(StoreError::InvalidInput(
+                "context hash must not be empty".into(),
+            ));
+        }
+        let namespace = schema::prefixed(&self.client.config().prefix, USER_BASE);
+        let Some(item) = self.get(&namespace, context_hash)? else {
+            return Ok(None);
+        };
+        let set = |name: &str| {
+            item.get(name)
+                .and_then(|a| a.ss.clone())
+                .unwrap_or_default()
+        };
+        let included = set(ATTR_INCLUDED);
+        let mut entries: Vec<MembershipEntry> = set(ATTR_EXCLUDED)
+            .into_iter()
+            .filter(|r| !included.contains(r))
+            .map(|segment_ref| MembershipEntry {
+                segment_ref,
+                included: false,
+            })
+            .chain(included.iter().map(|r| MembershipEntry {
+                segment_ref: r.clone(),
+                included: true,
+            }))
+            .collect();
+        entries.sort();
+        entries.dedup();
+        Ok(Some(entries))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{config, ok, Answer, FakePlatform, Sent};
+
+    fn store(
+        answer: impl FnMut(&Sent) -> Answer,
+    ) -> BigSegmentStore<FakePlatform<impl FnMut(&Sent) -> Answer>> {
+        BigSegmentStore::new(config("app", 3, 8), FakePlatform::new(answer))
+    }
+
+    #[test]
+    fn metadata_reads_synchronized_on_with_a_consistent_get() {
+        let s = store(|_| {
+            ok(r#"{"Item":{"synchronizedOn":{"N":"1234567890"},"lastVersion":{"S":"x"}}}"#)
+        });
+        assert_eq!(s.get_metadata().unwrap(), Some(1_234_567_890));
+        let sent = s.client.platform().sent.borrow();
+        assert_eq!(
+            sent[0].body["Key"]["namespace"]["S"],
+            "app:big_segments_metadata"
+        );
+        assert_eq!(sent[0].body["Key"]["key"]["S"], "app:big_segments_metadata");
+        assert_eq!(sent[0].body["ConsistentRead"], true);
+    }
+
+    #[test]
+    fn missing_or_zero_metadata_means_never_synchronized() {
+        for body in [
+            "{}",
+            r#"{"Item":{"key":{"S":"k"}}}"#,
+            r#"{"Item":{"synchronizedOn":{"N":"0"}}}"#,
+        ] {
+            assert_eq!(
+                store(move |_| ok(body)).get_metadata().unwrap(),
+                None,
+                "{body}"
+            );
+        }
+        for body in [
+            r#"{"Item":{"synchronizedOn":{"S":"12"}}}"#,
+            r#"{"Item":{"synchronizedOn":{"N":"1.5"}}}"#,
+        ] {
+            assert!(
+                matches!(
+                    store(move |_| ok(body)).get_metadata(),
+                    Err(StoreError::MalformedResponse(_))
+                ),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn membership_includes_win_over_excludes() {
+        let s = store(|_| {
+            ok(r#"{"Item":{"included":{"SS":["key1","key2"]},"excluded":{"SS":["key2","key3"]}}}"#)
+        });
+        let entries = s.get_membership("hash==").unwrap().unwrap();
+        let pairs: Vec<(&str, bool)> = entries
+            .iter()
+            .map(|e| (e.segment_ref.as_str(), e.included))
+            .collect();
+        assert_eq!(pairs, [("key1", true), ("key2", true), ("key3", false)]);
+        let sent = s.client.platform().sent.borrow();
+        assert_eq!(
+            sent[0].body["Key"]["namespace"]["S"],
+            "app:big_segments_user"
+        );
+        assert_eq!(sent[0].body["Key"]["key"]["S"], "hash==");
+    }
+
+    #[test]
+    fn missing_membership_row_is_none_and_a_row_without_sets_is_empty() {
+        assert_eq!(store(|_| ok("{}")).get_membership("h").unwrap(), None);
+        let empty = store(|_| ok(r#"{"Item":{"included":{"S":"not a set"}}}"#))
+            .get_membership("h")
+            .unwrap();
+        assert_eq!(empty, Some(vec![]));
+        assert!(matches!(
+            store(|_| ok("{}")).get_membership(""),
+            Err(StoreError::InvalidInput(_))
+        ));
+    }
+}

@@ -263,3 +263,39 @@ fn help_explains_every_option() {
         assert!(help.contains(needle), "--help mentions {needle}:\n{help}");
     }
 }
+
+#[test]
+fn big_segment_commands_read_relay_rows() {
+    for prefix in [None, Some("bs")] {
+        let cli = Cli::new(prefix);
+        cli.json(&["create-table"], "");
+        assert_eq!(
+            cli.json(&["big-segments", "metadata"], ""),
+            json!({ "lastUpToDate": null })
+        );
+        let hash = ld_dynamodb_host::embed::context_hash("user-7");
+        cli.backend.relay_write(
+            &cli.table,
+            prefix,
+            Some(1_700_000_000_123),
+            &[(&hash, &["seg.g1"], &["other.g2"])],
+        );
+        assert_eq!(
+            cli.json(&["big-segments", "metadata"], ""),
+            json!({ "lastUpToDate": 1_700_000_000_123u64 })
+        );
+        let expected = json!({ "seg.g1": true, "other.g2": false });
+        assert_eq!(
+            cli.json(&["big-segments", "membership", "user-7"], ""),
+            expected
+        );
+        assert_eq!(
+            cli.json(&["big-segments", "membership", "--hash", &hash], ""),
+            expected
+        );
+        assert_eq!(
+            cli.json(&["big-segments", "membership", "someone-else"], ""),
+            Value::Null
+        );
+    }
+}

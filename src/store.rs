@@ -89,7 +89,7 @@ impl<P: Platform> DataStore<P> {
         let row = request::item(&namespace, key, item.version, &json);
         let body = request::conditional_put(&self.config().table, row, item.version);
         match self.client.call(Operation::PutItem, encode(&body)) {
-            Ok(_) => Ok(UpsertOutcome::Applied),
+            Ok(output) => response::put_item(&output).map(|()| UpsertOutcome::Applied),
             Err(e) if e.service_code() == Some("ConditionalCheckFailedException") => {
                 Ok(UpsertOutcome::NotNewer)
             }

@@ -27,8 +27,8 @@ wasmtime::component::bindgen!({
 pub use exports::ld_dynamodb::store::big_segment_store::MembershipEntry;
 pub use exports::ld_dynamodb::store::types as wit;
 pub use wit::{
-    Collection, Config as StoreConfig, Credentials, InitReport, Item, KeyedItem, StoreError,
-    UpsertOutcome,
+    Collection, Config as StoreConfig, Credentials, InitReport, Item, KeyedItem, RetryPolicy,
+    StoreError, Timeouts, UpsertOutcome,
 };
 
 /// The component as this project's release build writes it.

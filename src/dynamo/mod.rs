@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::error::{StoreError, TransportError};
 use crate::retry;
 use crate::transport::signing::sign_request;
-use crate::transport::{HttpRequest, Platform};
+use crate::transport::{HttpRequest, Platform, BODY_TOO_LARGE, MAX_RESPONSE_BYTES};
 
 /// The DynamoDB operations the stores use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,16 +23,21 @@ pub enum Operation {
 }
 
 impl Operation {
-    /// The `X-Amz-Target` header value.
-    pub fn target(self) -> &'static str {
+    /// The operation's name.
+    pub fn name(self) -> &'static str {
         match self {
-            Operation::GetItem => "DynamoDB_20120810.GetItem",
-            Operation::Query => "DynamoDB_20120810.Query",
-            Operation::PutItem => "DynamoDB_20120810.PutItem",
-            Operation::BatchWriteItem => "DynamoDB_20120810.BatchWriteItem",
-            Operation::CreateTable => "DynamoDB_20120810.CreateTable",
-            Operation::DescribeTable => "DynamoDB_20120810.DescribeTable",
+            Operation::GetItem => "GetItem",
+            Operation::Query => "Query",
+            Operation::PutItem => "PutItem",
+            Operation::BatchWriteItem => "BatchWriteItem",
+            Operation::CreateTable => "CreateTable",
+            Operation::DescribeTable => "DescribeTable",
         }
+    }
+
+    /// The `X-Amz-Target` header value.
+    pub fn target(self) -> String {
+        format!("DynamoDB_20120810.{}", self.name())
     }
 }
 
@@ -103,6 +108,12 @@ impl<P: Platform> Client<P> {
                             e.attempts = attempt;
                             results[index] = Some(Err(StoreError::Service(e)));
                         }
+                    }
+                    Err(failure) if failure.code == BODY_TOO_LARGE => {
+                        results[index] = Some(Err(StoreError::malformed(format!(
+                            "{} response body is larger than {MAX_RESPONSE_BYTES} bytes",
+                            op.name()
+                        ))));
                     }
                     Err(failure) => {
                         if !last && failure.retryable {

@@ -52,6 +52,11 @@ pub fn get_item(body: &[u8]) -> Result<Option<RawItem>, StoreError> {
         .filter(|item| !item.is_empty()))
 }
 
+/// PutItem: nothing is read from a success, but it must be a JSON object.
+pub fn put_item(body: &[u8]) -> Result<(), StoreError> {
+    decode::<serde_json::Map<String, Value>>("PutItem", body).map(|_| ())
+}
+
 /// Query: one page.
 pub fn query(body: &[u8]) -> Result<QueryPage, StoreError> {
     let page: QueryPage = decode("Query", body)?;

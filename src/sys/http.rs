@@ -12,7 +12,7 @@ use wasip2::io::streams::StreamError;
 use super::WasiPlatform;
 use crate::config::Timeouts;
 use crate::transport::{
-    HttpRequest, HttpResponse, Transport, TransportFailure, MAX_RESPONSE_BYTES,
+    HttpRequest, HttpResponse, Transport, TransportFailure, BODY_TOO_LARGE, MAX_RESPONSE_BYTES,
 };
 
 /// Largest write to an output stream at once.
@@ -154,7 +154,7 @@ fn read_body(response: &IncomingResponse) -> Result<Vec<u8>, TransportFailure> {
                     body.extend_from_slice(&chunk);
                     if body.len() > MAX_RESPONSE_BYTES {
                         return Err(TransportFailure {
-                            code: "HTTP-response-body-size".into(),
+                            code: BODY_TOO_LARGE.into(),
                             detail: Some(format!(
                                 "response body exceeds {MAX_RESPONSE_BYTES} bytes"
                             )),

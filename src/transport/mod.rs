@@ -16,6 +16,10 @@ pub type HttpResponse = http::Response<Vec<u8>>;
 /// Largest response body the component reads; DynamoDB pages are at most 1 MB of items.
 pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 
+/// The failure code of a response whose body exceeds [`MAX_RESPONSE_BYTES`]
+/// (the `wasi:http` error-code case of the same meaning).
+pub const BODY_TOO_LARGE: &str = "HTTP-response-body-size";
+
 /// An exchange that produced no HTTP response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransportFailure {

@@ -1,6 +1,8 @@
 //! Shared test support: the compiled component, the two emulators started by
 //! `scripts/test.sh`, unique tables, and an independent boto3 client.
 
+pub mod proxy;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};

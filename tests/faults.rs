@@ -1,0 +1,437 @@
+//! Faults between the component and the server, injected by a proxy in front
+//! of dynalite (which does not check signatures, so the proxy may rewrite
+//! requests) or moto (pass-through only): throttling, server errors, dropped
+//! and stalled connections, unprocessed batch items, broken bodies. After an
+//! `Ok` from Init every item and the marker are in the table; after an `Err`
+//! the marker is absent and the error names the cause; nothing traps.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use ld_dynamodb_host::embed::{
+    Collection, RetryPolicy, Session, StoreError, Timeouts, UpsertOutcome,
+};
+use ld_dynamodb_tests::proxy::{Action, Proxy, Request};
+use ld_dynamodb_tests::*;
+
+const ATTEMPTS: u32 = 3;
+
+fn throttled() -> Action {
+    Action::Respond(
+        400,
+        r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"Rate of requests exceeds the allowed throughput."}"#.into(),
+    )
+}
+
+/// A table on `backend`, and a store reaching it through a proxy running `script`.
+async fn through_proxy(
+    backend: &Backend,
+    label: &str,
+    script: impl FnMut(&Request) -> Action + Send + 'static,
+) -> (String, Proxy, Session) {
+    let (table, _) = fresh_store(backend, label, None).await;
+    let proxy = Proxy::start(&backend.endpoint, script).await;
+    let mut config = backend.config(&table, None);
+    config.endpoint = Some(proxy.endpoint.clone());
+    config.retry = Some(RetryPolicy {
+        max_attempts: ATTEMPTS,
+        base_delay_ms: 5,
+        max_delay_ms: 20,
+    });
+    config.timeouts = Some(Timeouts {
+        connect_ms: Some(1000),
+        first_byte_ms: Some(300),
+        between_bytes_ms: Some(300),
+    });
+    let store = open_config(&config).await;
+    (table, proxy, store)
+}
+
+fn data(n: usize) -> Vec<Collection> {
+    vec![
+        collection(
+            "segments",
+            (0..3)
+                .map(|i| item(&format!("s{i}"), 1, json!({})))
+                .collect(),
+        ),
+        collection(
+            "features",
+            (0..n)
+                .map(|i| item(&format!("f{i:03}"), 1, json!({ "on": true })))
+                .collect(),
+        ),
+    ]
+}
+
+/// (namespace, key) of every row, read by boto3 directly from the server.
+fn rows(backend: &Backend, table: &str) -> Vec<(String, String)> {
+    backend
+        .scan(table)
+        .iter()
+        .map(|r| {
+            (
+                r["namespace"]["S"].as_str().unwrap().to_string(),
+                r["key"]["S"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn has_marker(backend: &Backend, table: &str) -> bool {
+    rows(backend, table).contains(&("$inited".into(), "$inited".into()))
+}
+
+/// After a successful Init of `data(n)`: every item and the marker are there.
+fn assert_complete(backend: &Backend, table: &str, n: usize) {
+    let rows = rows(backend, table);
+    assert_eq!(rows.len(), n + 3 + 1, "all items and the marker");
+    assert!(rows.contains(&("$inited".into(), "$inited".into())));
+    for i in 0..n {
+        assert!(rows.contains(&("features".into(), format!("f{i:03}"))));
+    }
+}
+
+fn service_code(err: &StoreError) -> (&str, u32) {
+    match err {
+        StoreError::Service(e) => (e.code.as_str(), e.attempts),
+        other => panic!("expected a service error, got {other:?}"),
+    }
+}
+
+/// A script that applies `fault` to the first `times` requests of `op`, then forwards.
+fn first(
+    op: &'static str,
+    times: usize,
+    fault: fn() -> Action,
+) -> impl FnMut(&Request) -> Action + Send {
+    let mut seen = 0;
+    move |r: &Request| {
+        if r.op == op && seen < times {
+            seen += 1;
+            fault()
+        } else {
+            Action::Forward
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttled_batches_are_retried_and_init_completes() {
+    let backend = Backend::dynalite();
+    let (table, proxy, mut store) =
+        through_proxy(&backend, "throttle", first("BatchWriteItem", 2, throttled)).await;
+    let report = ok!(store.init(&data(60)));
+    assert_eq!(report.written, 63);
+    assert_complete(&backend, &table, 60);
+    assert!(
+        proxy.requests() >= 2 + 1 + 3 + 1 + 2,
+        "the throttled batches were sent again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signatures_stay_valid_when_moto_requests_are_retried() {
+    let backend = Backend::moto();
+    let (table, _, mut store) = through_proxy(
+        &backend,
+        "throttle-moto",
+        first("BatchWriteItem", 1, throttled),
+    )
+    .await;
+    ok!(store.init(&data(5)));
+    assert_complete(&backend, &table, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_that_never_ends_fails_init_without_the_marker() {
+    let backend = Backend::dynalite();
+    let (table, _, mut store) = through_proxy(&backend, "throttle-all", |r: &Request| {
+        if r.op == "BatchWriteItem" {
+            throttled()
+        } else {
+            Action::Forward
+        }
+    })
+    .await;
+    let err = store.init(&data(5)).await.expect("no trap").unwrap_err();
+    assert_eq!(
+        service_code(&err),
+        ("ProvisionedThroughputExceededException", ATTEMPTS)
+    );
+    assert!(!has_marker(&backend, &table));
+    let err = store
+        .upsert("features", "f", &item("f", 1, json!({})).item)
+        .await
+        .unwrap();
+    assert_eq!(
+        err,
+        Ok(UpsertOutcome::Applied),
+        "PutItem is not throttled by this script"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_are_retried_then_reported() {
+    let backend = Backend::dynalite();
+    let (_, _, mut store) = through_proxy(
+        &backend,
+        "5xx",
+        first("GetItem", 2, || {
+            Action::Respond(503, "Service Unavailable".into())
+        }),
+    )
+    .await;
+    assert_eq!(
+        ok!(store.get("features", "x")),
+        None,
+        "third attempt succeeds"
+    );
+    let (table, _, mut store) = through_proxy(&backend, "5xx-all", |r: &Request| match r.op.as_str() {
+        "Query" | "PutItem" => Action::Respond(500, r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"boom"}"#.into()),
+        _ => Action::Forward,
+    })
+    .await;
+    let err = store.get_all("features").await.unwrap().unwrap_err();
+    assert_eq!(service_code(&err), ("InternalServerError", ATTEMPTS));
+    let err = store
+        .upsert("features", "f", &item("f", 1, json!({})).item)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(service_code(&err), ("InternalServerError", ATTEMPTS));
+    let err = store.init(&data(3)).await.unwrap().unwrap_err();
+    assert_eq!(service_code(&err), ("InternalServerError", ATTEMPTS));
+    assert!(
+        rows(&backend, &table).is_empty(),
+        "Init stopped at its key scan"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_connections_are_retried_then_reported() {
+    let backend = Backend::dynalite();
+    let (table, _, mut store) = through_proxy(
+        &backend,
+        "drop",
+        first("Query", 1, || Action::DropMidResponse),
+    )
+    .await;
+    ok!(store.init(&data(20)));
+    assert_complete(&backend, &table, 20);
+    let (_, _, mut store) = through_proxy(&backend, "drop-all", |r: &Request| {
+        if r.op == "GetItem" {
+            Action::DropMidResponse
+        } else {
+            Action::Forward
+        }
+    })
+    .await;
+    match store.get("features", "f").await.unwrap().unwrap_err() {
+        StoreError::Transport(t) => assert_eq!(t.attempts, ATTEMPTS, "{t:?}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_requests_time_out_and_are_retried() {
+    let backend = Backend::dynalite();
+    let stall = || Action::Stall(Duration::from_millis(1500));
+    let (table, _, mut store) =
+        through_proxy(&backend, "stall", first("BatchWriteItem", 1, stall)).await;
+    ok!(store.init(&data(5)));
+    assert_complete(&backend, &table, 5);
+    let (_, _, mut store) = through_proxy(&backend, "stall-all", move |r: &Request| {
+        if r.op == "GetItem" {
+            stall()
+        } else {
+            Action::Forward
+        }
+    })
+    .await;
+    match store.get("features", "f").await.unwrap().unwrap_err() {
+        StoreError::Transport(t) => {
+            assert_eq!(t.attempts, ATTEMPTS);
+            assert!(t.code.to_lowercase().contains("timeout"), "{t:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Forwards a BatchWriteItem without its last `hold` write requests and lists
+/// them as UnprocessedItems in the answer, as DynamoDB does when throttling.
+fn hold_back(request: &Request, hold: usize) -> Action {
+    let mut body = request.json();
+    let (table, writes) = {
+        let items = body["RequestItems"].as_object_mut().unwrap();
+        let (table, writes) = items.iter_mut().next().unwrap();
+        (table.clone(), writes.as_array_mut().unwrap())
+    };
+    let keep = writes
+        .len()
+        .saturating_sub(hold)
+        .max(if writes.len() > hold { 1 } else { 0 });
+    let held: Vec<Value> = writes.split_off(keep);
+    if writes.is_empty() {
+        return Action::Respond(
+            200,
+            json!({ "UnprocessedItems": { table: held } }).to_string(),
+        );
+    }
+    let forwarded = serde_json::to_vec(&body).unwrap();
+    Action::Rewrite(
+        forwarded,
+        Box::new(move |answer| {
+            let mut answer: Value = serde_json::from_slice(&answer).unwrap();
+            answer["UnprocessedItems"] = json!({ table: held });
+            serde_json::to_vec(&answer).unwrap()
+        }),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unprocessed_items_are_sent_again_until_written() {
+    let backend = Backend::dynalite();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let (table, _, mut store) = through_proxy(&backend, "unprocessed", move |r: &Request| {
+        // Hold back twice in the segments' batch (its third attempt passes) and
+        // once in the first batch of flags.
+        if r.op == "BatchWriteItem" && [0, 1, 3].contains(&seen.fetch_add(1, Ordering::SeqCst)) {
+            hold_back(r, 2)
+        } else {
+            Action::Forward
+        }
+    })
+    .await;
+    let report = ok!(store.init(&data(40)));
+    assert_eq!(report.written, 43);
+    assert_complete(&backend, &table, 40);
+    assert!(
+        calls.load(Ordering::SeqCst) > 4,
+        "held-back items were sent again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_that_stay_unprocessed_fail_init_without_the_marker() {
+    let backend = Backend::dynalite();
+    let (table, _, mut store) = through_proxy(&backend, "unprocessed-all", |r: &Request| {
+        if r.op == "BatchWriteItem" {
+            hold_back(r, 1)
+        } else {
+            Action::Forward
+        }
+    })
+    .await;
+    let err = store.init(&data(30)).await.unwrap().unwrap_err();
+    assert_eq!(service_code(&err), ("UnprocessedItems", ATTEMPTS));
+    assert!(
+        !has_marker(&backend, &table),
+        "the marker is not written over an incomplete Init"
+    );
+    let written = rows(&backend, &table).len();
+    assert!(
+        written < 33,
+        "some items were really left unwritten ({written})"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_bodies_are_malformed_responses() {
+    let backend = Backend::dynalite();
+    let cases: [(&str, &str); 5] = [
+        ("GetItem", "{not json"),
+        (
+            "GetItem",
+            r#"{"Item":{"namespace":{"S":"features"},"key":{"S":"f"},"version":{"S":"one"},"item":{"S":"{}"}}}"#,
+        ),
+        ("Query", r#"{"Items":[{"key":{"S":5}}]}"#),
+        (
+            "Query",
+            r#"{"Items":[{"key":{"S":"k"},"version":{"N":"1"},"item":{"S":"{\"key\":"}}]}"#,
+        ),
+        ("PutItem", "<html>ok</html>"),
+    ];
+    for (op, body) in cases {
+        let (_, _, mut store) = through_proxy(&backend, "broken", move |r: &Request| {
+            if r.op == op {
+                Action::Respond(200, body.into())
+            } else {
+                Action::Forward
+            }
+        })
+        .await;
+        let err = match op {
+            "GetItem" => store.get("features", "f").await.unwrap().map(|_| ()),
+            "Query" => store.get_all("features").await.unwrap().map(|_| ()),
+            _ => store
+                .upsert("features", "f", &item("f", 1, json!({})).item)
+                .await
+                .unwrap()
+                .map(|_| ()),
+        }
+        .unwrap_err();
+        assert!(
+            matches!(err, StoreError::MalformedResponse(_)),
+            "{op} {body}: {err:?}"
+        );
+    }
+    let (table, _, mut store) = through_proxy(&backend, "broken-batch", |r: &Request| {
+        if r.op == "BatchWriteItem" {
+            Action::Respond(200, r#"{"UnprocessedItems":[1,2]}"#.into())
+        } else {
+            Action::Forward
+        }
+    })
+    .await;
+    let err = store.init(&data(3)).await.unwrap().unwrap_err();
+    assert!(matches!(err, StoreError::MalformedResponse(_)), "{err:?}");
+    assert!(!has_marker(&backend, &table));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_body_is_a_malformed_response() {
+    let backend = Backend::dynalite();
+    let huge = format!(
+        "{{\"Items\":[],\"pad\":\"{}\"}}",
+        "x".repeat(17 * 1024 * 1024)
+    );
+    let (_, _, mut store) = through_proxy(&backend, "huge", move |r: &Request| {
+        if r.op == "Query" {
+            Action::Respond(200, huge.clone())
+        } else {
+            Action::Forward
+        }
+    })
+    .await;
+    let err = store.get_all("features").await.unwrap().unwrap_err();
+    assert!(
+        matches!(err, StoreError::MalformedResponse(ref m) if m.contains("larger than")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validation_errors_are_not_retried() {
+    let backend = Backend::dynalite();
+    let (_, proxy, mut store) = through_proxy(&backend, "validation", |r: &Request| {
+        if r.op == "GetItem" {
+            Action::Respond(
+                400,
+                r#"{"__type":"com.amazon.coral.validate#ValidationException","message":"bad"}"#
+                    .into(),
+            )
+        } else {
+            Action::Forward
+        }
+    })
+    .await;
+    let before = proxy.requests();
+    let err = store.get("features", "f").await.unwrap().unwrap_err();
+    assert_eq!(service_code(&err), ("ValidationException", 1));
+    assert_eq!(proxy.requests() - before, 1);
+}

@@ -1,0 +1,214 @@
+//! A fault-injecting HTTP/1.1 proxy for tests: sits between the component and
+//! an emulator and, per request, forwards it, answers for the server, rewrites
+//! it, stalls, or breaks the connection, as the test's script decides.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A request as the proxy received it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The operation, from `X-Amz-Target` (`GetItem`, `BatchWriteItem`, ...).
+    pub op: String,
+    /// Every header line after the request line, as received.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("requests are JSON")
+    }
+}
+
+/// What to do with one request.
+pub enum Action {
+    /// Pass it to the server unchanged.
+    Forward,
+    /// Answer without asking the server.
+    Respond(u16, String),
+    /// Send this body to the server instead, then rewrite the server's answer.
+    Rewrite(Vec<u8>, Box<dyn FnOnce(Vec<u8>) -> Vec<u8> + Send>),
+    /// Forward, then send only the first half of the server's response and close.
+    DropMidResponse,
+    /// Wait this long before forwarding.
+    Stall(Duration),
+}
+
+type Script = Box<dyn FnMut(&Request) -> Action + Send>;
+
+/// A running proxy; it stops with the test's runtime.
+pub struct Proxy {
+    pub endpoint: String,
+    received: Arc<AtomicUsize>,
+}
+
+impl Proxy {
+    /// Starts a proxy to `upstream` (`http://host:port`) on a free 127.0.0.1 port.
+    pub async fn start(
+        upstream: &str,
+        script: impl FnMut(&Request) -> Action + Send + 'static,
+    ) -> Proxy {
+        let upstream = upstream
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let script: Arc<Mutex<Script>> = Arc::new(Mutex::new(Box::new(script)));
+        let received = Arc::new(AtomicUsize::new(0));
+        let count = received.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    return;
+                };
+                let _ = client.set_nodelay(true);
+                let (upstream, script, count) = (upstream.clone(), script.clone(), count.clone());
+                tokio::spawn(async move {
+                    let _ = serve(client, &upstream, &script, &count).await;
+                });
+            }
+        });
+        Proxy { endpoint, received }
+    }
+
+    /// How many requests reached the proxy.
+    pub fn requests(&self) -> usize {
+        self.received.load(Ordering::SeqCst)
+    }
+}
+
+/// Reads one request head and body; `None` at a clean end of the connection.
+async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<(String, Request)>> {
+    let mut buf = Vec::new();
+    let head_end = loop {
+        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break pos;
+        }
+        let mut chunk = [0u8; 8192];
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let mut lines = head.split("\r\n");
+    let request_line = lines.next().unwrap_or_default().to_string();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = buf[head_end + 4..].to_vec();
+    while body.len() < length {
+        let mut chunk = vec![0u8; length - body.len()];
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    let op = headers
+        .iter()
+        .find(|(k, _)| k == "x-amz-target")
+        .map(|(_, v)| v.trim_start_matches("DynamoDB_20120810.").to_string())
+        .unwrap_or_default();
+    Ok(Some((request_line, Request { op, headers, body })))
+}
+
+/// Sends a request to the server and returns its whole raw response.
+async fn forward(
+    upstream: &str,
+    request_line: &str,
+    request: &Request,
+    body: &[u8],
+) -> std::io::Result<Vec<u8>> {
+    let mut server = TcpStream::connect(upstream).await?;
+    server.set_nodelay(true)?;
+    let mut out = format!("{request_line}\r\n");
+    for (name, value) in &request.headers {
+        if name == "content-length" || name == "connection" {
+            continue;
+        }
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
+    out.push_str(&format!(
+        "content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    ));
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(body);
+    server.write_all(&bytes).await?;
+    let mut response = Vec::new();
+    server.read_to_end(&mut response).await?;
+    Ok(response)
+}
+
+/// Splits a raw response into status, headers and body.
+fn split_response(raw: &[u8]) -> (u16, Vec<u8>) {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&raw[..end]);
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(500);
+    (status, raw[end + 4..].to_vec())
+}
+
+fn response(status: u16, body: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 {status} X\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+async fn serve(
+    mut client: TcpStream,
+    upstream: &str,
+    script: &Mutex<Script>,
+    count: &AtomicUsize,
+) -> std::io::Result<()> {
+    let Some((request_line, request)) = read_request(&mut client).await? else {
+        return Ok(());
+    };
+    count.fetch_add(1, Ordering::SeqCst);
+    let action = (script.lock().unwrap())(&request);
+    let reply = match action {
+        Action::Forward => forward(upstream, &request_line, &request, &request.body).await?,
+        Action::Respond(status, body) => response(status, body.as_bytes()),
+        Action::Rewrite(body, rewrite) => {
+            let raw = forward(upstream, &request_line, &request, &body).await?;
+            let (status, answer) = split_response(&raw);
+            response(status, &rewrite(answer))
+        }
+        Action::DropMidResponse => {
+            let raw = forward(upstream, &request_line, &request, &request.body).await?;
+            client.write_all(&raw[..raw.len() / 2]).await?;
+            return client.shutdown().await;
+        }
+        Action::Stall(pause) => {
+            tokio::time::sleep(pause).await;
+            forward(upstream, &request_line, &request, &request.body).await?
+        }
+    };
+    client.write_all(&reply).await?;
+    client.shutdown().await
+}

@@ -5,6 +5,9 @@ pub mod error;
 pub mod request;
 pub mod response;
 
+#[cfg(test)]
+mod fuzz;
+
 use crate::config::Config;
 use crate::error::{StoreError, TransportError};
 use crate::retry;

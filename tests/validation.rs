@@ -1,0 +1,214 @@
+//! Configuration and input validation through the component, the host's
+//! outbound allow-list, and a scan of every output of failing scenarios for
+//! the secret key and the session token.
+
+use std::process::Command;
+
+use serde_json::json;
+
+use ld_dynamodb_host::embed::{describe, HostOptions, StoreConfig, StoreError};
+use ld_dynamodb_host::outbound::Allow;
+use ld_dynamodb_tests::proxy::{Action, Proxy};
+use ld_dynamodb_tests::*;
+
+const SECRET: &str = "S3CR3T-never-print-me-0123456789abcdef";
+const TOKEN: &str = "T0K3N-never-print-me-session";
+
+fn with_secrets(mut config: StoreConfig) -> StoreConfig {
+    config.credentials.secret_access_key = SECRET.into();
+    config.credentials.session_token = Some(TOKEN.into());
+    config
+}
+
+fn assert_clean(text: &str) {
+    assert!(!text.contains(SECRET), "the secret leaked: {text}");
+    assert!(!text.contains(TOKEN), "the session token leaked: {text}");
+}
+
+async fn open_error(config: StoreConfig) -> String {
+    let instance = runtime()
+        .instance(&HostOptions {
+            capture_stderr: true,
+            ..HostOptions::default()
+        })
+        .await
+        .unwrap();
+    match instance.open(&config).await.expect("no trap") {
+        Err(StoreError::InvalidConfig(message)) => message,
+        Err(other) => panic!("{other:?}"),
+        Ok(_) => panic!("config {config:?} was accepted"),
+    }
+}
+
+#[tokio::test]
+async fn invalid_configs_get_their_own_messages() {
+    let base = || Backend::dynalite().config("some-table", None);
+    type Change = Box<dyn Fn(&mut StoreConfig)>;
+    let cases: Vec<(Change, &str)> = vec![
+        (Box::new(|c| c.table = "".into()), "table name is required"),
+        (
+            Box::new(|c| c.endpoint = Some("ftp://127.0.0.1:1".into())),
+            "only http and https",
+        ),
+        (
+            Box::new(|c| c.endpoint = Some("not a url".into())),
+            "is invalid",
+        ),
+        (Box::new(|c| c.region = "".into()), "region is required"),
+        (
+            Box::new(|c| c.region = "Not_A_Region".into()),
+            "region \"Not_A_Region\" is invalid",
+        ),
+        (
+            Box::new(|c| c.credentials.access_key_id = "".into()),
+            "access key id is required",
+        ),
+        (
+            Box::new(|c| c.credentials.secret_access_key = "".into()),
+            "secret access key is required",
+        ),
+    ];
+    for (change, expected) in cases {
+        let mut config = with_secrets(base());
+        change(&mut config);
+        let message = open_error(config).await;
+        assert!(
+            message.contains(expected),
+            "{message:?} should say {expected:?}"
+        );
+        assert_clean(&message);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_token_is_sent_and_signed() {
+    let backend = Backend::dynalite();
+    let (table, _) = fresh_store(&backend, "token", None).await;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let proxy = Proxy::start(&backend.endpoint, move |r| {
+        log.lock().unwrap().push(r.headers.clone());
+        Action::Forward
+    })
+    .await;
+    let mut config = with_secrets(backend.config(&table, None));
+    config.endpoint = Some(proxy.endpoint.clone());
+    let mut store = open_config(&config).await;
+    assert_eq!(ok!(store.get("features", "k")), None);
+    let headers = seen.lock().unwrap()[0].clone();
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(header("x-amz-security-token").as_deref(), Some(TOKEN));
+    let auth = header("authorization").unwrap();
+    assert!(auth.contains("x-amz-security-token"), "{auth}");
+    assert!(!auth.contains("user-agent"));
+    assert!(!auth.contains(SECRET));
+}
+
+#[tokio::test]
+async fn the_host_denies_authorities_other_than_the_allowed_one() {
+    let backend = Backend::dynalite();
+    let (table, _) = fresh_store(&backend, "allow", None).await;
+    let options = HostOptions {
+        allow: Allow::Only(vec!["127.0.0.1:9".into()]),
+        capture_stderr: true,
+    };
+    let instance = runtime().instance(&options).await.unwrap();
+    let mut store = instance
+        .open(&backend.config(&table, None))
+        .await
+        .unwrap()
+        .unwrap();
+    let err = store
+        .get("features", "k")
+        .await
+        .expect("no trap")
+        .unwrap_err();
+    match &err {
+        StoreError::Transport(t) => {
+            assert_eq!(t.code, "HTTP-request-denied");
+            assert_eq!(t.attempts, 1, "a denied request is not retried");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(store.instance().requests_sent(), 0);
+}
+
+#[tokio::test]
+async fn failing_scenarios_never_show_secrets() {
+    let moto = Backend::moto();
+    let dynalite = Backend::dynalite();
+    let (table, _) = fresh_store(&moto, "secrets", None).await;
+    let mut refused = dynalite.config(&table, None);
+    refused.endpoint = Some("http://127.0.0.1:9".into());
+    refused.retry = Some(ld_dynamodb_host::embed::RetryPolicy {
+        max_attempts: 2,
+        base_delay_ms: 1,
+        max_delay_ms: 2,
+    });
+    let scenarios = [
+        ("wrong secret on moto", moto.config(&table, None)),
+        ("missing table", dynalite.config("no-such-table", None)),
+        ("connection refused", refused),
+    ];
+    for (name, config) in scenarios {
+        let mut store = open_config(&with_secrets(config)).await;
+        let outputs = [
+            store.get("features", "k").await.unwrap().map(|_| ()),
+            store
+                .init(&[collection("features", vec![item("a", 1, json!({}))])])
+                .await
+                .unwrap()
+                .map(|_| ()),
+            store
+                .upsert("features", "k", &item("k", 1, json!({})).item)
+                .await
+                .unwrap()
+                .map(|_| ()),
+            store
+                .upsert("features", "k", &item("other", 1, json!({})).item)
+                .await
+                .unwrap()
+                .map(|_| ()),
+        ];
+        for result in outputs {
+            let err = result.expect_err(name);
+            assert_clean(&format!("{err:?} {}", describe(&err)));
+        }
+        assert_clean(&store.instance().stderr());
+    }
+}
+
+#[test]
+fn cli_output_never_shows_secrets() {
+    let moto = Backend::moto();
+    let binary = std::env::var_os("LD_DYNAMODB_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/ld-dynamodb")
+        });
+    for (endpoint, args) in [
+        (moto.endpoint.as_str(), vec!["status"]),
+        (moto.endpoint.as_str(), vec!["get", "flags", "x"]),
+        ("http://127.0.0.1:9", vec!["all", "flags"]),
+        ("ftp://bad", vec!["status"]),
+    ] {
+        let out = Command::new(&binary)
+            .args(&args)
+            .env("AWS_ACCESS_KEY_ID", &moto.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_SESSION_TOKEN", TOKEN)
+            .env("AWS_REGION", REGION)
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .env("LD_DYNAMODB_TABLE", "secrets-cli")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} against {endpoint} fails");
+        assert_clean(&String::from_utf8_lossy(&out.stdout));
+        assert_clean(&String::from_utf8_lossy(&out.stderr));
+    }
+}

@@ -2,6 +2,7 @@
 //! exported data store.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
@@ -12,6 +13,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::cache;
 use crate::outbound::{Allow, Outbound};
+use crate::pool::Pool;
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -50,6 +52,7 @@ pub struct HostOptions {
 pub struct Runtime {
     engine: Engine,
     pre: LdDynamodbStorePre<HostState>,
+    pool: Arc<Pool>,
 }
 
 /// Per-instance host state.
@@ -101,7 +104,11 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         let pre = LdDynamodbStorePre::new(linker.instantiate_pre(&component)?)?;
-        Ok(Runtime { engine, pre })
+        Ok(Runtime {
+            engine,
+            pre,
+            pool: Arc::default(),
+        })
     }
 
     pub fn engine(&self) -> &Engine {
@@ -129,7 +136,7 @@ impl Runtime {
             Some(pipe) => wasi.stderr(pipe.clone()),
             None => wasi.inherit_stderr(),
         };
-        let outbound = Outbound::new(options.allow.clone());
+        let outbound = Outbound::new(options.allow.clone(), self.pool.clone());
         let state = HostState {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),

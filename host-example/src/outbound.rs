@@ -1,11 +1,14 @@
 //! The host's outbound HTTP policy: the component may reach only the
-//! configured endpoint's authority; every request is counted.
+//! configured endpoint's authority; every request is counted and sent through
+//! the keep-alive [`Pool`].
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use wasmtime_wasi_http::{Error, WasiBody, WasiHttpHooks};
+
+use crate::pool::Pool;
 
 /// Which authorities the component may send requests to.
 #[derive(Debug, Clone, Default)]
@@ -17,18 +20,22 @@ pub enum Allow {
     Only(Vec<String>),
 }
 
-/// `wasi:http` hooks that enforce [`Allow`] and count requests.
-#[derive(Clone, Default)]
+/// `wasi:http` hooks that enforce [`Allow`], count requests and send them
+/// through a connection pool.
+#[derive(Clone)]
 pub struct Outbound {
     allow: Allow,
     sent: Arc<AtomicU64>,
+    pool: Arc<Pool>,
 }
 
 impl Outbound {
-    pub fn new(allow: Allow) -> Self {
+    /// Hooks sending through `pool` (share one pool between instances to share connections).
+    pub fn new(allow: Allow, pool: Arc<Pool>) -> Self {
         Outbound {
             allow,
             sent: Arc::default(),
+            pool,
         }
     }
 
@@ -90,16 +97,12 @@ impl WasiHttpHooks for Outbound {
                 request.uri().authority().map(|a| a.as_str()).unwrap_or("?")
             );
         }
+        let pool = self.pool.clone();
         Box::new(async move {
-            use http_body_util::BodyExt;
             if !allowed {
                 return Err(Error::HttpRequestDenied);
             }
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = _> + Send>,
-            ))
+            pool.send(request, options).await
         })
     }
 }

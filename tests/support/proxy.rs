@@ -212,3 +212,47 @@ async fn serve(
     client.write_all(&reply).await?;
     client.shutdown().await
 }
+
+/// A byte-level tunnel to a server that counts the TCP connections made through it.
+pub struct Tunnel {
+    pub endpoint: String,
+    connections: Arc<AtomicUsize>,
+}
+
+impl Tunnel {
+    pub async fn start(upstream: &str) -> Tunnel {
+        let upstream = upstream
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let connections = Arc::new(AtomicUsize::new(0));
+        let count = connections.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
+                count.fetch_add(1, Ordering::SeqCst);
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    let _ = client.set_nodelay(true);
+                    if let Ok(mut server) = TcpStream::connect(&upstream).await {
+                        let _ = server.set_nodelay(true);
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        Tunnel {
+            endpoint,
+            connections,
+        }
+    }
+
+    /// TCP connections opened so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}

@@ -61,6 +61,34 @@ pub struct HostState {
     http: WasiHttpCtx,
     table: ResourceTable,
     outbound: Outbound,
+    memory: MemoryPeak,
+}
+
+/// Records the largest linear memory the instance asked for (it never shrinks).
+#[derive(Default)]
+struct MemoryPeak {
+    bytes: usize,
+}
+
+impl wasmtime::ResourceLimiter for MemoryPeak {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.bytes = self.bytes.max(desired);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(true)
+    }
 }
 
 impl WasiView for HostState {
@@ -91,7 +119,7 @@ impl Runtime {
             .with_context(|| format!("cannot read the component at {}", path.display()))?;
         let component = cache::load(&engine, &bytes, cache_dir)
             .with_context(|| format!("component {}", path.display()))?;
-        Self::from_component(engine, component)
+        Self::from_compiled(engine, component)
     }
 
     /// [`Runtime::load_with_cache`] with the default cache folder.
@@ -99,7 +127,8 @@ impl Runtime {
         Self::load_with_cache(path, cache::default_dir().as_deref())
     }
 
-    fn from_component(engine: Engine, component: Component) -> Result<Runtime> {
+    /// Links an already compiled component.
+    pub fn from_compiled(engine: Engine, component: Component) -> Result<Runtime> {
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
@@ -142,8 +171,10 @@ impl Runtime {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             outbound: outbound.clone(),
+            memory: MemoryPeak::default(),
         };
         let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.memory);
         let bindings = self.pre.instantiate_async(&mut store).await?;
         Ok(Instance {
             store,
@@ -212,6 +243,11 @@ impl Instance {
     /// Requests sent so far.
     pub fn requests_sent(&self) -> u64 {
         self.outbound.requests_sent()
+    }
+
+    /// The largest linear memory the component has had, in bytes.
+    pub fn peak_memory(&self) -> usize {
+        self.store.data().memory.bytes
     }
 }
 

@@ -1,0 +1,81 @@
+"""Benchmark side of LaunchDarkly's official Python DynamoDB store
+(launchdarkly-server-sdk, caching disabled).
+
+stdin: {"endpoint", "region", "access_key_id", "secret_access_key", "op",
+        "runs", "data_file" (init), "table" (get_all/gets), "keys" (gets)}
+stdout: [{"wall": s, "cpu": s, "requests": n, "server_cpu": s}, ...] one per run.
+
+init: each run gets a fresh table (created and deleted outside the timing).
+CPU is this process's own user+sys time (resource.getrusage).
+"""
+import json
+import os
+import resource
+import sys
+import time
+import uuid
+
+import boto3
+from ldclient.feature_store import CacheConfig
+from ldclient.integrations import DynamoDB
+from ldclient.versioned_data_kind import FEATURES, SEGMENTS
+
+
+def server_cpu(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def main():
+    spec = json.load(sys.stdin)
+    opts = {
+        "endpoint_url": spec["endpoint"],
+        "region_name": spec["region"],
+        "aws_access_key_id": spec["access_key_id"],
+        "aws_secret_access_key": spec["secret_access_key"],
+    }
+    admin = boto3.client("dynamodb", **opts)
+    results = []
+    data = None
+    if spec["op"] == "init":
+        with open(spec["data_file"]) as f:
+            raw = json.load(f)
+        data = {SEGMENTS: raw["segments"], FEATURES: raw["flags"]}
+    for _ in range(spec["runs"]):
+        table = spec.get("table") or "py-bench-" + uuid.uuid4().hex[:12]
+        if spec["op"] == "init":
+            admin.create_table(
+                TableName=table,
+                AttributeDefinitions=[{"AttributeName": "namespace", "AttributeType": "S"}, {"AttributeName": "key", "AttributeType": "S"}],
+                KeySchema=[{"AttributeName": "namespace", "KeyType": "HASH"}, {"AttributeName": "key", "KeyType": "RANGE"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            admin.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 0.05})
+        store = DynamoDB.new_feature_store(table, dynamodb_opts=opts, caching=CacheConfig.disabled())
+        client = store._core._client
+        count = [0]
+        client.meta.events.register("before-send.dynamodb", lambda **kw: count.__setitem__(0, count[0] + 1))
+        wall0, cpu0, server0 = time.perf_counter(), cpu(), server_cpu(spec["server_pid"])
+        if spec["op"] == "init":
+            store.init(data)
+        elif spec["op"] == "get_all":
+            items = store.all(FEATURES, lambda x: x)
+            assert len(items) == spec["expect"], len(items)
+        elif spec["op"] == "gets":
+            for key in spec["keys"]:
+                assert store.get(FEATURES, key, lambda x: x) is not None
+        wall, used = time.perf_counter() - wall0, cpu() - cpu0
+        results.append({"wall": wall, "cpu": used, "requests": count[0], "server_cpu": server_cpu(spec["server_pid"]) - server0})
+        if spec["op"] == "init":
+            admin.delete_table(TableName=table)
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()

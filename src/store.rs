@@ -66,7 +66,7 @@ impl<P: Platform> DataStore<P> {
         validate_kind(kind)?;
         let namespace = self.namespace(kind);
         let mut items = Vec::new();
-        self.query_all(&namespace, false, |raw| {
+        self.query_all(&[&namespace], false, |_, raw| {
             let (key, item) = response::stored_item(&namespace, raw)?;
             items.push(KeyedItem { key, item });
             Ok(())
@@ -101,15 +101,16 @@ impl<P: Platform> DataStore<P> {
     pub fn init(&self, data: &[Collection]) -> Result<InitReport, StoreError> {
         let plans = self.plan_init(data)?;
         let mut report = InitReport::default();
-        let mut stale: Vec<(String, BTreeSet<String>)> = Vec::new();
-        for plan in &plans {
-            let mut existing = BTreeSet::new();
-            self.query_all(&plan.namespace, true, |raw| {
-                existing.insert(row_key(&plan.namespace, &raw)?);
-                Ok(())
-            })?;
-            stale.push((plan.namespace.clone(), existing));
-        }
+        let namespaces: Vec<&str> = plans.iter().map(|p| p.namespace.as_str()).collect();
+        let mut stale: Vec<(String, BTreeSet<String>)> = namespaces
+            .iter()
+            .map(|ns| (ns.to_string(), BTreeSet::new()))
+            .collect();
+        self.query_all(&namespaces, true, |index, raw| {
+            let (namespace, existing) = &mut stale[index];
+            existing.insert(row_key(namespace, &raw)?);
+            Ok(())
+        })?;
         for (plan, (_, existing)) in plans.iter().zip(stale.iter_mut()) {
             let mut puts = Vec::with_capacity(plan.items.len());
             for (key, version, json) in &plan.items {
@@ -222,30 +223,50 @@ impl<P: Platform> DataStore<P> {
         Ok(plans)
     }
 
-    /// Reads every page of a consistent Query of a namespace.
+    /// Reads every page of consistent Queries of the namespaces, the next pages
+    /// of all namespaces in flight together; `each` gets the namespace's index
+    /// and each row. Only one page per namespace is held at a time.
     fn query_all(
         &self,
-        namespace: &str,
+        namespaces: &[&str],
         keys_only: bool,
-        mut each: impl FnMut(RawItem) -> Result<(), StoreError>,
+        mut each: impl FnMut(usize, RawItem) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let mut start: Option<Value> = None;
-        loop {
-            let body = request::query(&self.config().table, namespace, keys_only, start.as_ref());
-            let page = response::query(&self.client.call(Operation::Query, encode(&body))?)?;
-            for raw in page.items {
-                each(raw)?;
-            }
-            match page.last_evaluated_key {
-                None => return Ok(()),
-                Some(next) if start.as_ref() == Some(&next) => {
-                    return Err(StoreError::malformed(
-                        "Query returned the same LastEvaluatedKey twice",
+        let table = &self.config().table;
+        let mut pending: Vec<(usize, Option<Value>)> =
+            (0..namespaces.len()).map(|i| (i, None)).collect();
+        while !pending.is_empty() {
+            let bodies = pending
+                .iter()
+                .map(|(i, start)| {
+                    encode(&request::query(
+                        table,
+                        namespaces[*i],
+                        keys_only,
+                        start.as_ref(),
                     ))
+                })
+                .collect();
+            let results = self.client.call_all(Operation::Query, bodies);
+            let mut next = Vec::new();
+            for ((index, start), result) in pending.into_iter().zip(results) {
+                let page = response::query(&result?)?;
+                for raw in page.items {
+                    each(index, raw)?;
                 }
-                next => start = next,
+                match page.last_evaluated_key {
+                    None => {}
+                    Some(key) if start.as_ref() == Some(&key) => {
+                        return Err(StoreError::malformed(
+                            "Query returned the same LastEvaluatedKey twice",
+                        ))
+                    }
+                    key => next.push((index, key)),
+                }
             }
+            pending = next;
         }
+        Ok(())
     }
 
     /// Writes the requests with BatchWriteItem in chunks of 25, up to
@@ -263,7 +284,7 @@ impl<P: Platform> DataStore<P> {
                 let bodies: Vec<Vec<u8>> = chunks
                     .by_ref()
                     .take(self.config().init_concurrency)
-                    .map(|chunk| encode(&request::batch_write(table, chunk.to_vec())))
+                    .map(|chunk| request::batch_write(table, chunk))
                     .collect();
                 for result in self.client.call_all(Operation::BatchWriteItem, bodies) {
                     unprocessed.extend(response::unprocessed_items(&result?, table)?);

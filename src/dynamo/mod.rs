@@ -8,6 +8,8 @@ pub mod response;
 #[cfg(test)]
 mod fuzz;
 
+use bytes::Bytes;
+
 use crate::config::Config;
 use crate::error::{StoreError, TransportError};
 use crate::retry;
@@ -80,6 +82,7 @@ impl<P: Platform> Client<P> {
         bodies: Vec<Vec<u8>>,
     ) -> Vec<Result<Vec<u8>, StoreError>> {
         let policy = self.config.retry;
+        let bodies: Vec<Bytes> = bodies.into_iter().map(Bytes::from).collect();
         let mut results: Vec<Option<Result<Vec<u8>, StoreError>>> = vec![None; bodies.len()];
         let mut pending: Vec<usize> = (0..bodies.len()).collect();
         let mut attempt = 1;
@@ -151,14 +154,14 @@ impl<P: Platform> Client<P> {
         }
     }
 
-    fn request(&self, op: Operation, body: &[u8]) -> Result<HttpRequest, StoreError> {
+    fn request(&self, op: Operation, body: &Bytes) -> Result<HttpRequest, StoreError> {
         let endpoint = &self.config.endpoint;
         let mut request = http::Request::post(endpoint.url())
             .header("host", &endpoint.authority)
             .header("content-type", "application/x-amz-json-1.0")
             .header("content-length", body.len())
             .header("x-amz-target", op.target())
-            .body(body.to_vec())
+            .body(body.clone())
             .map_err(|e| StoreError::InvalidConfig(format!("cannot build a request: {e}")))?;
         sign_request(
             &mut request,

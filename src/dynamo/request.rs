@@ -1,7 +1,7 @@
 //! Request bodies of the operations the stores use, exactly as the official
 //! stores send them.
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::schema::{ATTR_ITEM, ATTR_KEY, ATTR_NAMESPACE, ATTR_VERSION};
 
@@ -78,12 +78,22 @@ pub fn delete_request(namespace: &str, item_key: &str) -> Value {
     json!({ "DeleteRequest": { "Key": key(namespace, item_key) } })
 }
 
-/// BatchWriteItem of at most [`BATCH_WRITE_LIMIT`] requests.
-pub fn batch_write(table: &str, requests: Vec<Value>) -> Value {
+/// The body of a BatchWriteItem of at most [`BATCH_WRITE_LIMIT`] requests,
+/// serialized straight from the borrowed requests.
+pub fn batch_write(table: &str, requests: &[Value]) -> Vec<u8> {
     debug_assert!(requests.len() <= BATCH_WRITE_LIMIT);
-    let mut items = Map::new();
-    items.insert(table.to_string(), Value::Array(requests));
-    json!({ "RequestItems": items })
+    let mut body = Vec::with_capacity(64 + requests.len() * 256);
+    body.extend_from_slice(b"{\"RequestItems\":{");
+    serde_json::to_writer(&mut body, table).expect("writing to a Vec cannot fail");
+    body.extend_from_slice(b":[");
+    for (i, request) in requests.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        serde_json::to_writer(&mut body, request).expect("writing to a Vec cannot fail");
+    }
+    body.extend_from_slice(b"]}}");
+    body
 }
 
 /// CreateTable with the layout the stores use, on-demand capacity.
@@ -164,7 +174,9 @@ mod tests {
 
     #[test]
     fn batch_write_groups_requests_under_the_table() {
-        let body = batch_write("tbl", vec![delete_request("features", "old")]);
+        let body: Value =
+            serde_json::from_slice(&batch_write("tbl", &[delete_request("features", "old")]))
+                .unwrap();
         assert_eq!(
             body,
             json!({"RequestItems": {"tbl": [{"DeleteRequest": {"Key": {"namespace": {"S": "features"}, "key": {"S": "old"}}}}]}})

@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use crate::config::Timeouts;
 
-/// A request ready to send (already signed).
-pub type HttpRequest = http::Request<Vec<u8>>;
+/// A request ready to send (already signed); the body is shared, not copied, between attempts.
+pub type HttpRequest = http::Request<bytes::Bytes>;
 /// A complete response.
 pub type HttpResponse = http::Response<Vec<u8>>;
 

@@ -81,7 +81,7 @@ mod tests {
     }
 
     fn dynamo_request() -> HttpRequest {
-        let body = br#"{"TableName":"t"}"#.to_vec();
+        let body = bytes::Bytes::from_static(br#"{"TableName":"t"}"#);
         http::Request::post("http://127.0.0.1:8000/")
             .header("host", "127.0.0.1:8000")
             .header("content-type", "application/x-amz-json-1.0")
@@ -137,7 +137,7 @@ mod tests {
     fn signature_depends_on_body_and_secret() {
         let sig = |secret: &str, body: &[u8]| {
             let mut request = dynamo_request();
-            *request.body_mut() = body.to_vec();
+            *request.body_mut() = bytes::Bytes::copy_from_slice(body);
             let mut creds = vector_credentials(None);
             creds.secret_access_key = secret.into();
             sign_request(&mut request, &creds, "us-east-1", vector_time()).unwrap();

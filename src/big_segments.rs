@@ -2,7 +2,9 @@
 
 use crate::config::Config;
 use crate::dynamo::request::{self, encode};
-use crate::dynamo::response::{self, RawItem};
+use serde::Deserialize;
+
+use crate::dynamo::response::{self, Attr};
 use crate::dynamo::{Client, Operation};
 use crate::error::StoreError;
 use crate::schema;
@@ -12,12 +14,21 @@ use crate::transport::Platform;
 pub const METADATA_BASE: &str = "big_segments_metadata";
 /// Namespace base of the membership rows (keyed by context hash).
 pub const USER_BASE: &str = "big_segments_user";
-/// Epoch milliseconds of the last synchronization (N).
-pub const ATTR_SYNCHRONIZED_ON: &str = "synchronizedOn";
-/// Segment references the context is included in (SS).
-pub const ATTR_INCLUDED: &str = "included";
-/// Segment references the context is excluded from (SS).
-pub const ATTR_EXCLUDED: &str = "excluded";
+/// The metadata row: `synchronizedOn` (N) holds the epoch milliseconds of the
+/// last synchronization.
+#[derive(Deserialize)]
+struct MetadataRow {
+    #[serde(rename = "synchronizedOn")]
+    synchronized_on: Option<Attr>,
+}
+
+/// A membership row: the segment references the context is `included` in and
+/// `excluded` from (SS).
+#[derive(Deserialize)]
+struct MembershipRow {
+    included: Option<Attr>,
+    excluded: Option<Attr>,
+}
 
 /// One segment reference of a membership: included (true) or excluded (false).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -38,7 +49,11 @@ impl<P: Platform> BigSegmentStore<P> {
         }
     }
 
-    fn get(&self, namespace: &str, key: &str) -> Result<Option<RawItem>, StoreError> {
+    fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        namespace: &str,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
         let body = request::get_item(&self.client.config().table, namespace, key);
         response::get_item(&self.client.call(Operation::GetItem, encode(&body))?)
     }
@@ -47,16 +62,16 @@ impl<P: Platform> BigSegmentStore<P> {
     /// `None` when it never was (no row, no attribute, or 0).
     pub fn get_metadata(&self) -> Result<Option<u64>, StoreError> {
         let key = schema::prefixed(&self.client.config().prefix, METADATA_BASE);
-        let Some(item) = self.get(&key, &key)? else {
+        let Some(row) = self.get::<MetadataRow>(&key, &key)? else {
             return Ok(None);
         };
-        match item.get(ATTR_SYNCHRONIZED_ON) {
+        match row.synchronized_on {
             None => Ok(None),
             Some(attr) => match attr.n.as_deref().map(str::parse::<u64>) {
                 Some(Ok(0)) => Ok(None),
                 Some(Ok(millis)) => Ok(Some(millis)),
                 _ => Err(StoreError::malformed(format!(
-                    "{ATTR_SYNCHRONIZED_ON} of {key:?} is not a non-negative integer number"
+                    "synchronizedOn of {key:?} is not a non-negative integer number"
                 ))),
             },
         }
@@ -74,16 +89,12 @@ impl<P: Platform> BigSegmentStore<P> {
             ));
         }
         let namespace = schema::prefixed(&self.client.config().prefix, USER_BASE);
-        let Some(item) = self.get(&namespace, context_hash)? else {
+        let Some(row) = self.get::<MembershipRow>(&namespace, context_hash)? else {
             return Ok(None);
         };
-        let set = |name: &str| {
-            item.get(name)
-                .and_then(|a| a.ss.clone())
-                .unwrap_or_default()
-        };
-        let included = set(ATTR_INCLUDED);
-        let mut entries: Vec<MembershipEntry> = set(ATTR_EXCLUDED)
+        let set = |attr: Option<Attr>| attr.and_then(|a| a.ss).unwrap_or_default();
+        let included = set(row.included);
+        let mut entries: Vec<MembershipEntry> = set(row.excluded)
             .into_iter()
             .filter(|r| !included.contains(r))
             .map(|segment_ref| MembershipEntry {

@@ -75,10 +75,33 @@ pub fn is_deleted(item_json: Option<&str>) -> Result<bool, String> {
     if text.trim() == "null" {
         return Ok(true);
     }
+    if !may_be_deleted(text) {
+        // Cheap path for the common case: no `"deleted"` key set to true
+        // anywhere. Only the first byte is checked for being an object here;
+        // writers validate items in full.
+        return match text.trim_start().as_bytes().first() {
+            Some(b'{') => Ok(false),
+            _ => Err("item attribute is not a JSON object".into()),
+        };
+    }
     match serde_json::from_str::<Probe>(text) {
         Ok(probe) => Ok(probe.deleted == Some(serde_json::Value::Bool(true))),
         Err(e) => Err(format!("item attribute is not a JSON object: {e}")),
     }
+}
+
+/// Whether the text could hold `"deleted": true`: a `"deleted"` followed by
+/// `:` and `true` (whitespace allowed), or any `\u` escape (a key could be
+/// spelled with escapes).
+fn may_be_deleted(text: &str) -> bool {
+    if text.contains("\\u") {
+        return true;
+    }
+    text.match_indices("\"deleted\"").any(|(at, key)| {
+        let rest = text[at + key.len()..].trim_start();
+        rest.strip_prefix(':')
+            .is_some_and(|v| v.trim_start().starts_with("true"))
+    })
 }
 
 #[cfg(test)]
@@ -150,5 +173,18 @@ mod tests {
         );
         assert_eq!(is_deleted(Some(r#"{"key":"k","version":2}"#)), Ok(false));
         assert!(is_deleted(Some("not json")).is_err());
+        // The fast path must agree with a full parse.
+        assert_eq!(
+            is_deleted(Some(
+                r#"{"key":"k","nested":{"deleted":true},"deleted":false}"#
+            )),
+            Ok(false)
+        );
+        assert_eq!(is_deleted(Some(r#"{"deleted" :  true}"#)), Ok(true));
+        assert_eq!(is_deleted(Some(r#"{"delet\u0065d":true}"#)), Ok(true));
+        assert_eq!(
+            is_deleted(Some(r#"{"description":"\"deleted\": true"}"#)),
+            Ok(false)
+        );
     }
 }

@@ -7,11 +7,11 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::dynamo::request::{self, encode, BATCH_WRITE_LIMIT};
-use crate::dynamo::response::{self, RawItem};
+use crate::dynamo::response::{self, Row};
 use crate::dynamo::{Client, Operation};
 use crate::error::{ServiceError, StoreError};
 use crate::model::{Collection, InitReport, Item, ItemRef, KeyedItem, UpsertOutcome};
-use crate::schema::{self, ATTR_KEY, INITED_BASE};
+use crate::schema::{self, INITED_BASE};
 use crate::transport::Platform;
 
 /// Namespace bases the data store never uses as a kind.
@@ -55,9 +55,9 @@ impl<P: Platform> DataStore<P> {
         let namespace = self.namespace(kind);
         let body = request::get_item(&self.config().table, &namespace, key);
         let output = self.client.call(Operation::GetItem, encode(&body))?;
-        match response::get_item(&output)? {
+        match response::get_item::<Row>(&output)? {
             None => Ok(None),
-            Some(raw) => Ok(Some(response::stored_item(&namespace, raw)?.1)),
+            Some(row) => Ok(Some(response::stored_item(&namespace, row)?.1)),
         }
     }
 
@@ -108,7 +108,7 @@ impl<P: Platform> DataStore<P> {
             .collect();
         self.query_all(&namespaces, true, |index, raw| {
             let (namespace, existing) = &mut stale[index];
-            existing.insert(row_key(namespace, &raw)?);
+            existing.insert(response::row_key(namespace, raw.key)?);
             Ok(())
         })?;
         for (plan, (_, existing)) in plans.iter().zip(stale.iter_mut()) {
@@ -154,7 +154,7 @@ impl<P: Platform> DataStore<P> {
         let marker = self.namespace(INITED_BASE);
         let body = request::get_item(&self.config().table, &marker, &marker);
         let output = self.client.call(Operation::GetItem, encode(&body))?;
-        Ok(response::get_item(&output)?.is_some())
+        Ok(response::get_item::<Row>(&output)?.is_some_and(|row| row.key.is_some()))
     }
 
     /// Whether the marker lookup succeeds.
@@ -230,7 +230,7 @@ impl<P: Platform> DataStore<P> {
         &self,
         namespaces: &[&str],
         keys_only: bool,
-        mut each: impl FnMut(usize, RawItem) -> Result<(), StoreError>,
+        mut each: impl FnMut(usize, Row) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let table = &self.config().table;
         let mut pending: Vec<(usize, Option<Value>)> =
@@ -311,17 +311,6 @@ impl<P: Platform> DataStore<P> {
         }
         Ok(())
     }
-}
-
-/// The `key` attribute of a row returned by Init's key scan.
-fn row_key(namespace: &str, raw: &RawItem) -> Result<String, StoreError> {
-    response::string_attr(raw, ATTR_KEY)
-        .map(str::to_string)
-        .ok_or_else(|| {
-            StoreError::malformed(format!(
-                "an item in {namespace:?} has no string key attribute"
-            ))
-        })
 }
 
 fn validate_kind(kind: &str) -> Result<(), StoreError> {

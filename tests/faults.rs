@@ -352,7 +352,7 @@ async fn broken_bodies_are_malformed_responses() {
         ("Query", r#"{"Items":[{"key":{"S":5}}]}"#),
         (
             "Query",
-            r#"{"Items":[{"key":{"S":"k"},"version":{"N":"1"},"item":{"S":"{\"key\":"}}]}"#,
+            r#"{"Items":[{"key":{"S":"k"},"version":{"N":"1"},"item":{"S":"[1,2]"}}]}"#,
         ),
         ("PutItem", "<html>ok</html>"),
     ];

@@ -13,7 +13,6 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::cache;
 use crate::outbound::{Allow, Outbound};
-use crate::pool::Pool;
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -52,7 +51,6 @@ pub struct HostOptions {
 pub struct Runtime {
     engine: Engine,
     pre: LdDynamodbStorePre<HostState>,
-    pool: Arc<Pool>,
 }
 
 /// Per-instance host state.
@@ -133,11 +131,7 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         let pre = LdDynamodbStorePre::new(linker.instantiate_pre(&component)?)?;
-        Ok(Runtime {
-            engine,
-            pre,
-            pool: Arc::default(),
-        })
+        Ok(Runtime { engine, pre })
     }
 
     pub fn engine(&self) -> &Engine {
@@ -165,7 +159,9 @@ impl Runtime {
             Some(pipe) => wasi.stderr(pipe.clone()),
             None => wasi.inherit_stderr(),
         };
-        let outbound = Outbound::new(options.allow.clone(), self.pool.clone());
+        // Each instance has its own connections: they live on the async
+        // runtime that opened them, which may end with the instance.
+        let outbound = Outbound::new(options.allow.clone(), Arc::default());
         let state = HostState {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),

@@ -30,7 +30,7 @@ pub struct Outbound {
 }
 
 impl Outbound {
-    /// Hooks sending through `pool` (share one pool between instances to share connections).
+    /// Hooks sending through `pool`.
     pub fn new(allow: Allow, pool: Arc<Pool>) -> Self {
         Outbound {
             allow,

@@ -132,9 +132,9 @@ fn malformed_or_ok<T>(result: Result<T, StoreError>, input: &[u8]) {
 
 /// Every decoder over one input.
 fn decode_all(input: &[u8], status: u16) {
-    malformed_or_ok(response::get_item(input), input);
-    if let Ok(Some(raw)) = response::get_item(input) {
-        malformed_or_ok(response::stored_item("features", raw), input);
+    malformed_or_ok(response::get_item::<response::Row>(input), input);
+    if let Ok(Some(row)) = response::get_item::<response::Row>(input) {
+        malformed_or_ok(response::stored_item("features", row), input);
     }
     if let Ok(page) = response::query(input) {
         for raw in page.items {

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::error::StoreError;
 use crate::model::Item;
-use crate::schema::{self, ATTR_ITEM, ATTR_KEY, ATTR_VERSION};
+use crate::schema;
 
 /// One attribute value; types the stores do not use are ignored.
 #[derive(Debug, Default, Deserialize, PartialEq, Eq)]
@@ -22,14 +22,21 @@ pub struct Attr {
     pub ss: Option<Vec<String>>,
 }
 
-/// An item as DynamoDB returns it.
-pub type RawItem = HashMap<String, Attr>;
+/// A data store row: the four attributes the stores write (others are skipped
+/// while decoding, without being stored).
+#[derive(Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct Row {
+    pub namespace: Option<Attr>,
+    pub key: Option<Attr>,
+    pub version: Option<Attr>,
+    pub item: Option<Attr>,
+}
 
 /// One page of a Query.
 #[derive(Debug, Deserialize)]
 pub struct QueryPage {
     #[serde(rename = "Items", default)]
-    pub items: Vec<RawItem>,
+    pub items: Vec<Row>,
     #[serde(rename = "LastEvaluatedKey")]
     pub last_evaluated_key: Option<Value>,
 }
@@ -40,16 +47,15 @@ fn decode<T: DeserializeOwned>(operation: &str, body: &[u8]) -> Result<T, StoreE
     })
 }
 
-/// GetItem: the item, if any.
-pub fn get_item(body: &[u8]) -> Result<Option<RawItem>, StoreError> {
+/// GetItem: the item, if any, decoded into the row type `T`.
+pub fn get_item<T: DeserializeOwned>(body: &[u8]) -> Result<Option<T>, StoreError> {
     #[derive(Deserialize)]
-    struct Output {
+    #[serde(bound = "T: DeserializeOwned")]
+    struct Output<T> {
         #[serde(rename = "Item")]
-        item: Option<RawItem>,
+        item: Option<T>,
     }
-    Ok(decode::<Output>("GetItem", body)?
-        .item
-        .filter(|item| !item.is_empty()))
+    Ok(decode::<Output<T>>("GetItem", body)?.item)
 }
 
 /// PutItem: nothing is read from a success, but it must be a JSON object.
@@ -111,29 +117,28 @@ pub fn table_status(body: &[u8]) -> Result<String, StoreError> {
     Ok(decode::<Output>("DescribeTable", body)?.table.status)
 }
 
-/// A string attribute of an item, if present and of type S.
-pub fn string_attr<'a>(item: &'a RawItem, name: &str) -> Option<&'a str> {
-    item.get(name).and_then(|a| a.s.as_deref())
-}
-
-/// A flag, segment or other item row: its key and stored version.
-pub fn stored_item(namespace: &str, raw: RawItem) -> Result<(String, Item), StoreError> {
-    let mut raw = raw;
-    let key = raw.remove(ATTR_KEY).and_then(|a| a.s).ok_or_else(|| {
+/// The `key` attribute of a row, which must be a string.
+pub fn row_key(namespace: &str, key: Option<Attr>) -> Result<String, StoreError> {
+    key.and_then(|a| a.s).ok_or_else(|| {
         StoreError::malformed(format!(
             "an item in {namespace:?} has no string key attribute"
         ))
-    })?;
+    })
+}
+
+/// A flag, segment or other item row: its key and stored version.
+pub fn stored_item(namespace: &str, row: Row) -> Result<(String, Item), StoreError> {
+    let key = row_key(namespace, row.key)?;
     let bad =
         |what: String| StoreError::malformed(format!("item {key:?} in {namespace:?}: {what}"));
-    let version = match raw.remove(ATTR_VERSION) {
+    let version = match row.version {
         None => return Err(bad("no version attribute".into())),
         Some(Attr { n: Some(n), .. }) => n
             .parse::<u64>()
             .map_err(|_| bad(format!("version {n:?} is not a non-negative integer")))?,
         Some(_) => return Err(bad("the version attribute is not a number".into())),
     };
-    let json = match raw.remove(ATTR_ITEM) {
+    let json = match row.item {
         None => None,
         Some(Attr { s: Some(s), .. }) => Some(s),
         Some(_) => return Err(bad("the item attribute is not a string".into())),
@@ -155,14 +160,14 @@ mod tests {
 
     #[test]
     fn get_item_decodes_present_and_absent() {
-        assert_eq!(get_item(b"{}").unwrap(), None);
-        assert_eq!(get_item(br#"{"Item":{}}"#).unwrap(), None);
-        let item = get_item(br#"{"Item":{"key":{"S":"k"},"n":{"N":"5"},"m":{"M":{}}}}"#)
-            .unwrap()
-            .unwrap();
-        assert_eq!(string_attr(&item, "key"), Some("k"));
-        assert_eq!(item["n"].n.as_deref(), Some("5"));
-        assert!(item.contains_key("m"));
+        assert_eq!(get_item::<Row>(b"{}").unwrap(), None);
+        let row: Row = get_item(
+            br#"{"Item":{"key":{"S":"k"},"version":{"N":"5"},"m":{"M":{"x":{"S":"y"}}}}}"#,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(row.key.unwrap().s.as_deref(), Some("k"));
+        assert_eq!(row.version.unwrap().n.as_deref(), Some("5"));
     }
 
     #[test]
@@ -177,7 +182,7 @@ mod tests {
             b"\xff\xfe",
         ] {
             assert!(
-                matches!(get_item(body), Err(StoreError::MalformedResponse(_))),
+                matches!(get_item::<Row>(body), Err(StoreError::MalformedResponse(_))),
                 "{body:?}"
             );
         }
@@ -222,7 +227,7 @@ mod tests {
         assert_eq!(left.len(), 1);
     }
 
-    fn raw(body: &str) -> RawItem {
+    fn raw(body: &str) -> Row {
         serde_json::from_str(body).unwrap()
     }
 
@@ -264,7 +269,7 @@ mod tests {
                 "not a string",
             ),
             (
-                r#"{"key":{"S":"f"},"version":{"N":"1"},"item":{"S":"{oops"}}"#,
+                r#"{"key":{"S":"f"},"version":{"N":"1"},"item":{"S":"oops"}}"#,
                 "not a JSON object",
             ),
         ] {

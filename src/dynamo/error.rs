@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use crate::error::ServiceError;
-use crate::transport::HttpResponse;
+use crate::transport::{HttpResponse, REQUEST_ID};
 
 /// The service error carried by a non-2xx response (`attempts` is left at 0 for the caller).
 pub fn service_error(response: &HttpResponse) -> ServiceError {
@@ -24,7 +24,7 @@ pub fn service_error(response: &HttpResponse) -> ServiceError {
         status,
         request_id: response
             .headers()
-            .get("x-amzn-requestid")
+            .get(REQUEST_ID)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
         attempts: 0,

@@ -13,6 +13,7 @@ use super::WasiPlatform;
 use crate::config::Timeouts;
 use crate::transport::{
     HttpRequest, HttpResponse, Transport, TransportFailure, BODY_TOO_LARGE, MAX_RESPONSE_BYTES,
+    REQUEST_ID,
 };
 
 /// Largest write to an output stream at once.
@@ -68,22 +69,11 @@ fn start(
     outgoing
         .set_path_with_query(Some(parts.uri.path()))
         .map_err(|()| denied("path"))?;
-    let options = RequestOptions::new();
-    let nanos = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-    // A host that does not support a timeout keeps its own default.
-    if let Some(d) = timeouts.connect {
-        let _ = options.set_connect_timeout(Some(nanos(d)));
-    }
-    if let Some(d) = timeouts.first_byte {
-        let _ = options.set_first_byte_timeout(Some(nanos(d)));
-    }
-    if let Some(d) = timeouts.between_bytes {
-        let _ = options.set_between_bytes_timeout(Some(nanos(d)));
-    }
     let outgoing_body = outgoing
         .body()
         .map_err(|()| failure_text("internal-error", "request body already taken".into()))?;
-    let future = outgoing_handler::handle(outgoing, Some(options)).map_err(|e| failure(&e))?;
+    let future =
+        outgoing_handler::handle(outgoing, request_options(timeouts)).map_err(|e| failure(&e))?;
     {
         let stream = outgoing_body.write().map_err(|()| {
             failure_text("internal-error", "request body stream already taken".into())
@@ -96,6 +86,27 @@ fn start(
     }
     OutgoingBody::finish(outgoing_body, None).map_err(|e| failure(&e))?;
     Ok(future)
+}
+
+/// The request options carrying the configured timeouts; none when no timeout
+/// is configured (the host's defaults apply). A host that does not support a
+/// timeout keeps its own default for it.
+fn request_options(timeouts: &Timeouts) -> Option<RequestOptions> {
+    if *timeouts == Timeouts::default() {
+        return None;
+    }
+    let options = RequestOptions::new();
+    let nanos = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    if let Some(d) = timeouts.connect {
+        let _ = options.set_connect_timeout(Some(nanos(d)));
+    }
+    if let Some(d) = timeouts.first_byte {
+        let _ = options.set_first_byte_timeout(Some(nanos(d)));
+    }
+    if let Some(d) = timeouts.between_bytes {
+        let _ = options.set_between_bytes_timeout(Some(nanos(d)));
+    }
+    Some(options)
 }
 
 /// Blocks until every started request has its response head (or failed).
@@ -127,8 +138,9 @@ fn finish(future: &FutureIncomingResponse) -> Result<HttpResponse, TransportFail
     };
     let status = response.status();
     let mut builder = http::Response::builder().status(status);
-    for (name, value) in response.headers().entries() {
-        builder = builder.header(name, value);
+    // The stores read only the request id among the headers.
+    for value in response.headers().get(REQUEST_ID) {
+        builder = builder.header(REQUEST_ID, value);
     }
     let body = read_body(&response)?;
     builder

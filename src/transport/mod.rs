@@ -16,6 +16,9 @@ pub type HttpResponse = http::Response<Vec<u8>>;
 /// Largest response body the component reads; DynamoDB pages are at most 1 MB of items.
 pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 
+/// The response header naming the request; the only header the stores read.
+pub const REQUEST_ID: &str = "x-amzn-requestid";
+
 /// The failure code of a response whose body exceeds [`MAX_RESPONSE_BYTES`]
 /// (the `wasi:http` error-code case of the same meaning).
 pub const BODY_TOO_LARGE: &str = "HTTP-response-body-size";

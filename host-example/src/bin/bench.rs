@@ -311,7 +311,15 @@ impl Bench {
     }
 
     async fn run(mut self) -> Result<String> {
-        let mut report = String::from("# Benchmarks\n\n");
+        let mut report = String::from(
+            "# Benchmarks\n\n\
+             Measured by `scripts/bench.sh` in one run on one machine, against one local dynalite, \
+             directly and through a proxy that delays every request by 10 ms or 50 ms. \
+             \"Ours\" is the component in the `ld-dynamodb` host (wasmtime, keep-alive pool); \
+             \"Python\" is LaunchDarkly's official store (`launchdarkly-server-sdk`, caching disabled). \
+             Client CPU is each client process's own user+sys time during the operation (dynalite's \
+             CPU is shown apart). Every Init starts on a fresh, empty table.\n\n",
+        );
         let path = default_component_path();
         let bytes = std::fs::read(&path).context("build the component first")?;
         let gz = Command::new("sh")
@@ -364,7 +372,11 @@ impl Bench {
             });
         }
         report += "## Component\n\n| what | value |\n|---|---|\n";
-        report += &format!("| size | {} bytes ({} gzipped) |\n", bytes.len(), gzip);
+        report += &format!(
+            "| size (release, opt-level \"s\") | {} bytes ({} gzipped) |\n",
+            bytes.len(),
+            gzip
+        );
         report += &format!(
             "| compile with Cranelift | {:.1} ms |\n",
             median(&compile).wall * 1e3

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the component (release, size-tuned profile) and the host CLI, and
-# prints the component's size.
+# Builds the component (release, size-tuned profile), the host CLI and the
+# benchmark, and prints the component's size.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -10,4 +10,6 @@ component="$root/target/wasm32-wasip2/release/ld_dynamodb_store.wasm"
 size=$(wc -c <"$component")
 gz=$(gzip -9c "$component" | wc -c)
 echo "component: $component: $size bytes ($gz gzipped)" >&2
-cargo build -p ld-dynamodb-host
+# The whole workspace, so dependency features unify exactly as in `cargo test
+# --workspace` and the tests reuse this build instead of compiling wasmtime again.
+cargo build --workspace

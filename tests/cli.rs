@@ -1,21 +1,12 @@
 //! The `ld-dynamodb` CLI against moto with SigV4 checking on: every command,
 //! its JSON output, and its errors.
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 
-use ld_dynamodb_tests::{unique_table, Backend, REGION};
-
-fn binary() -> PathBuf {
-    std::env::var_os("LD_DYNAMODB_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/ld-dynamodb")
-        })
-}
+use ld_dynamodb_tests::{cli_binary, run_with_stdin, unique_table, Backend, REGION};
 
 struct Cli {
     backend: Backend,
@@ -37,7 +28,7 @@ impl Cli {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(binary());
+        let mut cmd = Command::new(cli_binary());
         cmd.args(args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -57,20 +48,7 @@ impl Cli {
     }
 
     fn run_with(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the CLI is built (scripts/build.sh)");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        run_with_stdin(self.command(args), stdin)
     }
 
     /// Runs a command that must succeed; its stdout as JSON.

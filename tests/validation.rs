@@ -186,11 +186,7 @@ async fn failing_scenarios_never_show_secrets() {
 #[test]
 fn cli_output_never_shows_secrets() {
     let moto = Backend::moto();
-    let binary = std::env::var_os("LD_DYNAMODB_BIN")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/ld-dynamodb")
-        });
+    let binary = cli_binary();
     for (endpoint, args) in [
         (moto.endpoint.as_str(), vec!["status"]),
         (moto.endpoint.as_str(), vec!["get", "flags", "x"]),

@@ -5,7 +5,7 @@ pub mod proxy;
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
@@ -107,27 +107,41 @@ impl Backend {
     }
 }
 
-/// Runs a helper script of `support/` with the project's Python.
-fn run_script(name: &str, args: &[&str], stdin: &str) -> String {
-    let python = std::env::var("LD_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("support")
-        .join(name);
-    let mut child = Command::new(python)
-        .arg(script)
-        .args(args)
+/// Runs a command with `stdin` as its input; its whole output.
+pub fn run_with_stdin(mut command: Command, stdin: &str) -> Output {
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("python starts");
+        .unwrap_or_else(|e| panic!("{command:?} starts: {e}"));
     child
         .stdin
         .take()
         .unwrap()
         .write_all(stdin.as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// The `ld-dynamodb` CLI as `scripts/build.sh` builds it (or `LD_DYNAMODB_BIN`).
+pub fn cli_binary() -> PathBuf {
+    std::env::var_os("LD_DYNAMODB_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/ld-dynamodb")
+        })
+}
+
+/// Runs a helper script of `support/` with the project's Python.
+fn run_script(name: &str, args: &[&str], stdin: &str) -> String {
+    let python = std::env::var("LD_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("support")
+        .join(name);
+    let mut command = Command::new(python);
+    command.arg(script).args(args);
+    let out = run_with_stdin(command, stdin);
     assert!(
         out.status.success(),
         "helper {name} {args:?} failed: {}",

@@ -153,7 +153,7 @@ fn check<T>(result: Result<T, ld_dynamodb_host::embed::StoreError>) -> Result<T>
 /// A flag of about `size` bytes of JSON.
 fn flag(i: usize, size: usize) -> Value {
     let mut flag = json!({
-        "key": format!("flag-{i:05}"), "version": 1, "on": i % 2 == 0, "variations": [true, false],
+        "key": format!("flag-{i:05}"), "version": 1, "on": i.is_multiple_of(2), "variations": [true, false],
         "fallthrough": { "variation": 0 }, "offVariation": 1, "salt": format!("salt-{i}"),
         "targets": [{ "values": ["user-1", "user-2"], "variation": 0 }], "prerequisites": [],
         "rules": [{ "id": "r1", "clauses": [{ "attribute": "email", "op": "endsWith", "values": ["@example.com"], "negate": false }], "variation": 1 }],
@@ -226,10 +226,7 @@ impl Bench {
 
     async fn open(&self, runtime: &Runtime, endpoint: &str, table: &str) -> Result<Session> {
         let instance = runtime.instance(&HostOptions::default()).await?;
-        instance
-            .open(&self.config(endpoint, table))
-            .await?
-            .map_err(|e| anyhow::anyhow!(describe(&e)))
+        check(instance.open(&self.config(endpoint, table)).await?)
     }
 
     fn python(&self, spec: Value) -> Result<Vec<Sample>> {
@@ -265,6 +262,19 @@ impl Bench {
                 server_cpu: r["server_cpu"].as_f64().unwrap_or(0.0),
             })
             .collect())
+    }
+
+    /// A new table holding `n` flags of 1 KB, written directly, and a store on it.
+    async fn filled_table(&mut self, runtime: &Runtime, n: usize) -> Result<(String, Session)> {
+        let table = self.table();
+        let mut store = self.open(runtime, &self.endpoint, &table).await?;
+        check(store.create_table().await?)?;
+        check(
+            store
+                .init(&data::all_data(&dataset(n, 1000).to_string())?)
+                .await?,
+        )?;
+        Ok((table, store))
     }
 
     /// Starts timing one operation of ours.
@@ -418,10 +428,7 @@ impl Bench {
                 for _ in 0..self.runs {
                     let table = self.table();
                     let mut store = self.open(&runtime, &self.endpoint, &table).await?;
-                    store
-                        .create_table()
-                        .await?
-                        .map_err(|e| anyhow::anyhow!(describe(&e)))?;
+                    check(store.create_table().await?)?;
                     let mut store = self.open(&runtime, &endpoint, &table).await?;
                     let meter = self.start(&store);
                     check(store.init(&collections).await?)?;
@@ -442,16 +449,7 @@ impl Bench {
         }
 
         // Reads, direct.
-        let table = self.table();
-        let mut store = self.open(&runtime, &self.endpoint, &table).await?;
-        store
-            .create_table()
-            .await?
-            .map_err(|e| anyhow::anyhow!(describe(&e)))?;
-        store
-            .init(&data::all_data(&dataset(1000, 1000).to_string())?)
-            .await?
-            .map_err(|e| anyhow::anyhow!(describe(&e)))?;
+        let (table, mut store) = self.filled_table(&runtime, 1000).await?;
         let keys: Vec<String> = (0..1000).map(|i| format!("flag-{i:05}")).collect();
         let mut get_all = Vec::new();
         let mut gets = Vec::new();
@@ -490,22 +488,10 @@ impl Bench {
         }
 
         // Peak linear memory during a GetAll of 5,000 flags.
-        let table = self.table();
-        let mut store = self.open(&runtime, &self.endpoint, &table).await?;
-        store
-            .create_table()
-            .await?
-            .map_err(|e| anyhow::anyhow!(describe(&e)))?;
-        store
-            .init(&data::all_data(&dataset(5000, 1000).to_string())?)
-            .await?
-            .map_err(|e| anyhow::anyhow!(describe(&e)))?;
+        let (table, _) = self.filled_table(&runtime, 5000).await?;
         let mut fresh = self.open(&runtime, &self.endpoint, &table).await?;
         let before = fresh.instance().peak_memory();
-        let items = fresh
-            .get_all("features")
-            .await?
-            .map_err(|e| anyhow::anyhow!(describe(&e)))?;
+        let items = check(fresh.get_all("features").await?)?;
         report += &format!(
             "\n## Memory\n\nPeak linear memory of a fresh instance: {:.1} MiB after open, {:.1} MiB after a GetAll of {} flags of 1 KB ({:.1} MiB of item JSON returned).\n",
             before as f64 / 1048576.0,

@@ -43,5 +43,7 @@ step delete flags new-checkout 4
 step get flags new-checkout
 step get flags new-checkout --raw
 step all flags
+step big-segments metadata
+step big-segments membership user-1
 echo
 echo "demo finished: moto stops now"

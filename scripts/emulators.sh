@@ -1,13 +1,20 @@
-# Sourced by the demo and test scripts: starts moto (with SigV4 checking on)
-# and dynalite on free 127.0.0.1 ports, and stops them on exit.
+# Sourced by the demo, test and bench scripts (with $root set): starts moto
+# (with SigV4 checking on) and dynalite on free 127.0.0.1 ports, logging to
+# $logs, and stops them on exit.
 # Exports LD_TEST_MOTO_ENDPOINT, LD_TEST_MOTO_ACCESS_KEY_ID,
 # LD_TEST_MOTO_SECRET_ACCESS_KEY and LD_TEST_DYNALITE_ENDPOINT.
+
+logs="$root/target/emulator-logs"
+mkdir -p "$logs"
 
 EMULATOR_PIDS=()
 stop_emulators() {
   for pid in "${EMULATOR_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${EMULATOR_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  EMULATOR_PIDS=()
+  logs="$root/target/emulator-logs"
+mkdir -p "$logs"
+
+EMULATOR_PIDS=()
 }
 trap stop_emulators EXIT
 

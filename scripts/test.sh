@@ -6,8 +6,6 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 "$root/scripts/build.sh"
-logs="$root/target/emulator-logs"
-mkdir -p "$logs"
 source "$root/scripts/emulators.sh"
 start_moto "$logs/moto.log"
 start_dynalite "$logs/dynalite.log"

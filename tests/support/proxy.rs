@@ -54,12 +54,7 @@ impl Proxy {
         upstream: &str,
         script: impl FnMut(&Request) -> Action + Send + 'static,
     ) -> Proxy {
-        let upstream = upstream
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_string();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let (upstream, listener, endpoint) = listen(upstream).await;
         let script: Arc<Mutex<Script>> = Arc::new(Mutex::new(Box::new(script)));
         let received = Arc::new(AtomicUsize::new(0));
         let count = received.clone();
@@ -82,6 +77,17 @@ impl Proxy {
     pub fn requests(&self) -> usize {
         self.received.load(Ordering::SeqCst)
     }
+}
+
+/// The upstream's `host:port`, and a listener on a free 127.0.0.1 port with its endpoint URL.
+async fn listen(upstream: &str) -> (String, TcpListener, String) {
+    let upstream = upstream
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    (upstream, listener, endpoint)
 }
 
 /// Reads one request head and body; `None` at a clean end of the connection.
@@ -221,12 +227,7 @@ pub struct Tunnel {
 
 impl Tunnel {
     pub async fn start(upstream: &str) -> Tunnel {
-        let upstream = upstream
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_string();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let (upstream, listener, endpoint) = listen(upstream).await;
         let connections = Arc::new(AtomicUsize::new(0));
         let count = connections.clone();
         tokio::spawn(async move {

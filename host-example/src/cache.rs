@@ -34,7 +34,9 @@ fn entry(dir: &Path, engine: &Engine, bytes: &[u8]) -> PathBuf {
 }
 
 /// The compiled component, from the cache when possible; a fresh compilation
-/// is stored for next time (cache failures only cost the compile).
+/// is stored for next time (cache failures only cost the compile). Artifacts
+/// are written to a temporary file and renamed into place, never rewritten in
+/// place, because a loaded artifact stays mapped into the processes using it.
 pub fn load(engine: &Engine, bytes: &[u8], dir: Option<&Path>) -> Result<Component> {
     let Some(dir) = dir else {
         return compile(engine, bytes);

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::big_segments::{METADATA_BASE, USER_BASE};
 use crate::config::Config;
 use crate::dynamo::request::{self, encode, BATCH_WRITE_LIMIT};
 use crate::dynamo::response::{self, Row};
@@ -15,7 +16,7 @@ use crate::schema::{self, INITED_BASE};
 use crate::transport::Platform;
 
 /// Namespace bases the data store never uses as a kind.
-const RESERVED_KINDS: &[&str] = &[INITED_BASE, "big_segments_metadata", "big_segments_user"];
+const RESERVED_KINDS: &[&str] = &[INITED_BASE, METADATA_BASE, USER_BASE];
 
 /// How often and how long `create_table` polls for the table to become active.
 const TABLE_POLL_INTERVAL: Duration = Duration::from_millis(250);

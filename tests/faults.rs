@@ -163,12 +163,12 @@ async fn throttling_that_never_ends_fails_init_without_the_marker() {
         ("ProvisionedThroughputExceededException", ATTEMPTS)
     );
     assert!(!has_marker(&backend, &table));
-    let err = store
+    let outcome = store
         .upsert("features", "f", &item("f", 1, json!({})).item)
         .await
         .unwrap();
     assert_eq!(
-        err,
+        outcome,
         Ok(UpsertOutcome::Applied),
         "PutItem is not throttled by this script"
     );

@@ -22,11 +22,11 @@ pub struct Attr {
     pub ss: Option<Vec<String>>,
 }
 
-/// A data store row: the four attributes the stores write (others are skipped
-/// while decoding, without being stored).
+/// A data store row: the attributes the stores read back. Others (the
+/// `namespace` the row was queried by, anything extra) are skipped while
+/// decoding, without being stored.
 #[derive(Debug, Default, Deserialize, PartialEq, Eq)]
 pub struct Row {
-    pub namespace: Option<Attr>,
     pub key: Option<Attr>,
     pub version: Option<Attr>,
     pub item: Option<Attr>,

@@ -3,10 +3,13 @@
 //! The store logic is plain Rust behind [`transport::Platform`] and is unit-tested
 //! natively; `sys` (WASI) and the WIT glue below are compiled for wasm only.
 
+pub mod batch_writer;
 pub mod big_segments;
 pub mod config;
 pub mod dynamo;
 pub mod error;
+pub mod init_plan;
+pub mod input;
 pub mod model;
 pub mod retry;
 pub mod schema;
@@ -26,19 +29,9 @@ mod component {
     wit_bindgen::generate!({
         path: "wit",
         world: "ld-dynamodb-store",
-        with: {
-            "wasi:io/poll@0.2.12": wasip2::io::poll,
-            "wasi:io/error@0.2.12": wasip2::io::error,
-            "wasi:io/streams@0.2.12": wasip2::io::streams,
-            "wasi:clocks/monotonic-clock@0.2.12": wasip2::clocks::monotonic_clock,
-            "wasi:clocks/wall-clock@0.2.12": wasip2::clocks::wall_clock,
-            "wasi:random/random@0.2.12": wasip2::random::random,
-            "wasi:cli/stdout@0.2.12": wasip2::cli::stdout,
-            "wasi:cli/stderr@0.2.12": wasip2::cli::stderr,
-            "wasi:cli/stdin@0.2.12": wasip2::cli::stdin,
-            "wasi:http/types@0.2.12": wasip2::http::types,
-            "wasi:http/outgoing-handler@0.2.12": wasip2::http::outgoing_handler,
-        },
+        // The WASI 0.2.0 bindings are generated here too, so `sys` uses the
+        // same types the exports do and no second bindings crate is linked.
+        generate_all,
     });
 
     use std::time::Duration;

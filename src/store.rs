@@ -1,22 +1,21 @@
 //! The data store: LaunchDarkly's persistent-store semantics over DynamoDB.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::big_segments::{METADATA_BASE, USER_BASE};
+use crate::batch_writer;
 use crate::config::Config;
-use crate::dynamo::request::{self, encode, BATCH_WRITE_LIMIT};
+use crate::dynamo::request::{self, encode};
 use crate::dynamo::response::{self, Row};
 use crate::dynamo::{Client, Operation};
-use crate::error::{ServiceError, StoreError};
+use crate::error::StoreError;
+use crate::init_plan;
+use crate::input::{item_json, validate_key, validate_kind};
 use crate::model::{Collection, InitReport, Item, ItemRef, KeyedItem, UpsertOutcome};
 use crate::schema::{self, INITED_BASE};
 use crate::transport::Platform;
-
-/// Namespace bases the data store never uses as a kind.
-const RESERVED_KINDS: &[&str] = &[INITED_BASE, METADATA_BASE, USER_BASE];
 
 /// How often and how long `create_table` polls for the table to become active.
 const TABLE_POLL_INTERVAL: Duration = Duration::from_millis(250);
@@ -25,13 +24,6 @@ const TABLE_POLL_LIMIT: u32 = 240;
 /// A data store bound to one table and prefix.
 pub struct DataStore<P> {
     client: Client<P>,
-}
-
-/// One kind of an Init, validated: its namespace and items with their JSON to write.
-struct KindPlan {
-    kind: String,
-    namespace: String,
-    items: Vec<(String, u64, String)>,
 }
 
 impl<P: Platform> DataStore<P> {
@@ -79,7 +71,7 @@ impl<P: Platform> DataStore<P> {
     pub fn upsert(&self, kind: &str, key: &str, item: &Item) -> Result<UpsertOutcome, StoreError> {
         validate_kind(kind)?;
         validate_key(key)?;
-        let json = item_json(key, item)?;
+        let (json, _) = item_json(key, item)?;
         let namespace = self.namespace(kind);
         if !schema::fits(&namespace, key, item.version, &json) {
             self.client
@@ -99,8 +91,11 @@ impl<P: Platform> DataStore<P> {
     }
 
     /// Replaces all data of the given kinds; see the WIT documentation of `init`.
+    /// Kinds are written in the order given, each kind's items in dependency
+    /// levels (see [`init_plan`]): a level is sent only once the previous one is
+    /// confirmed written.
     pub fn init(&self, data: &[Collection]) -> Result<InitReport, StoreError> {
-        let plans = self.plan_init(data)?;
+        let plans = init_plan::plan(&self.config().prefix, data)?;
         let mut report = InitReport::default();
         let namespaces: Vec<&str> = plans.iter().map(|p| p.namespace.as_str()).collect();
         let mut stale: Vec<(String, BTreeSet<String>)> = namespaces
@@ -113,28 +108,30 @@ impl<P: Platform> DataStore<P> {
             Ok(())
         })?;
         for (plan, (_, existing)) in plans.iter().zip(stale.iter_mut()) {
-            let mut puts = Vec::with_capacity(plan.items.len());
-            for (key, version, json) in &plan.items {
-                if schema::fits(&plan.namespace, key, *version, json) {
-                    puts.push(request::put_request(request::item(
-                        &plan.namespace,
-                        key,
-                        *version,
-                        json,
-                    )));
-                    existing.remove(key);
-                } else {
-                    self.client
-                        .platform()
-                        .log_error(&schema::too_large_message(&plan.namespace, key));
-                    report.dropped.push(ItemRef {
-                        kind: plan.kind.clone(),
-                        key: key.clone(),
-                    });
+            for level in plan.levels() {
+                let mut puts = Vec::with_capacity(level.len());
+                for item in level {
+                    if schema::fits(&plan.namespace, &item.key, item.version, &item.json) {
+                        puts.push(request::put_request(request::item(
+                            &plan.namespace,
+                            &item.key,
+                            item.version,
+                            &item.json,
+                        )));
+                        existing.remove(&item.key);
+                    } else {
+                        self.client
+                            .platform()
+                            .log_error(&schema::too_large_message(&plan.namespace, &item.key));
+                        report.dropped.push(ItemRef {
+                            kind: plan.kind.clone(),
+                            key: item.key.clone(),
+                        });
+                    }
                 }
+                report.written += puts.len() as u32;
+                batch_writer::write_all(&self.client, puts)?;
             }
-            report.written += puts.len() as u32;
-            self.write_batches(puts)?;
         }
         let deletes: Vec<Value> = stale
             .iter()
@@ -144,9 +141,12 @@ impl<P: Platform> DataStore<P> {
             })
             .collect();
         report.deleted = deletes.len() as u32;
-        self.write_batches(deletes)?;
+        batch_writer::write_all(&self.client, deletes)?;
         let marker = self.namespace(INITED_BASE);
-        self.write_batches(vec![request::put_request(request::key(&marker, &marker))])?;
+        batch_writer::write_all(
+            &self.client,
+            vec![request::put_request(request::key(&marker, &marker))],
+        )?;
         Ok(report)
     }
 
@@ -188,40 +188,6 @@ impl<P: Platform> DataStore<P> {
         Err(StoreError::malformed(format!(
             "table {table:?} did not become ACTIVE"
         )))
-    }
-
-    /// Validates an Init's data and prepares the JSON to write, before any request.
-    fn plan_init(&self, data: &[Collection]) -> Result<Vec<KindPlan>, StoreError> {
-        let mut plans: Vec<KindPlan> = Vec::with_capacity(data.len());
-        for collection in data {
-            validate_kind(&collection.kind)?;
-            if plans.iter().any(|p| p.kind == collection.kind) {
-                return Err(StoreError::InvalidInput(format!(
-                    "kind {:?} is given twice",
-                    collection.kind
-                )));
-            }
-            // A key given twice keeps its first position and its last value.
-            let mut position: HashMap<&str, usize> = HashMap::with_capacity(collection.items.len());
-            let mut items: Vec<(String, u64, String)> = Vec::with_capacity(collection.items.len());
-            for KeyedItem { key, item } in &collection.items {
-                validate_key(key)?;
-                let json = item_json(key, item)?;
-                match position.get(key.as_str()) {
-                    Some(&at) => items[at] = (key.clone(), item.version, json),
-                    None => {
-                        position.insert(key, items.len());
-                        items.push((key.clone(), item.version, json));
-                    }
-                }
-            }
-            plans.push(KindPlan {
-                kind: collection.kind.clone(),
-                namespace: self.namespace(&collection.kind),
-                items,
-            });
-        }
-        Ok(plans)
     }
 
     /// Reads every page of consistent Queries of the namespaces, the next pages
@@ -269,98 +235,6 @@ impl<P: Platform> DataStore<P> {
         }
         Ok(())
     }
-
-    /// Writes the requests with BatchWriteItem in chunks of 25, up to
-    /// `init_concurrency` chunks in flight, and re-sends unprocessed items with
-    /// backoff until none remain. Returns when every request was written.
-    fn write_batches(&self, requests: Vec<Value>) -> Result<(), StoreError> {
-        let table = &self.config().table;
-        let policy = self.config().retry;
-        let mut pending = requests;
-        let mut attempt = 1;
-        while !pending.is_empty() {
-            let mut unprocessed = Vec::new();
-            let mut chunks = pending.chunks(BATCH_WRITE_LIMIT).peekable();
-            while chunks.peek().is_some() {
-                let bodies: Vec<Vec<u8>> = chunks
-                    .by_ref()
-                    .take(self.config().init_concurrency)
-                    .map(|chunk| request::batch_write(table, chunk))
-                    .collect();
-                for result in self.client.call_all(Operation::BatchWriteItem, bodies) {
-                    unprocessed.extend(response::unprocessed_items(&result?, table)?);
-                }
-            }
-            if unprocessed.is_empty() {
-                return Ok(());
-            }
-            if attempt >= policy.max_attempts {
-                return Err(StoreError::Service(ServiceError {
-                    code: "UnprocessedItems".into(),
-                    message: format!(
-                        "BatchWriteItem left {} write request(s) unprocessed after {attempt} attempts",
-                        unprocessed.len()
-                    ),
-                    status: 200,
-                    request_id: None,
-                    attempts: attempt,
-                }));
-            }
-            attempt += 1;
-            self.client.backoff(attempt);
-            pending = unprocessed;
-        }
-        Ok(())
-    }
-}
-
-fn validate_kind(kind: &str) -> Result<(), StoreError> {
-    if kind.is_empty() {
-        return Err(StoreError::InvalidInput("kind must not be empty".into()));
-    }
-    if RESERVED_KINDS.contains(&kind) {
-        return Err(StoreError::InvalidInput(format!(
-            "{kind:?} is reserved and cannot be used as a kind"
-        )));
-    }
-    Ok(())
-}
-
-fn validate_key(key: &str) -> Result<(), StoreError> {
-    if key.is_empty() {
-        return Err(StoreError::InvalidInput(
-            "item key must not be empty".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// The JSON to store for an item: a tombstone for a deleted item, otherwise the
-/// item's JSON after checking that it is an object whose `key` and `version`
-/// match the arguments.
-fn item_json(key: &str, item: &Item) -> Result<String, StoreError> {
-    if item.deleted {
-        return Ok(schema::tombstone_json(key, item.version));
-    }
-    let invalid = |why: String| Err(StoreError::InvalidInput(format!("item {key:?}: {why}")));
-    let parsed: Value = match serde_json::from_str(&item.json) {
-        Ok(v) => v,
-        Err(e) => return invalid(format!("not valid JSON: {e}")),
-    };
-    let Some(object) = parsed.as_object() else {
-        return invalid("JSON is not an object".into());
-    };
-    match object.get("key") {
-        Some(Value::String(k)) if k == key => {}
-        Some(Value::String(k)) => return invalid(format!("its \"key\" is {k:?}, not {key:?}")),
-        _ => return invalid("JSON has no string \"key\"".into()),
-    }
-    match object.get("version").and_then(Value::as_u64) {
-        Some(v) if v == item.version => {}
-        Some(v) => return invalid(format!("its \"version\" is {v}, not {}", item.version)),
-        None => return invalid("JSON has no non-negative integer \"version\"".into()),
-    }
-    Ok(item.json.clone())
 }
 
 #[cfg(test)]
@@ -494,6 +368,79 @@ mod tests {
         assert_eq!(sizes, [25, 25, 25, 25, 25, 5, 1]);
         // Query, then rounds of at most 2 concurrent batches, then the marker alone.
         assert_eq!(*platform.rounds.borrow(), [1, 2, 2, 2, 1]);
+    }
+
+    #[test]
+    fn init_writes_each_dependency_level_after_the_previous_is_confirmed() {
+        // "c" needs "b", which needs "a"; the first answer leaves "a" unprocessed
+        // once, so "b" may go only after "a" is re-sent and confirmed.
+        let mut first = true;
+        let platform = FakePlatform::new(move |sent: &Sent| match sent.op.as_str() {
+            "Query" => existing(sent, &[]),
+            "BatchWriteItem" if first => {
+                first = false;
+                let requests = batch_requests(sent);
+                let a = requests
+                    .iter()
+                    .find(|r| r["PutRequest"]["Item"]["key"]["S"] == "a")
+                    .expect("level 0 holds a")
+                    .clone();
+                ok(&json!({ "UnprocessedItems": { "tbl": [a] } }).to_string())
+            }
+            _ => ok("{}"),
+        });
+        let store = DataStore::new(config("", 3, 8), platform);
+        let with_prerequisite = |key: &str, on: &str| {
+            KeyedItem {
+            key: key.into(),
+            item: Item {
+                version: 1,
+                deleted: false,
+                json: json!({ "key": key, "version": 1, "prerequisites": [{ "key": on, "variation": 0 }] })
+                    .to_string(),
+            },
+        }
+        };
+        let data = [coll(
+            "features",
+            vec![
+                with_prerequisite("c", "b"),
+                with_prerequisite("b", "a"),
+                flag("a", 1),
+                flag("z", 1),
+            ],
+        )];
+        let report = store.init(&data).unwrap();
+        assert_eq!(report.written, 4);
+        let platform = store.client.platform();
+        let writes: Vec<Vec<String>> = platform
+            .sent
+            .borrow()
+            .iter()
+            .filter(|s| s.op == "BatchWriteItem")
+            .map(|s| {
+                batch_requests(s)
+                    .iter()
+                    .map(|r| {
+                        r["PutRequest"]["Item"]["key"]["S"]
+                            .as_str()
+                            .unwrap()
+                            .to_string()
+                    })
+                    .collect()
+            })
+            .collect();
+        let marker = "$inited".to_string();
+        assert_eq!(
+            writes,
+            [
+                vec!["a".to_string(), "z".to_string()],
+                vec!["a".to_string()],
+                vec!["b".to_string()],
+                vec!["c".to_string()],
+                vec![marker],
+            ]
+        );
     }
 
     #[test]

@@ -1,13 +1,13 @@
 //! `wasi:http/outgoing-handler` transport: starts every request, waits on all
 //! response futures with `wasi:io/poll`, then reads each body up to a size cap.
 
-use wasip2::http::outgoing_handler;
-use wasip2::http::types::{
-    ErrorCode, Fields, FutureIncomingResponse, IncomingBody, IncomingResponse, Method,
-    OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
+use super::bindings::http::outgoing_handler;
+use super::bindings::http::types::{
+    self as http_types, ErrorCode, Fields, FutureIncomingResponse, IncomingBody, IncomingResponse,
+    Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
 };
-use wasip2::io::poll;
-use wasip2::io::streams::StreamError;
+use super::bindings::io::poll;
+use super::bindings::io::streams::StreamError;
 
 use super::WasiPlatform;
 use crate::config::Timeouts;
@@ -185,7 +185,7 @@ fn read_body(response: &IncomingResponse) -> Result<Vec<u8>, TransportFailure> {
 
 fn stream_failure(e: StreamError) -> TransportFailure {
     match e {
-        StreamError::LastOperationFailed(err) => match wasip2::http::types::http_error_code(&err) {
+        StreamError::LastOperationFailed(err) => match http_types::http_error_code(&err) {
             Some(code) => failure(&code),
             None => TransportFailure {
                 code: "HTTP-response-incomplete".into(),

@@ -34,3 +34,5 @@ echo "component: $component: $size bytes ($gz gzipped)" >&2
 # The whole workspace, so dependency features unify exactly as in `cargo test
 # --workspace` and the tests reuse this build instead of compiling wasmtime again.
 cargo build --workspace
+# The CLI looks for the component beside its executable.
+cp "$component" "$root/target/debug/"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: native unit tests, then the built component in wasmtime
-# against moto (SigV4 checking on) and dynalite, both started here on free
-# 127.0.0.1 ports and stopped on exit.
+# (linked with the wasi:http/proxy world only) against moto (SigV4 checking on)
+# and dynalite, both started here on free 127.0.0.1 ports and stopped on exit;
+# then the same component transpiled by jco, in Node, against dynalite.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -11,3 +12,9 @@ start_moto "$logs/moto.log"
 start_dynalite "$logs/dynalite.log"
 export LD_TEST_PYTHON="$root/.tools/venv/bin/python"
 cargo test --workspace -- --test-threads 4 "$@"
+
+jco_dir="$root/.tools/node/transpiled"
+rm -rf "$jco_dir"
+node "$root/.tools/node/node_modules/@bytecodealliance/jco/dist/jco.js" transpile \
+  "$root/target/component/ld_dynamodb_store.wasm" -o "$jco_dir" --name store --quiet
+LD_TEST_JCO_MODULE="$jco_dir/store.js" node --test "$root/tests/jco/"

@@ -59,7 +59,9 @@ impl<P: Platform> BigSegmentStore<P> {
     }
 
     /// When the Big Segment data was last synchronized, in epoch milliseconds;
-    /// `None` when it never was (no row, no attribute, or 0).
+    /// `None` when it never was (no row, no attribute, or 0). A `synchronizedOn`
+    /// that is not a non-negative integer N also counts as never synchronized
+    /// (as in LaunchDarkly's Go store) and is logged.
     pub fn get_metadata(&self) -> Result<Option<u64>, StoreError> {
         let key = schema::prefixed(&self.client.config().prefix, METADATA_BASE);
         let Some(row) = self.get::<MetadataRow>(&key, &key)? else {
@@ -70,9 +72,12 @@ impl<P: Platform> BigSegmentStore<P> {
             Some(attr) => match attr.n.as_deref().map(str::parse::<u64>) {
                 Some(Ok(0)) => Ok(None),
                 Some(Ok(millis)) => Ok(Some(millis)),
-                _ => Err(StoreError::malformed(format!(
-                    "synchronizedOn of {key:?} is not a non-negative integer number"
-                ))),
+                _ => {
+                    self.client.platform().log_error(&format!(
+                        "synchronizedOn of {key:?} is not a non-negative integer number: treated as never synchronized"
+                    ));
+                    Ok(None)
+                }
             },
         }
     }
@@ -155,13 +160,11 @@ mod tests {
             r#"{"Item":{"synchronizedOn":{"S":"12"}}}"#,
             r#"{"Item":{"synchronizedOn":{"N":"1.5"}}}"#,
         ] {
-            assert!(
-                matches!(
-                    store(move |_| ok(body)).get_metadata(),
-                    Err(StoreError::MalformedResponse(_))
-                ),
-                "{body}"
-            );
+            let s = store(move |_| ok(body));
+            assert_eq!(s.get_metadata().unwrap(), None, "{body}");
+            let logs = s.client.platform().logs.borrow();
+            assert_eq!(logs.len(), 1, "{body}");
+            assert!(logs[0].contains("synchronizedOn"), "{}", logs[0]);
         }
     }
 

@@ -14,6 +14,10 @@ pub const DEFAULT_BASE_DELAY: Duration = Duration::from_millis(50);
 pub const DEFAULT_MAX_DELAY: Duration = Duration::from_millis(2000);
 /// Default number of BatchWriteItem requests Init keeps in flight.
 pub const DEFAULT_INIT_CONCURRENCY: usize = 8;
+/// Most BatchWriteItem requests Init may keep in flight.
+pub const MAX_INIT_CONCURRENCY: usize = 64;
+/// Default deadline of one request attempt (the component's own).
+pub const DEFAULT_REQUEST_DEADLINE: Duration = Duration::from_secs(30);
 
 /// AWS credentials. `Debug` shows only the access key id.
 #[derive(Clone, PartialEq, Eq)]
@@ -54,12 +58,27 @@ impl Default for RetryPolicy {
     }
 }
 
-/// Per-request timeouts; `None` keeps the host's default.
+/// Per-request timeouts. The first three are `wasi:http` request options
+/// (`None` keeps the host's default); `request` is the component's own
+/// deadline for one attempt (`None` only before validation).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Timeouts {
     pub connect: Option<Duration>,
     pub first_byte: Option<Duration>,
     pub between_bytes: Option<Duration>,
+    pub request: Option<Duration>,
+}
+
+impl Timeouts {
+    /// Whether any `wasi:http` request option is set.
+    pub fn has_request_options(&self) -> bool {
+        self.connect.is_some() || self.first_byte.is_some() || self.between_bytes.is_some()
+    }
+
+    /// The deadline of one attempt.
+    pub fn deadline(&self) -> Duration {
+        self.request.unwrap_or(DEFAULT_REQUEST_DEADLINE)
+    }
 }
 
 /// Settings as the caller gives them, before validation.
@@ -125,13 +144,7 @@ impl Config {
                 input.region
             ));
         }
-        let endpoint = match input.endpoint.as_deref().map(str::trim) {
-            None | Some("") => Endpoint {
-                scheme: "https".into(),
-                authority: format!("dynamodb.{}.amazonaws.com", input.region),
-            },
-            Some(url) => parse_endpoint(url)?,
-        };
+        let endpoint = endpoint(&input.region, input.endpoint.as_deref())?;
         let credentials = match input.credentials {
             None => return invalid("credentials are required".into()),
             Some(c) if c.access_key_id.trim().is_empty() => {
@@ -155,8 +168,21 @@ impl Config {
         let init_concurrency = match input.init_concurrency {
             None => DEFAULT_INIT_CONCURRENCY,
             Some(0) => return invalid("init-concurrency must be at least 1".into()),
+            Some(n) if n as usize > MAX_INIT_CONCURRENCY => {
+                return invalid(format!(
+                    "init-concurrency must be at most {MAX_INIT_CONCURRENCY}, not {n}"
+                ))
+            }
             Some(n) => n as usize,
         };
+        let mut timeouts = input.timeouts.unwrap_or_default();
+        match timeouts.request {
+            Some(d) if d.is_zero() => {
+                return invalid("timeouts request-ms must be at least 1".into())
+            }
+            Some(_) => {}
+            None => timeouts.request = Some(DEFAULT_REQUEST_DEADLINE),
+        }
         Ok(Config {
             table: input.table,
             prefix: input.prefix.unwrap_or_default(),
@@ -164,9 +190,33 @@ impl Config {
             endpoint,
             credentials,
             retry,
-            timeouts: input.timeouts.unwrap_or_default(),
+            timeouts,
             init_concurrency,
         })
+    }
+}
+
+/// The endpoint requests go to: `endpoint` when given (validated), else
+/// DynamoDB's public endpoint for `region`. The one place both are derived,
+/// for the component and for hosts that pin what it may reach.
+pub fn endpoint(region: &str, endpoint: Option<&str>) -> Result<Endpoint, StoreError> {
+    match endpoint.map(str::trim) {
+        None | Some("") => Ok(default_endpoint(region)),
+        Some(url) => parse_endpoint(url),
+    }
+}
+
+/// DynamoDB's public endpoint for a region: `https://dynamodb.<region>.amazonaws.com`,
+/// or `.amazonaws.com.cn` for the China regions (`cn-*`).
+pub fn default_endpoint(region: &str) -> Endpoint {
+    let domain = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    Endpoint {
+        scheme: "https".into(),
+        authority: format!("dynamodb.{region}.{domain}"),
     }
 }
 
@@ -265,6 +315,16 @@ mod tests {
         );
         assert_eq!(config.prefix, "");
         assert_eq!(config.init_concurrency, DEFAULT_INIT_CONCURRENCY);
+        assert_eq!(config.timeouts.request, Some(DEFAULT_REQUEST_DEADLINE));
+        let china = Config::new(ConfigInput {
+            region: "cn-north-1".into(),
+            ..input()
+        })
+        .unwrap();
+        assert_eq!(
+            china.endpoint.url(),
+            "https://dynamodb.cn-north-1.amazonaws.com.cn/"
+        );
     }
 
     #[test]
@@ -337,7 +397,25 @@ mod tests {
             init_concurrency: Some(0),
             ..input()
         })
-        .contains("init-concurrency"));
+        .contains("init-concurrency must be at least 1"));
+        assert!(error_of(ConfigInput {
+            init_concurrency: Some(65),
+            ..input()
+        })
+        .contains("init-concurrency must be at most 64"));
+        assert!(Config::new(ConfigInput {
+            init_concurrency: Some(64),
+            ..input()
+        })
+        .is_ok());
+        assert!(error_of(ConfigInput {
+            timeouts: Some(Timeouts {
+                request: Some(Duration::ZERO),
+                ..Timeouts::default()
+            }),
+            ..input()
+        })
+        .contains("request-ms"));
     }
 
     #[test]

@@ -184,6 +184,7 @@ mod component {
                 connect: t.connect_ms.map(millis),
                 first_byte: t.first_byte_ms.map(millis),
                 between_bytes: t.between_bytes_ms.map(millis),
+                request: t.request_ms.map(millis),
             }),
             init_concurrency: c.init_concurrency,
         }

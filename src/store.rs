@@ -55,13 +55,21 @@ impl<P: Platform> DataStore<P> {
     }
 
     /// Every item of a kind, tombstones included, keyed by the `key` attribute.
+    /// A malformed row (no numeric `version`, an empty or missing key, an
+    /// `item` that is not a JSON object) is skipped and logged with its key.
     pub fn get_all(&self, kind: &str) -> Result<Vec<KeyedItem>, StoreError> {
         validate_kind(kind)?;
         let namespace = self.namespace(kind);
         let mut items = Vec::new();
         self.query_all(&[&namespace], false, |_, raw| {
-            let (key, item) = response::stored_item(&namespace, raw)?;
-            items.push(KeyedItem { key, item });
+            // One bad row must not hide every other item: it is logged and skipped.
+            match response::stored_item(&namespace, raw) {
+                Ok((key, item)) => items.push(KeyedItem { key, item }),
+                Err(e) => self
+                    .client
+                    .platform()
+                    .log_error(&format!("GetAll skipped a malformed row: {e}")),
+            }
             Ok(())
         })?;
         Ok(items)
@@ -278,6 +286,20 @@ mod tests {
         sent.body["RequestItems"]["tbl"].as_array().unwrap().clone()
     }
 
+    /// The keys put by each BatchWriteItem sent, in order.
+    fn put_keys(sent: &[Sent]) -> Vec<Vec<String>> {
+        sent.iter()
+            .filter(|s| s.op == "BatchWriteItem")
+            .map(|s| {
+                batch_requests(s)
+                    .iter()
+                    .filter_map(|r| r["PutRequest"]["Item"]["key"]["S"].as_str())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .collect()
+    }
+
     #[test]
     fn init_writes_kinds_in_order_then_deletes_then_the_marker() {
         let platform = FakePlatform::new(|sent: &Sent| match sent.op.as_str() {
@@ -412,33 +434,14 @@ mod tests {
         )];
         let report = store.init(&data).unwrap();
         assert_eq!(report.written, 4);
-        let platform = store.client.platform();
-        let writes: Vec<Vec<String>> = platform
-            .sent
-            .borrow()
-            .iter()
-            .filter(|s| s.op == "BatchWriteItem")
-            .map(|s| {
-                batch_requests(s)
-                    .iter()
-                    .map(|r| {
-                        r["PutRequest"]["Item"]["key"]["S"]
-                            .as_str()
-                            .unwrap()
-                            .to_string()
-                    })
-                    .collect()
-            })
-            .collect();
-        let marker = "$inited".to_string();
         assert_eq!(
-            writes,
+            put_keys(&store.client.platform().sent.borrow()),
             [
-                vec!["a".to_string(), "z".to_string()],
-                vec!["a".to_string()],
-                vec!["b".to_string()],
-                vec!["c".to_string()],
-                vec![marker],
+                vec!["a", "z"],
+                vec!["a"],
+                vec!["b"],
+                vec!["c"],
+                vec!["$inited"]
             ]
         );
     }
@@ -469,23 +472,8 @@ mod tests {
             .unwrap();
         let platform = store.client.platform();
         let sent = platform.sent.borrow();
-        let batches: Vec<Vec<String>> = sent
-            .iter()
-            .filter(|s| s.op == "BatchWriteItem")
-            .map(|s| {
-                batch_requests(s)
-                    .iter()
-                    .map(|r| {
-                        r["PutRequest"]["Item"]["key"]["S"]
-                            .as_str()
-                            .unwrap()
-                            .to_string()
-                    })
-                    .collect()
-            })
-            .collect();
         assert_eq!(
-            batches,
+            put_keys(&sent),
             [
                 vec!["a", "b", "c"],
                 vec!["b", "c"],
@@ -674,6 +662,35 @@ mod tests {
         assert!(
             matches!(err, StoreError::MalformedResponse(m) if m.contains("same LastEvaluatedKey"))
         );
+    }
+
+    #[test]
+    fn get_all_skips_and_logs_malformed_rows() {
+        let platform = FakePlatform::new(|_: &Sent| {
+            ok(r#"{"Items":[
+                {"key":{"S":"good1"},"version":{"N":"1"},"item":{"S":"{}"}},
+                {"key":{"S":"noversion"},"item":{"S":"{}"}},
+                {"key":{"S":"textversion"},"version":{"N":"x1"},"item":{"S":"{}"}},
+                {"key":{"S":""},"version":{"N":"1"},"item":{"S":"{}"}},
+                {"key":{"S":"notobject"},"version":{"N":"1"},"item":{"S":"[1]"}},
+                {"key":{"S":"good2"},"version":{"N":"2"},"item":{"S":"{}"}}
+            ]}"#)
+        });
+        let store = DataStore::new(config("", 3, 8), platform);
+        let all = store.get_all("features").unwrap();
+        let keys: Vec<&str> = all.iter().map(|k| k.key.as_str()).collect();
+        assert_eq!(keys, ["good1", "good2"]);
+        let logs = store.client.platform().logs.borrow();
+        assert_eq!(logs.len(), 4, "{logs:?}");
+        for (log, key) in logs
+            .iter()
+            .zip(["noversion", "textversion", "\"\"", "notobject"])
+        {
+            assert!(
+                log.contains("skipped a malformed row") && log.contains(key),
+                "{log}"
+            );
+        }
     }
 
     #[test]

@@ -277,3 +277,71 @@ fn big_segment_commands_read_relay_rows() {
         );
     }
 }
+
+#[test]
+fn a_closed_stdout_ends_the_output_quietly() {
+    let cli = Cli::new(None);
+    cli.json(&["create-table"], "");
+    cli.json(&["init", "-"], DATA);
+    for _ in 0..3 {
+        let mut child = cli
+            .command(&["all", "flags"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away before the CLI writes (as `| head -c0` would).
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.is_empty(), "no error line, no panic: {stderr}");
+        assert!(out.status.success(), "{:?}", out.status);
+    }
+}
+
+#[test]
+fn an_installed_cli_finds_the_component_beside_itself() {
+    let cli = Cli::new(None);
+    let dir = std::env::temp_dir().join(format!("ld-dynamodb-installed-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let binary = dir.join("ld-dynamodb");
+    std::fs::copy(cli_binary(), &binary).unwrap();
+    // The same command and environment, from the copy.
+    let run = |cli: &Cli| {
+        let template = cli.command(&["status"]);
+        let mut installed = Command::new(&binary);
+        installed.arg("status").env_clear();
+        for (key, value) in template.get_envs() {
+            if let Some(value) = value {
+                installed.env(key, value);
+            }
+        }
+        installed.output().unwrap()
+    };
+    // Without the component beside it: a clear error naming where it looked.
+    let out = run(&cli);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&dir.join("ld_dynamodb_store.wasm").display().to_string()),
+        "{stderr}"
+    );
+    // With it: works, whatever the build tree holds.
+    std::fs::copy(
+        ld_dynamodb_tests::component_path(),
+        dir.join("ld_dynamodb_store.wasm"),
+    )
+    .unwrap();
+    cli.json(&["create-table"], "");
+    let out = run(&cli);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status, json!({ "initialized": false, "available": true }));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -45,6 +45,7 @@ async fn through_proxy(
         connect_ms: Some(1000),
         first_byte_ms: Some(300),
         between_bytes_ms: Some(300),
+        request_ms: None,
     });
     let store = open_config(&config).await;
     (table, proxy, store)
@@ -350,10 +351,7 @@ async fn broken_bodies_are_malformed_responses() {
             r#"{"Item":{"namespace":{"S":"features"},"key":{"S":"f"},"version":{"S":"one"},"item":{"S":"{}"}}}"#,
         ),
         ("Query", r#"{"Items":[{"key":{"S":5}}]}"#),
-        (
-            "Query",
-            r#"{"Items":[{"key":{"S":"k"},"version":{"N":"1"},"item":{"S":"[1,2]"}}]}"#,
-        ),
+        ("Query", r#"{"Items":"not a list"}"#),
         ("PutItem", "<html>ok</html>"),
     ];
     for (op, body) in cases {
@@ -434,4 +432,31 @@ async fn validation_errors_are_not_retried() {
     let err = store.get("features", "f").await.unwrap().unwrap_err();
     assert_eq!(service_code(&err), ("ValidationException", 1));
     assert_eq!(proxy.requests() - before, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_row_is_skipped_and_logged_not_fatal_to_get_all() {
+    let backend = Backend::dynalite();
+    let (table, mut writer) = fresh_store(&backend, "badrow", None).await;
+    writer
+        .init(&[collection("features", vec![item("good", 1, json!({}))])])
+        .await
+        .unwrap()
+        .unwrap();
+    // Rows no official store writes, put there by another client.
+    backend.boto(json!([
+        ["PutItem", { "TableName": table, "Item": {
+            "namespace": { "S": "features" }, "key": { "S": "no-version" }, "item": { "S": "{}" } } }],
+        ["PutItem", { "TableName": table, "Item": {
+            "namespace": { "S": "features" }, "key": { "S": "not-object" },
+            "version": { "N": "2" }, "item": { "S": "[1,2]" } } }],
+    ]));
+    let mut store = open(&backend, &table, None).await;
+    let all = store.get_all("features").await.unwrap().unwrap();
+    let keys: Vec<&str> = all.iter().map(|k| k.key.as_str()).collect();
+    assert_eq!(keys, ["good"]);
+    let stderr = store.instance().stderr();
+    for key in ["no-version", "not-object"] {
+        assert!(stderr.contains(key), "{key} is logged: {stderr}");
+    }
 }

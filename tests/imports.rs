@@ -1,46 +1,49 @@
-//! Pins the component's imports: the `wasi:http/imports` world plus the few
-//! interfaces Rust's std links by itself, and nothing else (no filesystem, no
-//! sockets), so it runs on any WASI HTTP runtime.
+//! Pins the component's imports: only interfaces of the `wasi:http/proxy@0.2.0`
+//! world, at 0.2.0, so that every WASI 0.2 HTTP host (and tools without semver
+//! matching) can link it. The test binary's own linker holds only the proxy
+//! world, so every other integration test also proves that it is enough.
 
 use ld_dynamodb_tests::runtime;
 
-/// `wasi:http/imports@0.2.12`.
-const WASI_HTTP_IMPORTS: &[&str] = &[
-    "wasi:io/poll@0.2.12",
-    "wasi:clocks/monotonic-clock@0.2.12",
-    "wasi:clocks/wall-clock@0.2.12",
-    "wasi:random/random@0.2.12",
-    "wasi:io/error@0.2.12",
-    "wasi:io/streams@0.2.12",
-    "wasi:cli/stdout@0.2.12",
-    "wasi:cli/stderr@0.2.12",
-    "wasi:cli/stdin@0.2.12",
-    "wasi:http/types@0.2.12",
-    "wasi:http/outgoing-handler@0.2.12",
+/// What the component imports: part of `wasi:http/proxy@0.2.0`.
+const IMPORTS: &[&str] = &[
+    "wasi:io/poll@0.2.0",
+    "wasi:io/error@0.2.0",
+    "wasi:io/streams@0.2.0",
+    "wasi:clocks/monotonic-clock@0.2.0",
+    "wasi:clocks/wall-clock@0.2.0",
+    "wasi:random/random@0.2.0",
+    "wasi:cli/stderr@0.2.0",
+    "wasi:http/types@0.2.0",
+    "wasi:http/outgoing-handler@0.2.0",
 ];
 
-/// What Rust's std imports on wasm32-wasip2 by itself (environment, exit,
-/// terminals for stdio, the HashMap seed).
-const STD_IMPORTS: &[&str] = &[
-    "wasi:cli/environment@0.2.12",
-    "wasi:cli/exit@0.2.12",
-    "wasi:cli/terminal-input@0.2.12",
-    "wasi:cli/terminal-output@0.2.12",
-    "wasi:cli/terminal-stdin@0.2.12",
-    "wasi:cli/terminal-stdout@0.2.12",
-    "wasi:cli/terminal-stderr@0.2.12",
-    "wasi:random/insecure-seed@0.2.12",
+/// Every interface the `wasi:http/proxy@0.2.0` world imports.
+const PROXY_WORLD: &[&str] = &[
+    "wasi:io/poll@0.2.0",
+    "wasi:io/error@0.2.0",
+    "wasi:io/streams@0.2.0",
+    "wasi:clocks/monotonic-clock@0.2.0",
+    "wasi:clocks/wall-clock@0.2.0",
+    "wasi:random/random@0.2.0",
+    "wasi:cli/stdout@0.2.0",
+    "wasi:cli/stderr@0.2.0",
+    "wasi:cli/stdin@0.2.0",
+    "wasi:http/types@0.2.0",
+    "wasi:http/outgoing-handler@0.2.0",
 ];
 
 #[test]
-fn imports_are_exactly_wasi_http_and_std() {
+fn imports_are_exactly_the_pinned_proxy_world_interfaces() {
     let mut actual = runtime().imports();
     actual.sort();
-    let mut expected: Vec<String> = WASI_HTTP_IMPORTS
-        .iter()
-        .chain(STD_IMPORTS)
-        .map(|s| s.to_string())
-        .collect();
+    let mut expected: Vec<String> = IMPORTS.iter().map(|s| s.to_string()).collect();
     expected.sort();
     assert_eq!(actual, expected, "the component's imports changed");
+    for import in &actual {
+        assert!(
+            PROXY_WORLD.contains(&import.as_str()),
+            "{import} is outside the proxy world"
+        );
+    }
 }

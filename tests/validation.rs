@@ -114,8 +114,9 @@ async fn the_host_denies_authorities_other_than_the_allowed_one() {
     let backend = Backend::dynalite();
     let (table, _) = fresh_store(&backend, "allow", None).await;
     let options = HostOptions {
-        allow: Allow::Only(vec!["127.0.0.1:9".into()]),
+        allow: Allow::Only(vec!["http://127.0.0.1:9".into()]),
         capture_stderr: true,
+        ..HostOptions::default()
     };
     let instance = runtime().instance(&options).await.unwrap();
     let mut store = instance

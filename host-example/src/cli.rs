@@ -32,7 +32,7 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub endpoint: Option<String>,
 
-    /// The component to load [env: LD_DYNAMODB_COMPONENT; default: this project's release build].
+    /// The component to load [env: LD_DYNAMODB_COMPONENT; default: ld_dynamodb_store.wasm beside this executable].
     #[arg(long, env = "LD_DYNAMODB_COMPONENT", global = true)]
     pub component: Option<PathBuf>,
 

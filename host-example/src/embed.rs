@@ -3,26 +3,23 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Context, Result};
 use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
 use wasmtime::{Config, Engine, Store};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::cache;
 use crate::outbound::{Allow, Outbound};
+use crate::stderr::StderrTail;
 
 wasmtime::component::bindgen!({
     path: "../wit",
-    world: "ld-dynamodb-store",
+    world: "store-exports",
     exports: { default: async },
     additional_derives: [PartialEq, Eq],
-    with: {
-        "wasi:http": wasmtime_wasi_http::p2::bindings::http,
-        "wasi": wasmtime_wasi::p2::bindings,
-    },
 });
 
 pub use exports::ld_dynamodb::store::big_segment_store::MembershipEntry;
@@ -32,25 +29,57 @@ pub use wit::{
     StoreError, Timeouts, UpsertOutcome,
 };
 
-/// The component as this project's release build writes it.
-pub fn default_component_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/wasm32-wasip2/release/ld_dynamodb_store.wasm")
+/// The component's file name.
+pub const COMPONENT_FILE: &str = "ld_dynamodb_store.wasm";
+
+/// Where an installed host finds the component: beside its executable
+/// ([`COMPONENT_FILE`]), where `scripts/build.sh` also puts it.
+pub fn default_component_path() -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot locate the running executable")?;
+    let dir = exe
+        .parent()
+        .ok_or_else(|| anyhow!("the executable {} has no folder", exe.display()))?;
+    Ok(dir.join(COMPONENT_FILE))
 }
 
+/// Default cap of an instance's linear memory.
+pub const DEFAULT_MEMORY_LIMIT: usize = 256 << 20;
+/// Default wall-clock limit of one call into the component.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(300);
+/// How often the engine's epoch advances (the granularity of the call timeout).
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
 /// What each instance's host side may do.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct HostOptions {
-    /// Authorities the component may reach.
+    /// Origins the component may reach; by default only the configured endpoints.
     pub allow: Allow,
-    /// Keep the component's stderr in memory (see [`Session::stderr`]) instead of passing it through.
+    /// Keep the tail of the component's stderr in memory (see [`Instance::stderr`])
+    /// instead of streaming it to the host's stderr.
     pub capture_stderr: bool,
+    /// Largest linear memory an instance may grow to, in bytes; past it the
+    /// allocation fails and the call traps.
+    pub memory_limit: usize,
+    /// Wall-clock limit of one call (an export such as `init` or `get`); past it
+    /// the guest is interrupted at its next check and the call traps.
+    pub call_timeout: Duration,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        HostOptions {
+            allow: Allow::default(),
+            capture_stderr: false,
+            memory_limit: DEFAULT_MEMORY_LIMIT,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+        }
+    }
 }
 
 /// A compiled component, ready to instantiate many times.
 pub struct Runtime {
     engine: Engine,
-    pre: LdDynamodbStorePre<HostState>,
+    pre: StoreExportsPre<HostState>,
 }
 
 /// Per-instance host state.
@@ -59,23 +88,26 @@ pub struct HostState {
     http: WasiHttpCtx,
     table: ResourceTable,
     outbound: Outbound,
-    memory: MemoryPeak,
+    memory: MemoryLimit,
 }
 
-/// Records the largest linear memory the instance asked for (it never shrinks).
-#[derive(Default)]
-struct MemoryPeak {
-    bytes: usize,
+/// Caps linear memory and records the largest size granted (it never shrinks).
+struct MemoryLimit {
+    limit: usize,
+    peak: usize,
 }
 
-impl wasmtime::ResourceLimiter for MemoryPeak {
+impl wasmtime::ResourceLimiter for MemoryLimit {
     fn memory_growing(
         &mut self,
         _current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        self.bytes = self.bytes.max(desired);
+        if desired > self.limit {
+            return Ok(false);
+        }
+        self.peak = self.peak.max(desired);
         Ok(true)
     }
 
@@ -112,7 +144,7 @@ impl Runtime {
     /// Compiles the component at `path`, or loads it from the compile cache
     /// ([`cache::default_dir`]; `None` disables it).
     pub fn load_with_cache(path: &Path, cache_dir: Option<&Path>) -> Result<Runtime> {
-        let engine = Engine::new(&Config::new())?;
+        let engine = new_engine()?;
         let bytes = std::fs::read(path)
             .with_context(|| format!("cannot read the component at {}", path.display()))?;
         let component = cache::load(&engine, &bytes, cache_dir)
@@ -125,12 +157,13 @@ impl Runtime {
         Self::load_with_cache(path, cache::default_dir().as_deref())
     }
 
-    /// Links an already compiled component.
+    /// Links an already compiled component (its engine must come from [`new_engine`]).
+    /// The linker holds only the `wasi:http/proxy` world's interfaces: a
+    /// component that imports anything more fails here.
     pub fn from_compiled(engine: Engine, component: Component) -> Result<Runtime> {
         let mut linker = Linker::<HostState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        let pre = LdDynamodbStorePre::new(linker.instantiate_pre(&component)?)?;
+        wasmtime_wasi_http::p2::add_to_linker_async(&mut linker)?;
+        let pre = StoreExportsPre::new(linker.instantiate_pre(&component)?)?;
         Ok(Runtime { engine, pre })
     }
 
@@ -152,11 +185,9 @@ impl Runtime {
     /// A fresh instance with its own host state.
     pub async fn instance(&self, options: &HostOptions) -> Result<Instance> {
         let mut wasi = WasiCtx::builder();
-        let stderr = options
-            .capture_stderr
-            .then(|| MemoryOutputPipe::new(1 << 20));
+        let stderr = options.capture_stderr.then(StderrTail::default);
         match &stderr {
-            Some(pipe) => wasi.stderr(pipe.clone()),
+            Some(tail) => wasi.stderr(tail.clone()),
             None => wasi.inherit_stderr(),
         };
         // Each instance has its own connections: they live on the async
@@ -167,26 +198,55 @@ impl Runtime {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             outbound: outbound.clone(),
-            memory: MemoryPeak::default(),
+            memory: MemoryLimit {
+                limit: options.memory_limit,
+                peak: 0,
+            },
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
+        let ticks = options.call_timeout.as_millis() / EPOCH_TICK.as_millis();
+        let call_ticks = u64::try_from(ticks).unwrap_or(u64::MAX).max(1);
+        store.set_epoch_deadline(call_ticks);
         let bindings = self.pre.instantiate_async(&mut store).await?;
         Ok(Instance {
             store,
             bindings,
             stderr,
             outbound,
+            call_ticks,
         })
     }
+}
+
+/// An engine set up as this host needs: epoch interruption on, with a
+/// background thread that advances the epoch until the engine is dropped.
+pub fn new_engine() -> Result<Engine> {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    let engine = Engine::new(&config)?;
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("ld-dynamodb-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .context("cannot start the epoch thread")?;
+    Ok(engine)
 }
 
 /// One instance of the component.
 pub struct Instance {
     store: Store<HostState>,
-    bindings: LdDynamodbStore,
-    stderr: Option<MemoryOutputPipe>,
+    bindings: StoreExports,
+    stderr: Option<StderrTail>,
     outbound: Outbound,
+    /// The call timeout in epoch ticks, armed before every call.
+    call_ticks: u64,
 }
 
 /// An open data store inside an instance. The outer `Result` is a trap or host
@@ -197,8 +257,28 @@ pub struct Session {
 }
 
 impl Instance {
+    /// Lets the instance reach the endpoint of `config` (under
+    /// [`Allow::ConfiguredEndpoints`]) and arms the call timeout.
+    fn prepare_open(&mut self, config: &StoreConfig) {
+        if let Ok(endpoint) =
+            ld_dynamodb_store::config::endpoint(&config.region, config.endpoint.as_deref())
+        {
+            self.store
+                .data_mut()
+                .outbound
+                .allow_configured(&endpoint.url());
+        }
+        self.arm();
+    }
+
+    /// Arms the call timeout for the next call.
+    fn arm(&mut self) {
+        self.store.set_epoch_deadline(self.call_ticks);
+    }
+
     /// Opens a data store (validates the config; sends nothing).
     pub async fn open(mut self, config: &StoreConfig) -> Result<Result<Session, StoreError>> {
+        self.prepare_open(config);
         let opened = self
             .bindings
             .ld_dynamodb_store_data_store()
@@ -216,6 +296,7 @@ impl Instance {
         mut self,
         config: &StoreConfig,
     ) -> Result<Result<BigSegmentSession, StoreError>> {
+        self.prepare_open(config);
         let opened = self
             .bindings
             .ld_dynamodb_store_big_segment_store()
@@ -228,11 +309,11 @@ impl Instance {
         }))
     }
 
-    /// What the component wrote to stderr, when captured.
+    /// The tail of what the component wrote to stderr, when captured.
     pub fn stderr(&self) -> String {
         self.stderr
             .as_ref()
-            .map(|p| String::from_utf8_lossy(&p.contents()).into_owned())
+            .map(StderrTail::contents)
             .unwrap_or_default()
     }
 
@@ -243,12 +324,13 @@ impl Instance {
 
     /// The largest linear memory the component has had, in bytes.
     pub fn peak_memory(&self) -> usize {
-        self.store.data().memory.bytes
+        self.store.data().memory.peak
     }
 }
 
 impl Session {
-    fn parts(&mut self) -> (&mut Store<HostState>, &LdDynamodbStore) {
+    fn parts(&mut self) -> (&mut Store<HostState>, &StoreExports) {
+        self.instance.arm();
         (&mut self.instance.store, &self.instance.bindings)
     }
 
@@ -333,8 +415,14 @@ pub struct BigSegmentSession {
 }
 
 impl BigSegmentSession {
+    /// The instance this store lives in (stderr, request count).
+    pub fn instance(&self) -> &Instance {
+        &self.instance
+    }
+
     pub async fn get_metadata(&mut self) -> Result<Result<Option<u64>, StoreError>> {
         let i = &mut self.instance;
+        i.arm();
         Ok(i.bindings
             .ld_dynamodb_store_big_segment_store()
             .store()
@@ -347,6 +435,7 @@ impl BigSegmentSession {
         context_hash: &str,
     ) -> Result<Result<Option<Vec<MembershipEntry>>, StoreError>> {
         let i = &mut self.instance;
+        i.arm();
         Ok(i.bindings
             .ld_dynamodb_store_big_segment_store()
             .store()

@@ -7,3 +7,4 @@ pub mod data;
 pub mod embed;
 pub mod outbound;
 pub mod pool;
+pub mod stderr;

@@ -2,7 +2,7 @@
 
 mod cli;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
@@ -15,18 +15,28 @@ use ld_dynamodb_host::embed::{
     context_hash, default_component_path, describe, Credentials, HostOptions, Instance, Item,
     Runtime, Session, StoreConfig, StoreError, UpsertOutcome,
 };
-use ld_dynamodb_host::outbound::{normalized_authority, Allow};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli).await {
         Ok(output) => {
-            println!("{output}");
-            ExitCode::SUCCESS
+            // A reader that went away (`ld-dynamodb all flags | head`) is not an
+            // error: the output simply ends.
+            let mut stdout = std::io::stdout().lock();
+            match writeln!(stdout, "{output}").and_then(|()| stdout.flush()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "ld-dynamodb: error: cannot write the output: {e}"
+                    );
+                    ExitCode::FAILURE
+                }
+                _ => ExitCode::SUCCESS,
+            }
         }
         Err(e) => {
-            eprintln!("ld-dynamodb: error: {}", one_line(&e));
+            let _ = writeln!(std::io::stderr(), "ld-dynamodb: error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
@@ -68,24 +78,6 @@ fn store_config(cli: &Cli) -> StoreConfig {
     }
 }
 
-/// The only authority the component may reach: the configured endpoint's.
-fn allowed_authority(config: &StoreConfig) -> Allow {
-    let url = config
-        .endpoint
-        .clone()
-        .unwrap_or_else(|| format!("https://dynamodb.{}.amazonaws.com", config.region));
-    match url
-        .parse::<http::Uri>()
-        .ok()
-        .as_ref()
-        .and_then(normalized_authority)
-    {
-        Some(authority) => Allow::Only(vec![authority]),
-        // An unparsable endpoint is rejected by the component before any request.
-        None => Allow::Only(Vec::new()),
-    }
-}
-
 fn read_input(file: &str) -> Result<String> {
     if file == "-" {
         let mut text = String::new();
@@ -105,12 +97,13 @@ fn check<T>(result: Result<T, StoreError>) -> Result<T> {
 
 async fn run(cli: Cli) -> Result<Value> {
     let config = store_config(&cli);
-    let component = cli.component.clone().unwrap_or_else(default_component_path);
-    let runtime = Runtime::load(&component)?;
-    let options = HostOptions {
-        allow: allowed_authority(&config),
-        capture_stderr: false,
+    let component = match cli.component.clone() {
+        Some(path) => path,
+        None => default_component_path()?,
     };
+    let runtime = Runtime::load(&component)?;
+    // The component may reach only the configured endpoint (the default policy).
+    let options = HostOptions::default();
     let instance = runtime.instance(&options).await?;
     match cli.command {
         Command::BigSegments(command) => big_segments(instance, &config, command).await,

@@ -1,6 +1,6 @@
-//! The host's outbound HTTP policy: the component may reach only the
-//! configured endpoint's authority; every request is counted and sent through
-//! the keep-alive [`Pool`].
+//! The host's outbound HTTP policy: by default the component may reach only
+//! the origin (scheme and authority) of the endpoint it was opened with; every
+//! request is counted and sent through the keep-alive [`Pool`].
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,13 +10,18 @@ use wasmtime_wasi_http::{Error, WasiBody, WasiHttpHooks};
 
 use crate::pool::Pool;
 
-/// Which authorities the component may send requests to.
-#[derive(Debug, Clone, Default)]
+/// Which origins the component may send requests to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Allow {
-    /// Any authority.
+    /// Only the endpoints of the stores opened in the instance: the origin of
+    /// each configuration's endpoint, or of DynamoDB's public endpoint for its
+    /// region. The default.
     #[default]
+    ConfiguredEndpoints,
+    /// Any origin.
     Any,
-    /// Only these `host[:port]` authorities (compared case-insensitively, default ports made explicit).
+    /// Only these origins, `scheme://host[:port]` (compared case-insensitively,
+    /// default ports made explicit), whatever the configuration says.
     Only(Vec<String>),
 }
 
@@ -25,6 +30,8 @@ pub enum Allow {
 #[derive(Clone)]
 pub struct Outbound {
     allow: Allow,
+    /// The origins of the stores opened so far, for [`Allow::ConfiguredEndpoints`].
+    opened: Vec<String>,
     sent: Arc<AtomicU64>,
     pool: Arc<Pool>,
 }
@@ -34,8 +41,24 @@ impl Outbound {
     pub fn new(allow: Allow, pool: Arc<Pool>) -> Self {
         Outbound {
             allow,
+            opened: Vec::new(),
             sent: Arc::default(),
             pool,
+        }
+    }
+
+    /// Lets the component reach `origin` (`scheme://host[:port]`) when the
+    /// policy is [`Allow::ConfiguredEndpoints`].
+    pub fn allow_configured(&mut self, origin: &str) {
+        if let Some(origin) = origin
+            .parse::<http::Uri>()
+            .ok()
+            .as_ref()
+            .and_then(normalized_origin)
+        {
+            if !self.opened.contains(&origin) {
+                self.opened.push(origin);
+            }
         }
     }
 
@@ -45,29 +68,40 @@ impl Outbound {
     }
 
     fn allows(&self, uri: &http::Uri) -> bool {
+        let Some(target) = normalized_origin(uri) else {
+            return false;
+        };
+        let listed = |list: &[String]| {
+            list.iter().any(|origin| {
+                origin
+                    .parse::<http::Uri>()
+                    .ok()
+                    .as_ref()
+                    .and_then(normalized_origin)
+                    .is_some_and(|o| o == target)
+            })
+        };
         match &self.allow {
             Allow::Any => true,
-            Allow::Only(list) => {
-                let Some(target) = normalized_authority(uri) else {
-                    return false;
-                };
-                list.iter().any(|a| a.eq_ignore_ascii_case(&target))
-            }
+            Allow::ConfiguredEndpoints => self.opened.contains(&target),
+            Allow::Only(list) => listed(list),
         }
     }
 }
 
-/// `host:port` of a URI, with the scheme's default port made explicit.
-pub fn normalized_authority(uri: &http::Uri) -> Option<String> {
+/// `scheme://host:port` of a URI, lowercase, with the scheme's default port made
+/// explicit; `None` without a scheme and an authority, or for a scheme other
+/// than http and https.
+pub fn normalized_origin(uri: &http::Uri) -> Option<String> {
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => return None,
+    };
     let authority = uri.authority()?;
-    let port = authority
-        .port_u16()
-        .unwrap_or(if uri.scheme_str() == Some("http") {
-            80
-        } else {
-            443
-        });
-    Some(format!("{}:{port}", authority.host()).to_ascii_lowercase())
+    let port = authority.port_u16().unwrap_or(default_port);
+    Some(format!("{scheme}://{}:{port}", authority.host()).to_ascii_lowercase())
 }
 
 impl WasiHttpHooks for Outbound {
@@ -104,5 +138,32 @@ impl WasiHttpHooks for Outbound {
             }
             pool.send(request, options).await
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uri(s: &str) -> http::Uri {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn origins_pin_scheme_host_and_port() {
+        let mut hooks = Outbound::new(Allow::ConfiguredEndpoints, Arc::default());
+        assert!(!hooks.allows(&uri("https://dynamodb.us-east-1.amazonaws.com/")));
+        hooks.allow_configured("https://DynamoDB.us-east-1.amazonaws.com");
+        assert!(hooks.allows(&uri("https://dynamodb.us-east-1.amazonaws.com:443/")));
+        assert!(!hooks.allows(&uri("http://dynamodb.us-east-1.amazonaws.com:443/")));
+        assert!(!hooks.allows(&uri("https://dynamodb.us-east-1.amazonaws.com:8443/")));
+        assert!(!hooks.allows(&uri("https://example.com/")));
+        let only = Outbound::new(
+            Allow::Only(vec!["http://127.0.0.1:8000".into()]),
+            Arc::default(),
+        );
+        assert!(only.allows(&uri("http://127.0.0.1:8000/")));
+        assert!(!only.allows(&uri("https://127.0.0.1:8000/")));
+        assert!(Outbound::new(Allow::Any, Arc::default()).allows(&uri("http://x/")));
     }
 }

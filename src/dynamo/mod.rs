@@ -2,6 +2,7 @@
 //! bodies (`request`), response decoding (`response`) and error bodies (`error`).
 
 pub mod error;
+pub mod redact;
 pub mod request;
 pub mod response;
 
@@ -108,6 +109,7 @@ impl<P: Platform> Client<P> {
                     }
                     Ok(response) => {
                         let mut e = error::service_error(&response);
+                        e.message = redact::redact(&e.message, &self.config.credentials);
                         if !last && retry::is_retryable_response(e.status, &e.code) {
                             again.push(index);
                         } else {

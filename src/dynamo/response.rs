@@ -131,6 +131,9 @@ pub fn stored_item(namespace: &str, row: Row) -> Result<(String, Item), StoreErr
     let key = row_key(namespace, row.key)?;
     let bad =
         |what: String| StoreError::malformed(format!("item {key:?} in {namespace:?}: {what}"));
+    if key.is_empty() {
+        return Err(bad("the key is empty".into()));
+    }
     let version = match row.version {
         None => return Err(bad("no version attribute".into())),
         Some(Attr { n: Some(n), .. }) => n

@@ -1,6 +1,9 @@
 //! `wasi:http/outgoing-handler` transport: starts every request, waits on all
 //! response futures with `wasi:io/poll`, then reads each body up to a size cap.
+//! A `monotonic-clock` pollable in every poll set enforces the component's own
+//! deadline, whatever timeouts the host applies.
 
+use super::bindings::clocks::monotonic_clock;
 use super::bindings::http::outgoing_handler;
 use super::bindings::http::types::{
     self as http_types, ErrorCode, Fields, FutureIncomingResponse, IncomingBody, IncomingResponse,
@@ -9,6 +12,7 @@ use super::bindings::http::types::{
 use super::bindings::io::poll;
 use super::bindings::io::streams::StreamError;
 
+use super::clock::nanos;
 use super::WasiPlatform;
 use crate::config::Timeouts;
 use crate::transport::{
@@ -27,13 +31,41 @@ impl Transport for WasiPlatform {
         requests: Vec<HttpRequest>,
         timeouts: &Timeouts,
     ) -> Vec<Result<HttpResponse, TransportFailure>> {
+        let deadline = Deadline::after(timeouts.deadline());
         let futures: Vec<Result<FutureIncomingResponse, TransportFailure>> =
             requests.into_iter().map(|r| start(r, timeouts)).collect();
-        wait_all(&futures);
+        wait_all(&futures, &deadline);
         futures
             .into_iter()
-            .map(|future| future.and_then(|f| finish(&f)))
+            .map(|future| future.and_then(|f| finish(&f, &deadline)))
             .collect()
+    }
+}
+
+/// The instant by which the requests of one `send_all` must be answered in full.
+struct Deadline {
+    at: monotonic_clock::Instant,
+    millis: u128,
+}
+
+impl Deadline {
+    fn after(duration: std::time::Duration) -> Deadline {
+        Deadline {
+            at: monotonic_clock::now().saturating_add(nanos(duration)),
+            millis: duration.as_millis(),
+        }
+    }
+
+    fn pollable(&self) -> poll::Pollable {
+        monotonic_clock::subscribe_instant(self.at)
+    }
+
+    fn failure(&self, what: &str) -> TransportFailure {
+        TransportFailure {
+            code: "HTTP-response-timeout".into(),
+            detail: Some(format!("no {what} within {} ms", self.millis)),
+            retryable: true,
+        }
     }
 }
 
@@ -92,7 +124,7 @@ fn start(
 /// is configured (the host's defaults apply). A host that does not support a
 /// timeout keeps its own default for it.
 fn request_options(timeouts: &Timeouts) -> Option<RequestOptions> {
-    if *timeouts == Timeouts::default() {
+    if !timeouts.has_request_options() {
         return None;
     }
     let options = RequestOptions::new();
@@ -109,12 +141,19 @@ fn request_options(timeouts: &Timeouts) -> Option<RequestOptions> {
     Some(options)
 }
 
-/// Blocks until every started request has its response head (or failed).
-fn wait_all(futures: &[Result<FutureIncomingResponse, TransportFailure>]) {
+/// Blocks until every started request has its response head (or failed), or
+/// the deadline passes.
+fn wait_all(futures: &[Result<FutureIncomingResponse, TransportFailure>], deadline: &Deadline) {
+    let timer = deadline.pollable();
     let pollables: Vec<_> = futures.iter().flatten().map(|f| f.subscribe()).collect();
     let mut waiting: Vec<&poll::Pollable> = pollables.iter().collect();
     while !waiting.is_empty() {
-        let ready = poll::poll(&waiting);
+        let mut set = waiting.clone();
+        set.push(&timer);
+        let ready = poll::poll(&set);
+        if ready.contains(&(waiting.len() as u32)) {
+            return;
+        }
         let mut index = 0;
         waiting.retain(|_| {
             let keep = !ready.contains(&(index as u32));
@@ -125,16 +164,20 @@ fn wait_all(futures: &[Result<FutureIncomingResponse, TransportFailure>]) {
 }
 
 /// The response of a finished future, with its whole body.
-fn finish(future: &FutureIncomingResponse) -> Result<HttpResponse, TransportFailure> {
+fn finish(
+    future: &FutureIncomingResponse,
+    deadline: &Deadline,
+) -> Result<HttpResponse, TransportFailure> {
     let response = match future.get() {
         Some(Ok(Ok(response))) => response,
         Some(Ok(Err(code))) => return Err(failure(&code)),
-        Some(Err(())) | None => {
+        Some(Err(())) => {
             return Err(failure_text(
                 "internal-error",
-                "response future was not ready".into(),
+                "response already taken".into(),
             ))
         }
+        None => return Err(deadline.failure("response")),
     };
     let status = response.status();
     let mut builder = http::Response::builder().status(status);
@@ -142,13 +185,16 @@ fn finish(future: &FutureIncomingResponse) -> Result<HttpResponse, TransportFail
     for value in response.headers().get(REQUEST_ID) {
         builder = builder.header(REQUEST_ID, value);
     }
-    let body = read_body(&response)?;
+    let body = read_body(&response, deadline)?;
     builder
         .body(body)
         .map_err(|e| failure_text("HTTP-protocol-error", e.to_string()))
 }
 
-fn read_body(response: &IncomingResponse) -> Result<Vec<u8>, TransportFailure> {
+fn read_body(
+    response: &IncomingResponse,
+    deadline: &Deadline,
+) -> Result<Vec<u8>, TransportFailure> {
     let incoming = response
         .consume()
         .map_err(|()| failure_text("internal-error", "response body already taken".into()))?;
@@ -160,8 +206,15 @@ fn read_body(response: &IncomingResponse) -> Result<Vec<u8>, TransportFailure> {
                 "response body stream already taken".into(),
             )
         })?;
+        let timer = deadline.pollable();
+        let readable = stream.subscribe();
         loop {
-            match stream.blocking_read(READ_CHUNK) {
+            match stream.read(READ_CHUNK) {
+                Ok(chunk) if chunk.is_empty() => {
+                    if !poll::poll(&[&readable, &timer]).contains(&0) {
+                        return Err(deadline.failure("whole response body"));
+                    }
+                }
                 Ok(chunk) => {
                     body.extend_from_slice(&chunk);
                     if body.len() > MAX_RESPONSE_BYTES {

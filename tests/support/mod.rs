@@ -12,10 +12,9 @@ use std::sync::OnceLock;
 use serde_json::{json, Value};
 
 use ld_dynamodb_host::embed::{
-    default_component_path, BigSegmentSession, Collection, Credentials, HostOptions, Item,
-    KeyedItem, Runtime, Session, StoreConfig,
+    BigSegmentSession, Collection, Credentials, HostOptions, Item, KeyedItem, Runtime, Session,
+    StoreConfig, COMPONENT_FILE,
 };
-use ld_dynamodb_host::outbound::Allow;
 
 /// The region the tests use (moto keeps data per region).
 pub const REGION: &str = "us-east-1";
@@ -150,14 +149,24 @@ fn run_script(name: &str, args: &[&str], stdin: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// The component under test: `LD_DYNAMODB_COMPONENT`, else the release build
+/// of `scripts/build.sh`.
+pub fn component_path() -> PathBuf {
+    std::env::var_os("LD_DYNAMODB_COMPONENT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/component")
+                .join(COMPONENT_FILE)
+        })
+}
+
 /// The component, compiled once per test binary.
 pub fn runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
-        let path = std::env::var_os("LD_DYNAMODB_COMPONENT")
-            .map(PathBuf::from)
-            .unwrap_or_else(default_component_path);
-        Runtime::load(&path).expect("the component loads (build it with scripts/build.sh)")
+        Runtime::load(&component_path())
+            .expect("the component loads (build it with scripts/build.sh)")
     })
 }
 
@@ -179,8 +188,8 @@ pub async fn open(backend: &Backend, table: &str, prefix: Option<&str>) -> Sessi
 /// Opens a store from a config with stderr captured; panics on any error.
 pub async fn open_config(config: &StoreConfig) -> Session {
     let options = HostOptions {
-        allow: Allow::Any,
         capture_stderr: true,
+        ..HostOptions::default()
     };
     let instance = runtime().instance(&options).await.expect("instantiates");
     instance
@@ -268,10 +277,11 @@ pub async fn open_big_segments(
     table: &str,
     prefix: Option<&str>,
 ) -> BigSegmentSession {
-    let instance = runtime()
-        .instance(&HostOptions::default())
-        .await
-        .expect("instantiates");
+    let options = HostOptions {
+        capture_stderr: true,
+        ..HostOptions::default()
+    };
+    let instance = runtime().instance(&options).await.expect("instantiates");
     instance
         .open_big_segments(&backend.config(table, prefix))
         .await

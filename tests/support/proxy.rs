@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -42,10 +42,22 @@ pub enum Action {
 
 type Script = Box<dyn FnMut(&Request) -> Action + Send>;
 
+/// One request the proxy answered, with when it arrived and when its answer
+/// was about to be sent.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub request: Request,
+    pub arrived: Instant,
+    pub answered: Instant,
+}
+
+type Log = Arc<Mutex<Vec<Exchange>>>;
+
 /// A running proxy; it stops with the test's runtime.
 pub struct Proxy {
     pub endpoint: String,
     received: Arc<AtomicUsize>,
+    log: Log,
 }
 
 impl Proxy {
@@ -57,25 +69,40 @@ impl Proxy {
         let (upstream, listener, endpoint) = listen(upstream).await;
         let script: Arc<Mutex<Script>> = Arc::new(Mutex::new(Box::new(script)));
         let received = Arc::new(AtomicUsize::new(0));
-        let count = received.clone();
+        let log = Log::default();
+        let (count, exchanges) = (received.clone(), log.clone());
         tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
                     return;
                 };
                 let _ = client.set_nodelay(true);
-                let (upstream, script, count) = (upstream.clone(), script.clone(), count.clone());
+                let (upstream, script, count, log) = (
+                    upstream.clone(),
+                    script.clone(),
+                    count.clone(),
+                    exchanges.clone(),
+                );
                 tokio::spawn(async move {
-                    let _ = serve(client, &upstream, &script, &count).await;
+                    let _ = serve(client, &upstream, &script, &count, &log).await;
                 });
             }
         });
-        Proxy { endpoint, received }
+        Proxy {
+            endpoint,
+            received,
+            log,
+        }
     }
 
     /// How many requests reached the proxy.
     pub fn requests(&self) -> usize {
         self.received.load(Ordering::SeqCst)
+    }
+
+    /// The requests answered so far, in the order their answers were sent.
+    pub fn exchanges(&self) -> Vec<Exchange> {
+        self.log.lock().unwrap().clone()
     }
 }
 
@@ -191,10 +218,12 @@ async fn serve(
     upstream: &str,
     script: &Mutex<Script>,
     count: &AtomicUsize,
+    log: &Mutex<Vec<Exchange>>,
 ) -> std::io::Result<()> {
     let Some((request_line, request)) = read_request(&mut client).await? else {
         return Ok(());
     };
+    let arrived = Instant::now();
     count.fetch_add(1, Ordering::SeqCst);
     let action = (script.lock().unwrap())(&request);
     let reply = match action {
@@ -215,6 +244,13 @@ async fn serve(
             forward(upstream, &request_line, &request, &request.body).await?
         }
     };
+    // Logged before the answer goes out, so the log is complete by the time
+    // the client has its answer.
+    log.lock().unwrap().push(Exchange {
+        request,
+        arrived,
+        answered: Instant::now(),
+    });
     client.write_all(&reply).await?;
     client.shutdown().await
 }

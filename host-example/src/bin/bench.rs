@@ -330,7 +330,7 @@ impl Bench {
              Client CPU is each client process's own user+sys time during the operation (dynalite's \
              CPU is shown apart). Every Init starts on a fresh, empty table.\n\n",
         );
-        let path = default_component_path();
+        let path = default_component_path()?;
         let bytes = std::fs::read(&path).context("build the component first")?;
         let gz = Command::new("sh")
             .arg("-c")

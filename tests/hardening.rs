@@ -1,0 +1,359 @@
+//! What an embedding host relies on: Init keeps dependency order under random
+//! latency, AWS's echoed signing material never reaches an error or a log, a
+//! chatty instance never traps, and the component and the host each bound what
+//! a request or a call may take.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use ld_dynamodb_host::embed::{
+    describe, HostOptions, RetryPolicy, StoreConfig, StoreError, Timeouts, UpsertOutcome,
+};
+use ld_dynamodb_host::outbound::Allow;
+use ld_dynamodb_tests::proxy::{Action, Proxy};
+use ld_dynamodb_tests::*;
+
+/// A small deterministic generator (xorshift), so a failure can be replayed.
+struct Random(u64);
+
+impl Random {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+fn with_prerequisites(prerequisites: &[String]) -> Value {
+    let list: Vec<Value> = prerequisites
+        .iter()
+        .map(|p| json!({ "key": p, "variation": 0 }))
+        .collect();
+    json!({ "prerequisites": list })
+}
+
+fn nested_segment(refs: &[String]) -> Value {
+    json!({ "rules": [{ "clauses": [{ "attribute": "", "op": "segmentMatch", "values": refs }] }] })
+}
+
+#[tokio::test]
+async fn init_never_sends_a_dependent_before_its_dependency_is_answered() {
+    let backend = Backend::dynalite();
+    let (table, _) = fresh_store(&backend, "order", None).await;
+    let mut delays = Random(0x5eed_1234);
+    let proxy = Proxy::start(&backend.endpoint, move |_| {
+        Action::Stall(Duration::from_millis(delays.below(40)))
+    })
+    .await;
+    let mut config = backend.config(&table, None);
+    config.endpoint = Some(proxy.endpoint.clone());
+    let mut store = open_config(&config).await;
+
+    // Flags in an order where dependents often come first: 80 flags, each of
+    // the last 60 with one to three prerequisites among the others; segments
+    // that match other segments.
+    let mut pick = Random(0xfeed_5678);
+    let mut dependencies: HashMap<String, Vec<String>> = HashMap::new();
+    let mut flags = Vec::new();
+    for i in (0..80).rev() {
+        let key = format!("flag-{i:02}");
+        let prerequisites: Vec<String> = if i >= 20 {
+            (0..1 + pick.below(3))
+                .map(|_| format!("flag-{:02}", pick.below(i)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        flags.push(item(&key, 1, with_prerequisites(&prerequisites)));
+        dependencies.insert(key, prerequisites);
+    }
+    let mut segments = Vec::new();
+    for i in (0..30).rev() {
+        let key = format!("seg-{i:02}");
+        let refs: Vec<String> = if i >= 10 {
+            vec![format!("seg-{:02}", pick.below(i))]
+        } else {
+            Vec::new()
+        };
+        segments.push(item(&key, 1, nested_segment(&refs)));
+        dependencies.insert(key, refs);
+    }
+    let report = store
+        .init(&[
+            collection("segments", segments),
+            collection("features", flags),
+        ])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.written, 110);
+
+    // When each key's write request was answered, and when each request carrying it arrived.
+    let mut answered: HashMap<String, Instant> = HashMap::new();
+    let mut arrivals: Vec<(String, Instant)> = Vec::new();
+    for exchange in proxy.exchanges() {
+        if exchange.request.op != "BatchWriteItem" {
+            continue;
+        }
+        let body = exchange.request.json();
+        for write in body["RequestItems"][&table].as_array().unwrap() {
+            if let Some(key) = write["PutRequest"]["Item"]["key"]["S"].as_str() {
+                answered.insert(key.to_string(), exchange.answered);
+                arrivals.push((key.to_string(), exchange.arrived));
+            }
+        }
+    }
+    let mut checked = 0;
+    for (key, arrived) in &arrivals {
+        // (The marker has no entry.)
+        for dependency in dependencies.get(key).into_iter().flatten() {
+            let done = answered[dependency];
+            assert!(
+                *arrived >= done,
+                "{key} was sent {:?} before {dependency} was answered",
+                done - *arrived
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked > 60,
+        "the data has dependencies to check ({checked})"
+    );
+    let all = store.get_all("features").await.unwrap().unwrap();
+    assert_eq!(all.len(), 80);
+}
+
+const TOKEN: &str = "FwoGZXIvYXdzEXAMPLE-session-token-0123456789";
+
+#[tokio::test]
+async fn echoed_canonical_requests_lose_the_token_signature_and_scope() {
+    let backend = Backend::dynalite();
+    // Answers like AWS's InvalidSignatureException, from the request it got.
+    let proxy = Proxy::start(&backend.endpoint, |request| {
+        let header = |name: &str| {
+            request
+                .headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let authorization = header("authorization");
+        let scope = authorization
+            .split("Credential=")
+            .nth(1)
+            .and_then(|c| c.split(',').next())
+            .and_then(|c| c.split_once('/'))
+            .map(|(_, scope)| scope.to_string())
+            .unwrap_or_default();
+        let message = format!(
+            "The request signature we calculated does not match the signature you provided. \
+             Check your AWS Secret Access Key and signing method. Consult the service documentation for details.\n\n\
+             The Canonical String for this request should have been\n'POST\n/\n\ncontent-length:{}\nhost:{}\n\
+             x-amz-date:{}\nx-amz-security-token:{}\nx-amz-target:{}\n\n\
+             content-length;host;x-amz-date;x-amz-security-token;x-amz-target\n0123abcd'\n\n\
+             The String-to-Sign should have been\n'AWS4-HMAC-SHA256\n{}\n{}\n4567ef'\n\
+             (request header: {})",
+            header("content-length"),
+            header("host"),
+            header("x-amz-date"),
+            header("x-amz-security-token"),
+            header("x-amz-target"),
+            header("x-amz-date"),
+            scope,
+            authorization,
+        );
+        let body = json!({
+            "__type": "com.amazon.coral.service#InvalidSignatureException",
+            "message": message,
+        });
+        Action::Respond(400, body.to_string())
+    })
+    .await;
+    let mut config = backend.config("echo-table", None);
+    config.endpoint = Some(proxy.endpoint.clone());
+    config.credentials.session_token = Some(TOKEN.into());
+    let mut store = open_config(&config).await;
+    let err = store.get("features", "f").await.unwrap().unwrap_err();
+    let exchanges = proxy.exchanges();
+    let sent = &exchanges[0].request;
+    let signature = sent
+        .headers
+        .iter()
+        .find(|(k, _)| k == "authorization")
+        .and_then(|(_, v)| v.split("Signature=").nth(1))
+        .unwrap()
+        .to_string();
+    assert!(
+        sent.headers
+            .iter()
+            .any(|(k, v)| k == "x-amz-security-token" && v == TOKEN),
+        "the token was sent, so the echo carries it"
+    );
+    let StoreError::Service(service) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(service.code, "InvalidSignatureException");
+    assert!(service
+        .message
+        .contains("The request signature we calculated"));
+    let shown = format!("{} {err:?} {}", describe(&err), store.instance().stderr());
+    for secret in [
+        TOKEN,
+        signature.as_str(),
+        "aws4_request",
+        &config.credentials.secret_access_key,
+    ] {
+        assert!(!shown.contains(secret), "{secret:?} leaked: {shown}");
+    }
+}
+
+#[tokio::test]
+async fn megabytes_of_log_lines_never_trap_the_instance() {
+    let backend = Backend::dynalite();
+    let (_, mut store) = fresh_store(&backend, "chatty", None).await;
+    // Each oversized upsert logs a line holding its 300 KB key: 2 MB in all.
+    for i in 0..7 {
+        let key = format!("{i}{}", "k".repeat(300_000));
+        let outcome = store
+            .upsert("features", &key, &item(&key, 1, json!({})).item)
+            .await
+            .expect("no trap")
+            .expect("no error");
+        assert_eq!(outcome, UpsertOutcome::TooLarge);
+    }
+    assert_eq!(store.get("features", "f").await.unwrap().unwrap(), None);
+    let stderr = store.instance().stderr();
+    assert!(stderr.len() <= 1 << 20, "the host keeps a bounded tail");
+    assert!(stderr
+        .trim_end()
+        .ends_with("was too large to store in DynamoDB and was dropped"));
+    assert!(
+        stderr.contains(&format!("6{}", "k".repeat(1000))),
+        "the latest line is kept"
+    );
+}
+
+#[tokio::test]
+async fn the_component_enforces_its_own_deadline_when_the_host_sets_none() {
+    let backend = Backend::dynalite();
+    let proxy = Proxy::start(&backend.endpoint, |_| Action::Stall(Duration::from_secs(5))).await;
+    let mut config = backend.config("deadline-table", None);
+    config.endpoint = Some(proxy.endpoint.clone());
+    config.retry = Some(RetryPolicy {
+        max_attempts: 2,
+        base_delay_ms: 1,
+        max_delay_ms: 1,
+    });
+    config.timeouts = Some(Timeouts {
+        connect_ms: None,
+        first_byte_ms: None,
+        between_bytes_ms: None,
+        request_ms: Some(200),
+    });
+    let mut store = open_config(&config).await;
+    let started = Instant::now();
+    let err = store.get("features", "f").await.unwrap().unwrap_err();
+    let elapsed = started.elapsed();
+    match &err {
+        StoreError::Transport(t) => {
+            assert_eq!(t.code, "HTTP-response-timeout");
+            assert_eq!(t.attempts, 2);
+            assert!(
+                t.detail.as_deref().unwrap_or_default().contains("200 ms"),
+                "{t:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "gave up after {elapsed:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_host_caps_memory_and_interrupts_long_calls() {
+    let backend = Backend::dynalite();
+    let (table, _) = fresh_store(&backend, "limits", None).await;
+    let config: StoreConfig = backend.config(&table, None);
+
+    // 8 MiB of linear memory cannot take 6 MB of items.
+    let options = HostOptions {
+        capture_stderr: true,
+        memory_limit: 8 << 20,
+        ..HostOptions::default()
+    };
+    let instance = runtime().instance(&options).await.unwrap();
+    let mut store = instance.open(&config).await.unwrap().unwrap();
+    let big: Vec<_> = (0..3000)
+        .map(|i| item(&format!("f{i}"), 1, json!({ "pad": "x".repeat(2000) })))
+        .collect();
+    let trapped = store.init(&[collection("features", big)]).await;
+    assert!(
+        trapped.is_err(),
+        "the call traps instead of growing past the cap"
+    );
+    assert!(store.instance().peak_memory() <= 8 << 20);
+
+    // A call that takes longer than the call timeout is interrupted.
+    let proxy = Proxy::start(&backend.endpoint, |_| {
+        Action::Stall(Duration::from_millis(800))
+    })
+    .await;
+    let mut slow = config.clone();
+    slow.endpoint = Some(proxy.endpoint.clone());
+    let options = HostOptions {
+        capture_stderr: true,
+        call_timeout: Duration::from_millis(100),
+        ..HostOptions::default()
+    };
+    let instance = runtime().instance(&options).await.unwrap();
+    let mut store = instance.open(&slow).await.unwrap().unwrap();
+    let interrupted = store.get("features", "f").await;
+    let trap = interrupted.expect_err("the call is interrupted");
+    assert!(
+        format!("{trap:?}").to_lowercase().contains("interrupt"),
+        "{trap:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_allow_list_pins_the_scheme() {
+    let backend = Backend::dynalite();
+    let (table, _) = fresh_store(&backend, "scheme", None).await;
+    let https_only = backend.endpoint.replace("http://", "https://");
+    let options = HostOptions {
+        allow: Allow::Only(vec![https_only]),
+        capture_stderr: true,
+        ..HostOptions::default()
+    };
+    let instance = runtime().instance(&options).await.unwrap();
+    let mut store = instance
+        .open(&backend.config(&table, None))
+        .await
+        .unwrap()
+        .unwrap();
+    match store.get("features", "f").await.unwrap() {
+        Err(StoreError::Transport(t)) => assert_eq!(t.code, "HTTP-request-denied"),
+        other => panic!("{other:?}"),
+    }
+    // The default policy allows exactly the configured endpoint.
+    let instance = runtime()
+        .instance(&HostOptions {
+            capture_stderr: true,
+            ..HostOptions::default()
+        })
+        .await
+        .unwrap();
+    let mut store = instance
+        .open(&backend.config(&table, None))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.get("features", "f").await.unwrap().unwrap(), None);
+}

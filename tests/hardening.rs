@@ -12,7 +12,7 @@ use ld_dynamodb_host::embed::{
     describe, HostOptions, RetryPolicy, StoreConfig, StoreError, Timeouts, UpsertOutcome,
 };
 use ld_dynamodb_host::outbound::Allow;
-use ld_dynamodb_tests::proxy::{Action, Proxy};
+use ld_dynamodb_tests::proxy::{aws_signature_echo, Action, Proxy};
 use ld_dynamodb_tests::*;
 
 /// A small deterministic generator (xorshift), so a failure can be replayed.
@@ -132,48 +132,7 @@ const TOKEN: &str = "FwoGZXIvYXdzEXAMPLE-session-token-0123456789";
 #[tokio::test]
 async fn echoed_canonical_requests_lose_the_token_signature_and_scope() {
     let backend = Backend::dynalite();
-    // Answers like AWS's InvalidSignatureException, from the request it got.
-    let proxy = Proxy::start(&backend.endpoint, |request| {
-        let header = |name: &str| {
-            request
-                .headers
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        };
-        let authorization = header("authorization");
-        let scope = authorization
-            .split("Credential=")
-            .nth(1)
-            .and_then(|c| c.split(',').next())
-            .and_then(|c| c.split_once('/'))
-            .map(|(_, scope)| scope.to_string())
-            .unwrap_or_default();
-        let message = format!(
-            "The request signature we calculated does not match the signature you provided. \
-             Check your AWS Secret Access Key and signing method. Consult the service documentation for details.\n\n\
-             The Canonical String for this request should have been\n'POST\n/\n\ncontent-length:{}\nhost:{}\n\
-             x-amz-date:{}\nx-amz-security-token:{}\nx-amz-target:{}\n\n\
-             content-length;host;x-amz-date;x-amz-security-token;x-amz-target\n0123abcd'\n\n\
-             The String-to-Sign should have been\n'AWS4-HMAC-SHA256\n{}\n{}\n4567ef'\n\
-             (request header: {})",
-            header("content-length"),
-            header("host"),
-            header("x-amz-date"),
-            header("x-amz-security-token"),
-            header("x-amz-target"),
-            header("x-amz-date"),
-            scope,
-            authorization,
-        );
-        let body = json!({
-            "__type": "com.amazon.coral.service#InvalidSignatureException",
-            "message": message,
-        });
-        Action::Respond(400, body.to_string())
-    })
-    .await;
+    let proxy = Proxy::start(&backend.endpoint, aws_signature_echo).await;
     let mut config = backend.config("echo-table", None);
     config.endpoint = Some(proxy.endpoint.clone());
     config.credentials.session_token = Some(TOKEN.into());

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use ld_dynamodb_host::embed::{describe, HostOptions, StoreConfig, StoreError};
 use ld_dynamodb_host::outbound::Allow;
-use ld_dynamodb_tests::proxy::{Action, Proxy};
+use ld_dynamodb_tests::proxy::{aws_signature_echo, Action, Proxy};
 use ld_dynamodb_tests::*;
 
 const SECRET: &str = "S3CR3T-never-print-me-0123456789abcdef";
@@ -151,10 +151,16 @@ async fn failing_scenarios_never_show_secrets() {
         base_delay_ms: 1,
         max_delay_ms: 2,
     });
+    // A server that echoes the signed request, as AWS's signature errors do:
+    // the session token is sent, so this scenario can leak it.
+    let echo = Proxy::start(&dynalite.endpoint, aws_signature_echo).await;
+    let mut echoed = dynalite.config(&table, None);
+    echoed.endpoint = Some(echo.endpoint.clone());
     let scenarios = [
         ("wrong secret on moto", moto.config(&table, None)),
         ("missing table", dynalite.config("no-such-table", None)),
         ("connection refused", refused),
+        ("request echoed", echoed),
     ];
     for (name, config) in scenarios {
         let mut store = open_config(&with_secrets(config)).await;
@@ -184,11 +190,13 @@ async fn failing_scenarios_never_show_secrets() {
     }
 }
 
-#[test]
-fn cli_output_never_shows_secrets() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_output_never_shows_secrets() {
     let moto = Backend::moto();
     let binary = cli_binary();
+    let echo = Proxy::start(&moto.endpoint, aws_signature_echo).await;
     for (endpoint, args) in [
+        (echo.endpoint.as_str(), vec!["status"]),
         (moto.endpoint.as_str(), vec!["status"]),
         (moto.endpoint.as_str(), vec!["get", "flags", "x"]),
         ("http://127.0.0.1:9", vec!["all", "flags"]),

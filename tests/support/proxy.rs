@@ -42,6 +42,50 @@ pub enum Action {
 
 type Script = Box<dyn FnMut(&Request) -> Action + Send>;
 
+/// Answers like AWS's `InvalidSignatureException`, whose message echoes the
+/// canonical request (with `x-amz-security-token:<token>`), the string to sign
+/// (with the credential scope) and, here, the `Authorization` header as received.
+pub fn aws_signature_echo(request: &Request) -> Action {
+    let header = |name: &str| {
+        request
+            .headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let authorization = header("authorization");
+    let scope = authorization
+        .split("Credential=")
+        .nth(1)
+        .and_then(|c| c.split(',').next())
+        .and_then(|c| c.split_once('/'))
+        .map(|(_, scope)| scope.to_string())
+        .unwrap_or_default();
+    let message = format!(
+        "The request signature we calculated does not match the signature you provided. \
+         Check your AWS Secret Access Key and signing method. Consult the service documentation for details.\n\n\
+         The Canonical String for this request should have been\n'POST\n/\n\ncontent-length:{}\nhost:{}\n\
+         x-amz-date:{}\nx-amz-security-token:{}\nx-amz-target:{}\n\n\
+         content-length;host;x-amz-date;x-amz-security-token;x-amz-target\n0123abcd'\n\n\
+         The String-to-Sign should have been\n'AWS4-HMAC-SHA256\n{}\n{}\n4567ef'\n\
+         (request header: {})",
+        header("content-length"),
+        header("host"),
+        header("x-amz-date"),
+        header("x-amz-security-token"),
+        header("x-amz-target"),
+        header("x-amz-date"),
+        scope,
+        authorization,
+    );
+    let body = serde_json::json!({
+        "__type": "com.amazon.coral.service#InvalidSignatureException",
+        "message": message,
+    });
+    Action::Respond(400, body.to_string())
+}
+
 /// One request the proxy answered, with when it arrived and when its answer
 /// was about to be sent.
 #[derive(Debug, Clone)]

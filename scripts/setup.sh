@@ -3,7 +3,9 @@
 # git-ignored project folders: the wasm32-unknown-unknown Rust target; a Python
 # venv in .tools/venv (moto, boto3, LaunchDarkly's Python SDK, and the
 # wasm-tools binary); and in .tools/node dynalite, binaryen (wasm-opt), and jco
-# with its WASI shim (the foreign-host tests). Every version is pinned.
+# with its WASI shim (the foreign-host tests). With --edge, also the wasmtime
+# CLI (for `wasmtime serve`) and wac (for `wac plug`), built from crates into
+# .tools/bin (several minutes the first time). Every version is pinned.
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -35,4 +37,16 @@ if [ ! -f "$node_stamp" ]; then
     dynalite@4.0.0 binaryen@132.0.0 @bytecodealliance/jco@1.35.0 \
     @bytecodealliance/preview2-shim@0.26.1 >&2)
   touch "$node_stamp"
+fi
+
+if [ "${1:-}" = "--edge" ]; then
+  if ! "$tools/bin/wasmtime" --version 2>/dev/null | grep -q "^wasmtime 48.0.8"; then
+    echo "setup: building the wasmtime CLI 48.0.8 (serve, wasi-config) into $tools/bin" >&2
+    cargo install --locked --quiet --root "$tools" wasmtime-cli@48.0.8 --no-default-features \
+      --features "run,serve,wasi-http,wasi-config,cranelift,component-model,cache,parallel-compilation,pooling-allocator" >&2
+  fi
+  if ! "$tools/bin/wac" --version 2>/dev/null | grep -q "0.12.0"; then
+    echo "setup: building wac-cli 0.12.0 into $tools/bin" >&2
+    cargo install --locked --quiet --root "$tools" wac-cli@0.12.0 --no-default-features --features wit >&2
+  fi
 fi

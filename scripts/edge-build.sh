@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds the edge flag server: the store component and the CLI (scripts/build.sh),
+# the app component (examples/edge-flags), and the two composed into one
+# wasi:http/proxy component with `wac plug`:
+#   target/component/edge-flags.wasm
+# Installs wasmtime (the CLI, for `wasmtime serve`) and wac into .tools first.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+"$root/scripts/setup.sh" --edge
+"$root/scripts/build.sh"
+tools="$root/.tools"
+out="$root/target/component"
+
+cargo rustc --release --target wasm32-unknown-unknown -p ld-dynamodb-edge-flags --lib --crate-type cdylib
+core="$root/target/wasm32-unknown-unknown/release/ld_dynamodb_edge_flags.wasm"
+node "$tools/node/node_modules/binaryen/bin/wasm-opt" -Oz \
+  --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  --enable-mutable-globals --enable-multivalue --enable-reference-types \
+  "$core" -o "$out/edge-app.opt.wasm"
+"$tools/venv/bin/wasm-tools" component new "$out/edge-app.opt.wasm" -o "$out/edge-app.wasm"
+rm -f "$out/edge-app.opt.wasm"
+
+# The one composition command: the app's `ld-dynamodb:store/data-store` import
+# is satisfied by the store component's export.
+"$tools/bin/wac" plug "$out/edge-app.wasm" --plug "$out/ld_dynamodb_store.wasm" -o "$out/edge-flags.wasm"
+"$tools/venv/bin/wasm-tools" validate "$out/edge-flags.wasm"
+echo "edge flag server: $out/edge-flags.wasm: $(wc -c <"$out/edge-flags.wasm") bytes" >&2

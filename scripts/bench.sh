@@ -1,11 +1,29 @@
 #!/usr/bin/env bash
 # The benchmark: the component against LaunchDarkly's official Python store on
 # the same local dynalite, directly and through a 10 ms and a 50 ms delay
-# proxy. Prints one table and writes it to BENCHMARKS.md. Not part of the tests.
+# proxy; the component beside its build of commit ba6b244 (before the
+# proxy-world, size-tuned build); and the edge flag server under `wasmtime
+# serve`. Prints one table and writes it to BENCHMARKS.md. Not part of the tests.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-"$root/scripts/build.sh"
+"$root/scripts/edge-build.sh"
+
+# The baseline component, built from its commit in a scratch worktree.
+baseline_rev=ba6b244
+baseline="$root/target/baseline/ld_dynamodb_store.wasm"
+if [ ! -f "$baseline" ]; then
+  rustup target add wasm32-wasip2 >&2
+  src="$root/target/baseline/src"
+  rm -rf "$src"
+  git -C "$root" worktree prune
+  git -C "$root" worktree add --detach "$src" "$baseline_rev" >&2
+  (cd "$src" && cargo build --release --target wasm32-wasip2 -p ld-dynamodb-store \
+    --target-dir "$root/target/baseline/target" >&2)
+  cp "$root/target/baseline/target/wasm32-wasip2/release/ld_dynamodb_store.wasm" "$baseline"
+  git -C "$root" worktree remove --force "$src"
+fi
+
 source "$root/scripts/emulators.sh"
 start_dynalite "$logs/bench-dynalite.log"
 "$root/target/debug/ld-dynamodb-bench" run \
@@ -13,5 +31,7 @@ start_dynalite "$logs/bench-dynalite.log"
   --server-pid "${EMULATOR_PIDS[0]}" \
   --python "$root/.tools/venv/bin/python" \
   --runs "${BENCH_RUNS:-3}" \
+  --baseline "$baseline" \
+  --wasmtime "$root/.tools/bin/wasmtime" \
   --out "$root/BENCHMARKS.md" \
   --command "scripts/bench.sh"

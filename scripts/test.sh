@@ -2,11 +2,14 @@
 # Runs every test: native unit tests, then the built component in wasmtime
 # (linked with the wasi:http/proxy world only) against moto (SigV4 checking on)
 # and dynalite, both started here on free 127.0.0.1 ports and stopped on exit;
-# then the same component transpiled by jco, in Node, against dynalite.
+# then the same component transpiled by jco, in Node, against dynalite. The
+# edge flag server runs under `wasmtime serve` in tests/edge.rs.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-"$root/scripts/build.sh"
+# Builds everything: the store component, the CLI, the edge flag server (and
+# the wasmtime CLI and wac it needs, the first time).
+"$root/scripts/edge-build.sh"
 source "$root/scripts/emulators.sh"
 start_moto "$logs/moto.log"
 start_dynalite "$logs/dynalite.log"

@@ -137,7 +137,10 @@ pub fn handle<S: FlagSource>(
         if let Some(key) = sdk_key {
             let given = request.authorization.as_deref().unwrap_or_default();
             if !constant_time_eq(given, key.as_bytes()) {
-                return error(401, "the Authorization header does not hold a valid SDK key");
+                return error(
+                    401,
+                    "the Authorization header does not hold a valid SDK key",
+                );
             }
         }
     }
@@ -264,7 +267,9 @@ impl Settings {
     /// required; `prefix`, `endpoint`, `aws-access-key-id`,
     /// `aws-secret-access-key`, `aws-session-token` and `sdk-key` are optional
     /// (the store rejects missing credentials itself).
-    pub fn read(mut get: impl FnMut(&str) -> Result<Option<String>, String>) -> Result<Settings, String> {
+    pub fn read(
+        mut get: impl FnMut(&str) -> Result<Option<String>, String>,
+    ) -> Result<Settings, String> {
         let mut optional = |key: &str| -> Result<Option<String>, String> {
             Ok(get(key)?.filter(|v| !v.is_empty()))
         };
@@ -334,7 +339,14 @@ mod tests {
 
     fn fake() -> Fake {
         let mut items = HashMap::new();
-        items.insert(FLAGS, vec![item("b", 2, false), item("a", 1, false), item("gone", 3, true)]);
+        items.insert(
+            FLAGS,
+            vec![
+                item("b", 2, false),
+                item("a", 1, false),
+                item("gone", 3, true),
+            ],
+        );
         items.insert(SEGMENTS, vec![item("s", 4, false)]);
         Fake {
             initialized: true,
@@ -399,7 +411,13 @@ mod tests {
     #[test]
     fn etags_revalidate_with_304() {
         let first = handle(&get("/sdk/latest-all"), None, || Ok(fake()));
-        let tag = first.headers.iter().find(|(k, _)| k == "etag").unwrap().1.clone();
+        let tag = first
+            .headers
+            .iter()
+            .find(|(k, _)| k == "etag")
+            .unwrap()
+            .1
+            .clone();
         let mut again = get("/sdk/latest-all");
         again.if_none_match = Some(format!("\"other\", {tag}"));
         let r = handle(&again, None, || Ok(fake()));
@@ -422,17 +440,31 @@ mod tests {
         };
         let r = handle(&get("/sdk/latest-flags"), None, || Ok(failing));
         assert_eq!(r.status, 503);
-        let r = handle(&get("/sdk/latest-all"), None, || Err::<Fake, _>("no table".into()));
-        assert_eq!((r.status, body(&r)["error"].as_str()), (503, Some("no table")));
+        let r = handle(&get("/sdk/latest-all"), None, || {
+            Err::<Fake, _>("no table".into())
+        });
+        assert_eq!(
+            (r.status, body(&r)["error"].as_str()),
+            (503, Some("no table"))
+        );
     }
 
     #[test]
     fn settings_need_table_and_region_and_hide_secrets_in_debug() {
-        let mut values = HashMap::from([("table", "t"), ("region", "us-east-1"), ("aws-secret-access-key", "s3cr3t"), ("sdk-key", "sdk-k3y"), ("prefix", "")]);
+        let mut values = HashMap::from([
+            ("table", "t"),
+            ("region", "us-east-1"),
+            ("aws-secret-access-key", "s3cr3t"),
+            ("sdk-key", "sdk-k3y"),
+            ("prefix", ""),
+        ]);
         let settings = Settings::read(|k| Ok(values.get(k).map(|v| v.to_string()))).unwrap();
         assert_eq!(settings.prefix, None);
         let shown = format!("{settings:?}");
-        assert!(!shown.contains("s3cr3t") && !shown.contains("sdk-k3y"), "{shown}");
+        assert!(
+            !shown.contains("s3cr3t") && !shown.contains("sdk-k3y"),
+            "{shown}"
+        );
         values.remove("region");
         let err = Settings::read(|k| Ok(values.get(k).map(|v| v.to_string()))).unwrap_err();
         assert!(err.contains("region"));
@@ -440,7 +472,10 @@ mod tests {
 
     #[test]
     fn keys_in_paths_are_percent_decoded() {
-        assert_eq!(route("/sdk/latest-flags/a%2Eb"), Some(Route::Flag("a.b".into())));
+        assert_eq!(
+            route("/sdk/latest-flags/a%2Eb"),
+            Some(Route::Flag("a.b".into()))
+        );
         assert_eq!(route("/sdk/latest-flags/a/b"), None);
         assert_eq!(route("/sdk/latest-flags/%zz"), None);
         assert_eq!(route("/sdk/latest-all/"), Some(Route::All));

@@ -100,7 +100,7 @@ mod component {
     impl Guest for App {
         fn handle(request: IncomingRequest, out: ResponseOutparam) {
             let headers = request.headers();
-            let first = |name: &str| headers.get(&name.to_string()).into_iter().next();
+            let first = |name: &str| headers.get(name).into_iter().next();
             let path_with_query = request.path_with_query().unwrap_or_default();
             let req = api::Request {
                 method: method(request.method()),

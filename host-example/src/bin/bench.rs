@@ -51,6 +51,12 @@ enum Cmd {
         /// The command line to print in the report.
         #[arg(long, default_value = "scripts/bench.sh")]
         command: String,
+        /// An earlier build of the component to measure beside this one.
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+        /// The wasmtime CLI, to benchmark the edge flag server under `wasmtime serve`.
+        #[arg(long)]
+        wasmtime: Option<PathBuf>,
     },
     /// Forward TCP to UPSTREAM, delaying each request by DELAY_MS (prints its port).
     DelayProxy {
@@ -77,12 +83,16 @@ async fn main() -> Result<()> {
             runs,
             out,
             command,
+            baseline,
+            wasmtime,
         } => {
             let bench = Bench {
+                wasmtime,
                 endpoint,
                 server_pid,
                 python,
                 runs,
+                baseline,
                 next_table: 0,
             };
             let report = bench.run().await?;
@@ -173,6 +183,8 @@ fn dataset(n: usize, size: usize) -> Value {
 }
 
 struct Bench {
+    baseline: Option<PathBuf>,
+    wasmtime: Option<PathBuf>,
     endpoint: String,
     server_pid: u32,
     python: PathBuf,
@@ -330,80 +342,26 @@ impl Bench {
              Client CPU is each client process's own user+sys time during the operation (dynalite's \
              CPU is shown apart). Every Init starts on a fresh, empty table.\n\n",
         );
-        let path = default_component_path()?;
-        let bytes = std::fs::read(&path).context("build the component first")?;
-        let gz = Command::new("sh")
-            .arg("-c")
-            .arg(format!("gzip -9c {} | wc -c", path.display()))
-            .output()?;
-        let gzip: usize = String::from_utf8_lossy(&gz.stdout)
-            .trim()
-            .parse()
-            .unwrap_or(0);
-
-        // Compile and instantiate.
-        let engine = new_engine()?;
-        let mut compile = Vec::new();
-        let mut component = None;
-        for _ in 0..self.runs {
-            let t = Instant::now();
-            component = Some(Component::new(&engine, &bytes).map_err(|e| anyhow::anyhow!("{e}"))?);
-            compile.push(Sample {
-                wall: t.elapsed().as_secs_f64(),
-                ..Sample::default()
-            });
+        let now = component_figures(&default_component_path()?, self.runs, false).await?;
+        report += "## Component\n\n";
+        match &self.baseline {
+            Some(path) => {
+                let before = component_figures(path, self.runs, true).await?;
+                report += "Both measured in this run. Before: the component of commit ba6b244 \
+                           (`wasm32-wasip2`, LTO not applied, opt-level \"s\", 8 WASI imports \
+                           outside the proxy world), instantiated with wasmtime-wasi's full linker; \
+                           now: `wasm32-unknown-unknown`, LTO, opt-level \"z\", `wasm-opt -Oz`, \
+                           proxy-world imports, the project's host (epoch interruption on).\n\n\
+                           | what | now | before |\n|---|---|---|\n";
+                report += &now.rows(Some(&before));
+            }
+            None => {
+                report += "| what | value |\n|---|---|\n";
+                report += &now.rows(None);
+            }
         }
-        let serialized = component
-            .unwrap()
-            .serialize()
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let mut load = Vec::new();
-        let mut loaded = None;
-        for _ in 0..self.runs.max(5) {
-            let t = Instant::now();
-            // SAFETY: produced just above by the same engine.
-            loaded = Some(
-                unsafe { Component::deserialize(&engine, &serialized) }
-                    .map_err(|e| anyhow::anyhow!("{e}"))?,
-            );
-            load.push(Sample {
-                wall: t.elapsed().as_secs_f64(),
-                ..Sample::default()
-            });
-        }
-        let runtime = Runtime::from_compiled(engine, loaded.unwrap())?;
-        let mut instantiate = Vec::new();
-        for _ in 0..20 {
-            let t = Instant::now();
-            let _instance = runtime.instance(&HostOptions::default()).await?;
-            instantiate.push(Sample {
-                wall: t.elapsed().as_secs_f64(),
-                ..Sample::default()
-            });
-        }
-        // The component before this round's build changes, as the previous
-        // BENCHMARKS.md recorded it (commit ba6b244: wasm32-wasip2, LTO not
-        // applied, 8 WASI imports outside the proxy world).
-        report += "## Component\n\n\
-                   | what | now (wasm32-unknown-unknown, LTO, opt-level \"z\", wasm-opt -Oz, proxy-world imports) | before (ba6b244, wasm32-wasip2, no LTO) |\n\
-                   |---|---|---|\n";
-        report += &format!(
-            "| size | {} bytes ({} gzipped) | 581922 bytes (202181 gzipped) |\n",
-            bytes.len(),
-            gzip
-        );
-        report += &format!(
-            "| compile with Cranelift | {:.1} ms | 214.5 ms |\n",
-            median(&compile).wall * 1e3
-        );
-        report += &format!(
-            "| load the precompiled artifact | {:.2} ms | 0.87 ms |\n",
-            median(&load).wall * 1e3
-        );
-        report += &format!(
-            "| instantiate (from `InstancePre`) | {:.1} µs | 19.5 µs |\n\n",
-            median(&instantiate).wall * 1e6
-        );
+        report += "\n";
+        let runtime = Runtime::load_with_cache(&default_component_path()?, None)?;
 
         // Init, direct and through the delay proxy.
         report += "## Init (wall and client CPU: median of runs; requests: HTTP requests sent)\n\n";
@@ -504,8 +462,192 @@ impl Bench {
             items.len(),
             items.iter().map(|k| k.item.json.len()).sum::<usize>() as f64 / 1048576.0
         );
+        if let Some(wasmtime) = self.wasmtime.clone() {
+            report += &self.edge(&runtime, &wasmtime).await?;
+        }
         Ok(report)
     }
+
+    /// `GET /sdk/latest-all` of the composed edge flag server under
+    /// `wasmtime serve`, for 100 and 1,000 flags: full answers and 304
+    /// revalidations, from 8 keep-alive connections.
+    async fn edge(&mut self, runtime: &Runtime, wasmtime: &Path) -> Result<String> {
+        const CONNECTIONS: usize = 8;
+        let component =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/component/edge-flags.wasm");
+        let mut report = format!(
+            "\n## Edge flag server (`wasmtime serve`, `GET /sdk/latest-all`)\n\n\
+             The composed component (`scripts/edge-build.sh`) under `wasmtime serve` 48 (a new \
+             instance per request, as `wasmtime serve` does by default), reading this dynalite; \
+             {CONNECTIONS} keep-alive connections from this process; each request opens the store, \
+             checks the marker and reads both kinds (3 DynamoDB requests). A 304 revalidation \
+             does the same reads and sends no body.\n\n\
+             | flags | answer | requests | requests/s | p50 | p99 | body |\n|---|---|---|---|---|---|---|\n"
+        );
+        for (n, requests) in [(100usize, 400usize), (1000, 200)] {
+            let (table, _) = self.filled_table(runtime, n).await?;
+            let server = EdgeServer::start(wasmtime, &component, &self.endpoint, &table)?;
+            // Warm-up, and the ETag to revalidate with.
+            let (_, etag, _) = edge_get(&server.addr, None).await?;
+            for (answer, if_none_match) in [("200, full", None), ("304", Some(etag.clone()))] {
+                let load = edge_load(&server.addr, if_none_match, requests, CONNECTIONS).await?;
+                report += &format!(
+                    "| {n} | {answer} | {requests} | {:.0} | {:.1} ms | {:.1} ms | {} bytes |\n",
+                    load.per_second,
+                    load.p50 * 1e3,
+                    load.p99 * 1e3,
+                    load.body_bytes
+                );
+                println!("edge {n} flags {answer}: {:.0} requests/s", load.per_second);
+            }
+        }
+        report += "\nThe Relay Proxy's published performance figures (LaunchDarkly's \"Testing Relay \
+                   Proxy performance\" page) give CPU, memory, bandwidth and median/p90 latency per \
+                   number of simulated SDK connections on an AWS m4.xlarge, not requests per second of \
+                   `/sdk/latest-all` for a given number of flags: there are no figures to set beside these.\n";
+        Ok(report)
+    }
+}
+
+/// `wasmtime serve` running the edge flag server; killed on drop.
+struct EdgeServer {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl EdgeServer {
+    fn start(wasmtime: &Path, component: &Path, endpoint: &str, table: &str) -> Result<EdgeServer> {
+        use std::io::BufRead;
+        let mut child = Command::new(wasmtime)
+            .args(["serve", "--addr", "127.0.0.1:0", "-S", "config"])
+            .args(["-S", &format!("config-var=table={table}")])
+            .args(["-S", &format!("config-var=region={REGION}")])
+            .args(["-S", &format!("config-var=endpoint={endpoint}")])
+            .args(["-S", "config-var=aws-access-key-id=AKIDBENCH"])
+            .args(["-S", "config-var=aws-secret-access-key=bench-secret"])
+            .arg(component)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("start wasmtime serve")?;
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        while stderr.read_line(&mut line)? > 0 {
+            if let Some(rest) = line.trim().strip_prefix("Serving HTTP on http://") {
+                let addr = rest.trim_end_matches('/').to_string();
+                std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+                return Ok(EdgeServer { child, addr });
+            }
+            line.clear();
+        }
+        bail!("wasmtime serve did not start")
+    }
+}
+
+impl Drop for EdgeServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Latencies of a load run.
+struct EdgeLoad {
+    per_second: f64,
+    p50: f64,
+    p99: f64,
+    body_bytes: usize,
+}
+
+/// One keep-alive connection to the edge server.
+async fn edge_connection(
+    addr: &str,
+) -> Result<hyper::client::conn::http1::SendRequest<http_body_util::Empty<bytes::Bytes>>> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) =
+        hyper::client::conn::http1::handshake(wasmtime_wasi_http::io::TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+/// Sends one GET; (status, ETag, body length).
+async fn edge_send(
+    sender: &mut hyper::client::conn::http1::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+    addr: &str,
+    if_none_match: Option<&str>,
+) -> Result<(u16, String, usize)> {
+    use http_body_util::BodyExt;
+    let mut request = http::Request::get("/sdk/latest-all").header("host", addr);
+    if let Some(tag) = if_none_match {
+        request = request.header("if-none-match", tag);
+    }
+    sender.ready().await?;
+    let response = sender
+        .send_request(request.body(http_body_util::Empty::new())?)
+        .await?;
+    let status = response.status().as_u16();
+    let etag = response
+        .headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok((status, etag, body.len()))
+}
+
+async fn edge_get(addr: &str, if_none_match: Option<&str>) -> Result<(u16, String, usize)> {
+    let mut sender = edge_connection(addr).await?;
+    edge_send(&mut sender, addr, if_none_match).await
+}
+
+/// `requests` GETs over `connections` keep-alive connections.
+async fn edge_load(
+    addr: &str,
+    if_none_match: Option<String>,
+    requests: usize,
+    connections: usize,
+) -> Result<EdgeLoad> {
+    let expected = if if_none_match.is_some() { 304 } else { 200 };
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for worker in 0..connections {
+        let addr = addr.to_string();
+        let tag = if_none_match.clone();
+        let count = requests / connections + usize::from(worker < requests % connections);
+        workers.push(tokio::spawn(async move {
+            let mut sender = edge_connection(&addr).await?;
+            let mut latencies = Vec::with_capacity(count);
+            let mut body = 0;
+            for _ in 0..count {
+                let t = Instant::now();
+                let (status, _, len) = edge_send(&mut sender, &addr, tag.as_deref()).await?;
+                if status != expected {
+                    bail!("the edge server answered {status}, not {expected}");
+                }
+                latencies.push(t.elapsed().as_secs_f64());
+                body = len;
+            }
+            Ok::<_, anyhow::Error>((latencies, body))
+        }));
+    }
+    let mut latencies = Vec::with_capacity(requests);
+    let mut body_bytes = 0;
+    for worker in workers {
+        let (mut l, body) = worker.await??;
+        latencies.append(&mut l);
+        body_bytes = body;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    Ok(EdgeLoad {
+        per_second: requests as f64 / elapsed,
+        p50: at(0.50),
+        p99: at(0.99),
+        body_bytes,
+    })
 }
 
 /// Forwards bytes both ways; each request (the first client bytes after a
@@ -559,5 +701,171 @@ async fn delay_proxy(upstream: &str, delay: Duration) -> Result<()> {
             };
             tokio::join!(up, down);
         });
+    }
+}
+
+/// Size, compile, load and instantiate times of one component.
+struct ComponentFigures {
+    size: usize,
+    gzip: usize,
+    compile: f64,
+    load: f64,
+    instantiate: f64,
+}
+
+impl ComponentFigures {
+    /// Table rows, with a second column when `before` is given.
+    fn rows(&self, before: Option<&ComponentFigures>) -> String {
+        let row = |what: &str, f: &dyn Fn(&ComponentFigures) -> String| match before {
+            Some(b) => format!("| {what} | {} | {} |\n", f(self), f(b)),
+            None => format!("| {what} | {} |\n", f(self)),
+        };
+        [
+            row("size", &|c| {
+                format!("{} bytes ({} gzipped)", c.size, c.gzip)
+            }),
+            row("compile with Cranelift", &|c| {
+                format!("{:.1} ms", c.compile * 1e3)
+            }),
+            row("load the precompiled artifact", &|c| {
+                format!("{:.2} ms", c.load * 1e3)
+            }),
+            row("instantiate (from `InstancePre`)", &|c| {
+                format!("{:.1} µs", c.instantiate * 1e6)
+            }),
+        ]
+        .concat()
+    }
+}
+
+/// Measures a component: medians of `runs` compiles, of loads of the
+/// precompiled artifact, and of 20 instantiations. `full_wasi` links all of
+/// wasmtime-wasi (for builds that import more than the proxy world).
+async fn component_figures(path: &Path, runs: usize, full_wasi: bool) -> Result<ComponentFigures> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let gz = Command::new("sh")
+        .arg("-c")
+        .arg(format!("gzip -9c {} | wc -c", path.display()))
+        .output()?;
+    let gzip: usize = String::from_utf8_lossy(&gz.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    let engine = new_engine()?;
+    let mut compile = Vec::new();
+    let mut component = None;
+    for _ in 0..runs {
+        let t = Instant::now();
+        component = Some(Component::new(&engine, &bytes).map_err(|e| anyhow::anyhow!("{e}"))?);
+        compile.push(Sample {
+            wall: t.elapsed().as_secs_f64(),
+            ..Sample::default()
+        });
+    }
+    let serialized = component
+        .unwrap()
+        .serialize()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut load = Vec::new();
+    let mut loaded = None;
+    for _ in 0..runs.max(5) {
+        let t = Instant::now();
+        // SAFETY: produced just above by the same engine.
+        loaded = Some(
+            unsafe { Component::deserialize(&engine, &serialized) }
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+        load.push(Sample {
+            wall: t.elapsed().as_secs_f64(),
+            ..Sample::default()
+        });
+    }
+    let loaded = loaded.unwrap();
+    let mut instantiate = Vec::new();
+    if full_wasi {
+        let pre = full_wasi::instance_pre(&engine, &loaded)?;
+        for _ in 0..20 {
+            let mut store = wasmtime::Store::new(&engine, full_wasi::State::default());
+            store.set_epoch_deadline(u64::MAX);
+            let t = Instant::now();
+            let _instance = pre.instantiate_async(&mut store).await?;
+            instantiate.push(Sample {
+                wall: t.elapsed().as_secs_f64(),
+                ..Sample::default()
+            });
+        }
+    } else {
+        let runtime = Runtime::from_compiled(engine, loaded)?;
+        for _ in 0..20 {
+            let t = Instant::now();
+            let _instance = runtime.instance(&HostOptions::default()).await?;
+            instantiate.push(Sample {
+                wall: t.elapsed().as_secs_f64(),
+                ..Sample::default()
+            });
+        }
+    }
+    Ok(ComponentFigures {
+        size: bytes.len(),
+        gzip,
+        compile: median(&compile).wall,
+        load: median(&load).wall,
+        instantiate: median(&instantiate).wall,
+    })
+}
+
+/// A minimal host with all of wasmtime-wasi linked, for the baseline build.
+mod full_wasi {
+    use std::sync::Arc;
+
+    use anyhow::Result;
+    use ld_dynamodb_host::outbound::{Allow, Outbound};
+    use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
+    use wasmtime::Engine;
+    use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+    use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+    pub struct State {
+        wasi: WasiCtx,
+        http: WasiHttpCtx,
+        table: ResourceTable,
+        hooks: Outbound,
+    }
+
+    impl Default for State {
+        fn default() -> Self {
+            State {
+                wasi: WasiCtx::builder().build(),
+                http: WasiHttpCtx::new(),
+                table: ResourceTable::new(),
+                hooks: Outbound::new(Allow::Any, Arc::default()),
+            }
+        }
+    }
+
+    impl WasiView for State {
+        fn ctx(&mut self) -> WasiCtxView<'_> {
+            WasiCtxView {
+                ctx: &mut self.wasi,
+                table: &mut self.table,
+            }
+        }
+    }
+
+    impl WasiHttpView for State {
+        fn http(&mut self) -> WasiHttpCtxView<'_> {
+            WasiHttpCtxView {
+                ctx: &mut self.http,
+                table: &mut self.table,
+                hooks: &mut self.hooks,
+            }
+        }
+    }
+
+    pub fn instance_pre(engine: &Engine, component: &Component) -> Result<InstancePre<State>> {
+        let mut linker = Linker::<State>::new(engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        Ok(linker.instantiate_pre(component)?)
     }
 }

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The edge demo: builds the composed edge flag server, starts moto (SigV4
+# checking on), loads examples/latest-all.json with the CLI, serves the
+# component with `wasmtime serve` (configured through wasi:config), and curls
+# its endpoints. Stops everything on exit.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+"$root/scripts/edge-build.sh"
+source "$root/scripts/emulators.sh"
+start_moto "$logs/edge-demo-moto.log"
+
+export AWS_ACCESS_KEY_ID="$LD_TEST_MOTO_ACCESS_KEY_ID"
+export AWS_SECRET_ACCESS_KEY="$LD_TEST_MOTO_SECRET_ACCESS_KEY"
+export AWS_REGION=us-east-1
+export AWS_ENDPOINT_URL_DYNAMODB="$LD_TEST_MOTO_ENDPOINT"
+export LD_DYNAMODB_TABLE=ld-edge-demo
+export LD_DYNAMODB_PREFIX=demo
+cli="$root/target/debug/ld-dynamodb"
+"$cli" create-table
+"$cli" init examples/latest-all.json
+
+sdk_key=sdk-demo-key
+port=$(free_port)
+"$root/.tools/bin/wasmtime" serve --addr "127.0.0.1:$port" -S config \
+  -S config-var=table="$LD_DYNAMODB_TABLE" -S config-var=prefix="$LD_DYNAMODB_PREFIX" \
+  -S config-var=region="$AWS_REGION" -S config-var=endpoint="$AWS_ENDPOINT_URL_DYNAMODB" \
+  -S config-var=aws-access-key-id="$AWS_ACCESS_KEY_ID" \
+  -S config-var=aws-secret-access-key="$AWS_SECRET_ACCESS_KEY" \
+  -S config-var=sdk-key="$sdk_key" \
+  target/component/edge-flags.wasm 2>"$logs/edge-demo-serve.log" &
+EMULATOR_PIDS+=($!)
+wait_for_port "$port" "wasmtime serve" "$!" "$logs/edge-demo-serve.log"
+
+show() {
+  echo
+  echo "\$ curl $*"
+  curl -sS "$@"
+  echo
+}
+base="http://127.0.0.1:$port"
+show "$base/status"
+show -H "Authorization: $sdk_key" "$base/sdk/latest-all"
+show -H "Authorization: $sdk_key" "$base/sdk/latest-flags/checkout-banner"
+show -i "$base/sdk/latest-all"
+etag=$(curl -sS -D - -o /dev/null -H "Authorization: $sdk_key" "$base/sdk/latest-all" | tr -d '\r' | awk -F': ' 'tolower($1)=="etag"{print $2}')
+show -i -H "Authorization: $sdk_key" -H "If-None-Match: $etag" "$base/sdk/latest-all"
+echo
+echo "edge demo finished: wasmtime serve and moto stop now"

@@ -1,0 +1,444 @@
+//! The edge flag server (`examples/edge-flags` composed with the store by
+//! `scripts/edge-build.sh`) under `wasmtime serve`, against moto with SigV4
+//! checking on: every endpoint and error, and LaunchDarkly's official Python
+//! SDK polling it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+
+use ld_dynamodb_tests::{cli_binary, unique_table, Backend, REGION};
+
+const SDK_KEY: &str = "sdk-edge-test-key-123";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn example_data() -> Value {
+    let text = std::fs::read_to_string(root().join("examples/latest-all.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The example data without deleted items, as the server must answer.
+fn live(kind: &str) -> Value {
+    let mut items = example_data()[kind].as_object().unwrap().clone();
+    items.retain(|_, item| item["deleted"] != json!(true));
+    Value::Object(items)
+}
+
+/// Runs the CLI against `backend` and `table`; its stdout as JSON.
+fn cli(backend: &Backend, table: &str, args: &[&str], stdin: &str) -> Value {
+    let mut child = Command::new(cli_binary())
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", &backend.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &backend.secret_access_key)
+        .env("AWS_REGION", REGION)
+        .env("AWS_ENDPOINT_URL_DYNAMODB", &backend.endpoint)
+        .env("LD_DYNAMODB_TABLE", table)
+        .env("LD_DYNAMODB_PREFIX", "edge")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A table with the example data, written by the CLI.
+fn loaded_table(backend: &Backend) -> String {
+    let table = unique_table("edge");
+    cli(backend, &table, &["create-table"], "");
+    let data = std::fs::read_to_string(root().join("examples/latest-all.json")).unwrap();
+    cli(backend, &table, &["init", "-"], &data);
+    table
+}
+
+/// `wasmtime serve` running the composed component; stopped on drop.
+struct Served {
+    child: Child,
+    addr: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Served {
+    fn start(backend: &Backend, table: &str, endpoint: &str, sdk_key: Option<&str>) -> Served {
+        let mut vars = vec![
+            format!("table={table}"),
+            "prefix=edge".to_string(),
+            format!("region={REGION}"),
+            format!("endpoint={endpoint}"),
+            format!("aws-access-key-id={}", backend.access_key_id),
+            format!("aws-secret-access-key={}", backend.secret_access_key),
+        ];
+        if let Some(key) = sdk_key {
+            vars.push(format!("sdk-key={key}"));
+        }
+        let mut command = Command::new(root().join(".tools/bin/wasmtime"));
+        command.args(["serve", "--addr", "127.0.0.1:0", "-S", "config"]);
+        for var in &vars {
+            command.args(["-S", &format!("config-var={var}")]);
+        }
+        let mut child = command
+            .arg(root().join("target/component/edge-flags.wasm"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("wasmtime is installed by scripts/setup.sh --edge");
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut addr = None;
+        let mut seen = String::new();
+        for _ in 0..50 {
+            let mut line = String::new();
+            if stderr.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            seen.push_str(&line);
+            if let Some(rest) = line.trim().strip_prefix("Serving HTTP on http://") {
+                addr = Some(rest.trim_end_matches('/').to_string());
+                break;
+            }
+        }
+        let addr = addr.unwrap_or_else(|| panic!("wasmtime serve did not start: {seen}"));
+        let log = Arc::new(Mutex::new(seen));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut rest = String::new();
+            let _ = stderr.read_to_string(&mut rest);
+            sink.lock().unwrap().push_str(&rest);
+        });
+        Served { child, addr, log }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// One request: (status, headers lowercased, body).
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        let mut stream = TcpStream::connect(&self.addr).unwrap();
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n",
+            self.addr
+        );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("content-length: 0\r\n\r\n");
+        stream.write_all(head.as_bytes()).unwrap();
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).unwrap();
+        parse_response(&raw)
+    }
+
+    fn get(&self, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        self.request("GET", path, headers)
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Status, headers and body of a raw HTTP/1.1 response (chunked or not).
+fn parse_response(raw: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&raw[..end]).to_string();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[end + 4..].to_vec();
+    if headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+    {
+        let mut decoded = Vec::new();
+        let mut rest = &body[..];
+        loop {
+            let line_end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+            let size =
+                usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap().trim(), 16)
+                    .unwrap();
+            if size == 0 {
+                break;
+            }
+            decoded.extend_from_slice(&rest[line_end + 2..line_end + 2 + size]);
+            rest = &rest[line_end + 2 + size + 2..];
+        }
+        body = decoded;
+    }
+    (status, headers, body)
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn json_of(body: &[u8]) -> Value {
+    serde_json::from_slice(body)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(body)))
+}
+
+#[test]
+fn endpoints_serve_launchdarkly_shapes_and_typed_errors() {
+    let backend = Backend::moto();
+    let table = loaded_table(&backend);
+    let served = Served::start(&backend, &table, &backend.endpoint, Some(SDK_KEY));
+    let auth = [("authorization", SDK_KEY)];
+
+    let (status, _, body) = served.get("/status", &[]);
+    assert_eq!(
+        (status, json_of(&body)),
+        (200, json!({"initialized": true, "available": true}))
+    );
+
+    // 401 without the key or with another one.
+    assert_eq!(served.get("/sdk/latest-all", &[]).0, 401);
+    assert_eq!(
+        served
+            .get(
+                "/sdk/latest-all",
+                &[("authorization", "sdk-edge-test-key-124")]
+            )
+            .0,
+        401
+    );
+
+    let (status, headers, body) = served.get("/sdk/latest-all", &auth);
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "content-type"), Some("application/json"));
+    assert_eq!(
+        json_of(&body),
+        json!({"flags": live("flags"), "segments": live("segments")})
+    );
+    assert!(
+        json_of(&body)["flags"].get("retired-flag").is_none(),
+        "deleted items are left out"
+    );
+
+    // 304 for the current ETag; 200 again once the data changes.
+    let tag = header(&headers, "etag").expect("an ETag").to_string();
+    let (status, headers, body) =
+        served.get("/sdk/latest-all", &[auth[0], ("if-none-match", &tag)]);
+    assert_eq!((status, body.len()), (304, 0));
+    assert_eq!(header(&headers, "etag"), Some(tag.as_str()));
+    let newer = json!({"key": "banner-text", "version": 8, "on": true, "variations": ["Hi", "Hello"],
+                       "fallthrough": {"variation": 0}, "offVariation": 1, "salt": "9a2c"});
+    cli(
+        &backend,
+        &table,
+        &["upsert", "flags", "-"],
+        &newer.to_string(),
+    );
+    let (status, headers, body) =
+        served.get("/sdk/latest-all", &[auth[0], ("if-none-match", &tag)]);
+    assert_eq!(status, 200);
+    assert_ne!(header(&headers, "etag"), Some(tag.as_str()));
+    assert_eq!(json_of(&body)["flags"]["banner-text"], newer);
+
+    let (status, _, body) = served.get("/sdk/latest-flags", &auth);
+    assert_eq!(status, 200);
+    let mut flags: Vec<String> = json_of(&body)
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    flags.sort();
+    assert_eq!(flags, ["banner-text", "checkout-banner", "new-checkout"]);
+    let (status, _, body) = served.get("/sdk/latest-flags/new-checkout", &auth);
+    assert_eq!(
+        (status, json_of(&body)),
+        (200, live("flags")["new-checkout"].clone())
+    );
+    let (status, _, body) = served.get("/sdk/latest-segments", &auth);
+    assert_eq!((status, json_of(&body)), (200, live("segments")));
+    let (status, _, body) = served.get("/sdk/latest-segments/beta-testers", &auth);
+    assert_eq!(
+        (status, json_of(&body)),
+        (200, live("segments")["beta-testers"].clone())
+    );
+
+    // 404 for a deleted, an absent or an unknown path; 405 for other methods.
+    assert_eq!(served.get("/sdk/latest-flags/retired-flag", &auth).0, 404);
+    assert_eq!(served.get("/sdk/latest-flags/no-such-flag", &auth).0, 404);
+    assert_eq!(
+        served.get("/sdk/latest-segments/no-such-segment", &auth).0,
+        404
+    );
+    assert_eq!(served.get("/elsewhere", &auth).0, 404);
+    let (status, headers, _) = served.request("POST", "/sdk/latest-all", &auth);
+    assert_eq!((status, header(&headers, "allow")), (405, Some("GET")));
+    assert!(!served.log().contains(&backend.secret_access_key));
+}
+
+#[test]
+fn an_uninitialized_table_or_a_failing_dynamodb_is_503_without_secrets() {
+    let backend = Backend::moto();
+    let table = unique_table("edge-empty");
+    cli(&backend, &table, &["create-table"], "");
+
+    let served = Served::start(&backend, &table, &backend.endpoint, None);
+    let (status, _, body) = served.get("/sdk/latest-all", &[]);
+    assert_eq!(status, 503);
+    assert_eq!(json_of(&body)["error"], "the data store is not initialized");
+    assert_eq!(json_of(&served.get("/status", &[]).2)["initialized"], false);
+
+    let down = Served::start(&backend, &table, "http://127.0.0.1:9", None);
+    for path in ["/sdk/latest-all", "/sdk/latest-flags/x", "/status"] {
+        let (status, _, body) = down.get(path, &[]);
+        let text = String::from_utf8_lossy(&body).to_string();
+        assert_eq!(status, 503, "{path}: {text}");
+        assert!(text.contains("connection-refused"), "{text}");
+        assert!(!text.contains(&backend.secret_access_key));
+    }
+    assert!(!down.log().contains(&backend.secret_access_key));
+}
+
+#[test]
+fn launchdarkly_python_sdk_polls_the_edge_server() {
+    let backend = Backend::moto();
+    let table = loaded_table(&backend);
+    let served = Served::start(&backend, &table, &backend.endpoint, Some(SDK_KEY));
+    let python = std::env::var("LD_TEST_PYTHON").expect("run with scripts/test.sh");
+    let mut sdk = Command::new(python)
+        .arg(root().join("tests/support/edge_sdk.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut input = sdk.stdin.take().unwrap();
+    let mut output = BufReader::new(sdk.stdout.take().unwrap());
+    let contexts: Vec<Value> = ["user-1", "user-2", "user-3", "user-4", "anonymous"]
+        .iter()
+        .map(|k| json!({"key": k}))
+        .chain([json!({"key": "org-1", "kind": "organization"})])
+        .collect();
+    let flags = [
+        "new-checkout",
+        "checkout-banner",
+        "banner-text",
+        "retired-flag",
+        "no-such-flag",
+    ];
+    let spec = json!({
+        "base_uri": served.url(),
+        "sdk_key": SDK_KEY,
+        "data_file": root().join("examples/latest-all.json"),
+        "contexts": contexts,
+        "flags": flags,
+    });
+    writeln!(input, "{spec}").unwrap();
+    let mut line = String::new();
+    output.read_line(&mut line).unwrap();
+    let results: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    // The same SDK on the same data from a file is the oracle.
+    assert_eq!(results["edge"], results["oracle"]);
+    let edge = &results["edge"];
+    // A segment match (user-1 and user-2 are in beta-testers), a prerequisite
+    // on it, a target (user-2), an off flag, a deleted and an absent flag.
+    assert_eq!(edge["new-checkout"]["user-1"], true);
+    assert_eq!(edge["new-checkout"]["user-3"], false);
+    assert_eq!(edge["checkout-banner"]["user-1"], "Try the new checkout");
+    assert_eq!(edge["checkout-banner"]["user-2"], "Checkout");
+    assert_eq!(edge["checkout-banner"]["user-3"], "Checkout");
+    assert_eq!(edge["banner-text"]["user-1"], "Hello");
+    assert_eq!(edge["retired-flag"]["user-1"], Value::Null);
+    assert_eq!(edge["no-such-flag"]["user-1"], Value::Null);
+
+    // An upsert through the CLI reaches the SDK on its next poll.
+    let newer = json!({"key": "banner-text", "version": 9, "on": true, "variations": ["Hi", "Hello"],
+                       "fallthrough": {"variation": 0}, "offVariation": 1, "salt": "9a2c"});
+    cli(
+        &backend,
+        &table,
+        &["upsert", "flags", "-"],
+        &newer.to_string(),
+    );
+    writeln!(input, "{}", json!({"flag": "banner-text", "version": 9})).unwrap();
+    let mut line = String::new();
+    output.read_line(&mut line).unwrap();
+    let seen: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(seen["version"], 9, "the SDK saw {seen}");
+    assert!(sdk.wait().unwrap().success());
+}
+
+#[test]
+fn the_composed_server_imports_only_the_proxy_world_and_wasi_config() {
+    let engine = ld_dynamodb_host::embed::new_engine().unwrap();
+    let component = wasmtime::component::Component::from_file(
+        &engine,
+        root().join("target/component/edge-flags.wasm"),
+    )
+    .unwrap();
+    let ty = component.component_type();
+    let mut imports: Vec<String> = ty
+        .imports(&engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    imports.sort();
+    let mut expected = vec![
+        "wasi:cli/stderr@0.2.0",
+        "wasi:clocks/monotonic-clock@0.2.0",
+        "wasi:clocks/wall-clock@0.2.0",
+        "wasi:config/store@0.2.0-rc.1",
+        "wasi:http/outgoing-handler@0.2.0",
+        "wasi:http/types@0.2.0",
+        "wasi:io/error@0.2.0",
+        "wasi:io/poll@0.2.0",
+        "wasi:io/streams@0.2.0",
+        "wasi:random/random@0.2.0",
+    ];
+    expected.sort();
+    assert_eq!(imports, expected);
+    let exports: Vec<String> = ty
+        .exports(&engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    assert_eq!(exports, ["wasi:http/incoming-handler@0.2.0"]);
+}

@@ -34,7 +34,7 @@ wait_for_port "$port" "wasmtime serve" "$!" "$logs/edge-demo-serve.log"
 
 show() {
   echo
-  echo "\$ curl $*"
+  echo "\$ curl $(printf '%q ' "$@")"
   curl -sS "$@"
   echo
 }

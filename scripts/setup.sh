@@ -43,7 +43,7 @@ if [ "${1:-}" = "--edge" ]; then
   if ! "$tools/bin/wasmtime" --version 2>/dev/null | grep -q "^wasmtime 48.0.8"; then
     echo "setup: building the wasmtime CLI 48.0.8 (serve, wasi-config) into $tools/bin" >&2
     cargo install --locked --quiet --root "$tools" wasmtime-cli@48.0.8 --no-default-features \
-      --features "run,serve,wasi-http,wasi-config,cranelift,component-model,cache,parallel-compilation,pooling-allocator" >&2
+      --features "run,serve,wasi-http,wasi-config,cranelift,component-model,component-model-async,cache,parallel-compilation,pooling-allocator" >&2
   fi
   if ! "$tools/bin/wac" --version 2>/dev/null | grep -q "0.12.0"; then
     echo "setup: building wac-cli 0.12.0 into $tools/bin" >&2

@@ -48,6 +48,8 @@ pub const DEFAULT_MEMORY_LIMIT: usize = 256 << 20;
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(300);
 /// How often the engine's epoch advances (the granularity of the call timeout).
 const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// The largest call timeout in ticks (about 350 years).
+const MAX_TICKS: u64 = 1 << 40;
 
 /// What each instance's host side may do.
 #[derive(Debug, Clone)]
@@ -206,7 +208,10 @@ impl Runtime {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
         let ticks = options.call_timeout.as_millis() / EPOCH_TICK.as_millis();
-        let call_ticks = u64::try_from(ticks).unwrap_or(u64::MAX).max(1);
+        // Capped: wasmtime adds the delta to the current epoch.
+        let call_ticks = u64::try_from(ticks)
+            .unwrap_or(MAX_TICKS)
+            .clamp(1, MAX_TICKS);
         store.set_epoch_deadline(call_ticks);
         let bindings = self.pre.instantiate_async(&mut store).await?;
         Ok(Instance {

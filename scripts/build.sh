@@ -12,20 +12,13 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 "$root/scripts/setup.sh"
-tools="$root/.tools"
 out="$root/target/component"
 mkdir -p "$out"
 
+source "$root/scripts/component.sh"
 cargo rustc --release --target wasm32-unknown-unknown -p ld-dynamodb-store --lib --crate-type cdylib
-core="$root/target/wasm32-unknown-unknown/release/ld_dynamodb_store.wasm"
-node "$tools/node/node_modules/binaryen/bin/wasm-opt" -Oz \
-  --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-  --enable-mutable-globals --enable-multivalue --enable-reference-types \
-  "$core" -o "$out/core.opt.wasm"
-"$tools/venv/bin/wasm-tools" component new "$out/core.opt.wasm" -o "$out/component.unstripped.wasm"
-"$tools/venv/bin/wasm-tools" strip -a "$out/component.unstripped.wasm" -o "$out/ld_dynamodb_store.wasm"
-"$tools/venv/bin/wasm-tools" validate "$out/ld_dynamodb_store.wasm"
-rm -f "$out/core.opt.wasm" "$out/component.unstripped.wasm"
+make_component "$root/target/wasm32-unknown-unknown/release/ld_dynamodb_store.wasm" \
+  "$out/ld_dynamodb_store.wasm"
 
 component="$out/ld_dynamodb_store.wasm"
 size=$(wc -c <"$component")

@@ -12,14 +12,10 @@ cd "$root"
 tools="$root/.tools"
 out="$root/target/component"
 
+source "$root/scripts/component.sh"
 cargo rustc --release --target wasm32-unknown-unknown -p ld-dynamodb-edge-flags --lib --crate-type cdylib
-core="$root/target/wasm32-unknown-unknown/release/ld_dynamodb_edge_flags.wasm"
-node "$tools/node/node_modules/binaryen/bin/wasm-opt" -Oz \
-  --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-  --enable-mutable-globals --enable-multivalue --enable-reference-types \
-  "$core" -o "$out/edge-app.opt.wasm"
-"$tools/venv/bin/wasm-tools" component new "$out/edge-app.opt.wasm" -o "$out/edge-app.wasm"
-rm -f "$out/edge-app.opt.wasm"
+make_component "$root/target/wasm32-unknown-unknown/release/ld_dynamodb_edge_flags.wasm" \
+  "$out/edge-app.wasm"
 
 # The one composition command: the app's `ld-dynamodb:store/data-store` import
 # is satisfied by the store component's export.

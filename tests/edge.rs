@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
-use ld_dynamodb_tests::{cli_binary, unique_table, Backend, REGION};
+use ld_dynamodb_tests::{cli_binary, run_with_stdin, unique_table, Backend, REGION};
 
 const SDK_KEY: &str = "sdk-edge-test-key-123";
 
@@ -33,32 +33,28 @@ fn live(kind: &str) -> Value {
 
 /// Runs the CLI against `backend` and `table`; its stdout as JSON.
 fn cli(backend: &Backend, table: &str, args: &[&str], stdin: &str) -> Value {
-    let mut child = Command::new(cli_binary())
+    let mut command = Command::new(cli_binary());
+    command
         .args(args)
         .env("AWS_ACCESS_KEY_ID", &backend.access_key_id)
         .env("AWS_SECRET_ACCESS_KEY", &backend.secret_access_key)
         .env("AWS_REGION", REGION)
         .env("AWS_ENDPOINT_URL_DYNAMODB", &backend.endpoint)
         .env("LD_DYNAMODB_TABLE", table)
-        .env("LD_DYNAMODB_PREFIX", "edge")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+        .env("LD_DYNAMODB_PREFIX", "edge");
+    let out = run_with_stdin(command, stdin);
     assert!(
         out.status.success(),
         "{args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A newer `banner-text` flag than the example's.
+fn banner_text(version: u64) -> Value {
+    json!({"key": "banner-text", "version": version, "on": true, "variations": ["Hi", "Hello"],
+           "fallthrough": {"variation": 0}, "offVariation": 1, "salt": "9a2c"})
 }
 
 /// A table with the example data, written by the CLI.
@@ -266,8 +262,7 @@ fn endpoints_serve_launchdarkly_shapes_and_typed_errors() {
         served.get("/sdk/latest-all", &[auth[0], ("if-none-match", &tag)]);
     assert_eq!((status, body.len()), (304, 0));
     assert_eq!(header(&headers, "etag"), Some(tag.as_str()));
-    let newer = json!({"key": "banner-text", "version": 8, "on": true, "variations": ["Hi", "Hello"],
-                       "fallthrough": {"variation": 0}, "offVariation": 1, "salt": "9a2c"});
+    let newer = banner_text(8);
     cli(
         &backend,
         &table,
@@ -393,8 +388,7 @@ fn launchdarkly_python_sdk_polls_the_edge_server() {
     assert_eq!(edge["no-such-flag"]["user-1"], Value::Null);
 
     // An upsert through the CLI reaches the SDK on its next poll.
-    let newer = json!({"key": "banner-text", "version": 9, "on": true, "variations": ["Hi", "Hello"],
-                       "fallthrough": {"variation": 0}, "offVariation": 1, "salt": "9a2c"});
+    let newer = banner_text(9);
     cli(
         &backend,
         &table,

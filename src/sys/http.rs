@@ -128,7 +128,6 @@ fn request_options(timeouts: &Timeouts) -> Option<RequestOptions> {
         return None;
     }
     let options = RequestOptions::new();
-    let nanos = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
     if let Some(d) = timeouts.connect {
         let _ = options.set_connect_timeout(Some(nanos(d)));
     }

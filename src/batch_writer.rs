@@ -10,7 +10,8 @@ use crate::error::{ServiceError, StoreError};
 use crate::transport::Platform;
 
 /// Writes the requests with BatchWriteItem in chunks of 25, up to
-/// `init_concurrency` chunks in flight, and re-sends unprocessed items with
+/// `init_concurrency` chunks in flight (a new one as soon as one is answered),
+/// and re-sends unprocessed items with
 /// backoff until none remain. Returns only when every request was written, so
 /// a caller that writes in steps knows each step is in the table before the next.
 pub fn write_all<P: Platform>(client: &Client<P>, requests: Vec<Value>) -> Result<(), StoreError> {
@@ -21,16 +22,13 @@ pub fn write_all<P: Platform>(client: &Client<P>, requests: Vec<Value>) -> Resul
     let mut attempt = 1;
     while !pending.is_empty() {
         let mut unprocessed = Vec::new();
-        let mut chunks = pending.chunks(BATCH_WRITE_LIMIT).peekable();
-        while chunks.peek().is_some() {
-            let bodies: Vec<Vec<u8>> = chunks
-                .by_ref()
-                .take(concurrency)
-                .map(|chunk| request::batch_write(table, chunk))
-                .collect();
-            for result in client.call_all(Operation::BatchWriteItem, bodies) {
-                unprocessed.extend(response::unprocessed_items(&result?, table)?);
-            }
+        let chunks: Vec<&[Value]> = pending.chunks(BATCH_WRITE_LIMIT).collect();
+        let answers =
+            client.call_window(Operation::BatchWriteItem, chunks.len(), concurrency, |i| {
+                request::batch_write(table, chunks[i])
+            })?;
+        for answer in answers {
+            unprocessed.extend(response::unprocessed_items(&answer, table)?);
         }
         if unprocessed.is_empty() {
             return Ok(());

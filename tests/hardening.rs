@@ -316,3 +316,61 @@ async fn the_allow_list_pins_the_scheme() {
         .unwrap();
     assert_eq!(store.get("features", "f").await.unwrap().unwrap(), None);
 }
+
+#[tokio::test]
+async fn init_starts_the_next_batch_as_soon_as_one_is_answered_within_the_limit() {
+    let backend = Backend::dynalite();
+    let (table, _) = fresh_store(&backend, "window", None).await;
+    // The first batch is slow; the others are answered at once.
+    let mut batches = 0;
+    let proxy = Proxy::start(&backend.endpoint, move |request| {
+        if request.op == "BatchWriteItem" {
+            batches += 1;
+            if batches == 1 {
+                return Action::Stall(Duration::from_millis(800));
+            }
+        }
+        Action::Forward
+    })
+    .await;
+    let mut config = backend.config(&table, None);
+    config.endpoint = Some(proxy.endpoint.clone());
+    config.init_concurrency = Some(2);
+    let mut store = open_config(&config).await;
+    let flags: Vec<_> = (0..250)
+        .map(|i| item(&format!("f{i:03}"), 1, json!({})))
+        .collect();
+    let report = store
+        .init(&[collection("features", flags)])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.written, 250);
+
+    let writes: Vec<_> = proxy
+        .exchanges()
+        .into_iter()
+        .filter(|e| e.request.op == "BatchWriteItem")
+        .collect();
+    assert_eq!(writes.len(), 11, "10 batches of 25 and the marker");
+    let slow = writes
+        .iter()
+        .max_by_key(|e| e.answered - e.arrived)
+        .unwrap();
+    let meanwhile = writes
+        .iter()
+        .filter(|e| e.arrived > slow.arrived && e.arrived < slow.answered)
+        .count();
+    assert!(
+        meanwhile >= 8,
+        "the other 9 item batches went through the free slot while the slow one waited ({meanwhile})"
+    );
+    // Never more than 2 in flight.
+    for e in &writes {
+        let overlapping = writes
+            .iter()
+            .filter(|o| o.arrived <= e.arrived && o.answered > e.arrived)
+            .count();
+        assert!(overlapping <= 2, "{overlapping} batches in flight");
+    }
+}

@@ -9,13 +9,17 @@ pub mod response;
 #[cfg(test)]
 mod fuzz;
 
+use std::cell::RefCell;
+
 use bytes::Bytes;
 
 use crate::config::Config;
 use crate::error::{StoreError, TransportError};
 use crate::retry;
 use crate::transport::signing::sign_request;
-use crate::transport::{HttpRequest, Platform, BODY_TOO_LARGE, MAX_RESPONSE_BYTES};
+use crate::transport::{
+    HttpRequest, HttpResponse, Platform, TransportFailure, BODY_TOO_LARGE, MAX_RESPONSE_BYTES,
+};
 
 /// The DynamoDB operations the stores use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +49,12 @@ impl Operation {
     pub fn target(self) -> String {
         format!("DynamoDB_20120810.{}", self.name())
     }
+}
+
+/// What becomes of one attempt of a call.
+enum Outcome {
+    Done(Result<Vec<u8>, StoreError>),
+    Retry,
 }
 
 /// Sends signed DynamoDB requests through the platform, retrying what the
@@ -82,58 +92,105 @@ impl<P: Platform> Client<P> {
         op: Operation,
         bodies: Vec<Vec<u8>>,
     ) -> Vec<Result<Vec<u8>, StoreError>> {
-        let policy = self.config.retry;
-        let bodies: Vec<Bytes> = bodies.into_iter().map(Bytes::from).collect();
+        let bodies: Vec<(usize, Bytes)> = bodies.into_iter().map(Bytes::from).enumerate().collect();
         let mut results: Vec<Option<Result<Vec<u8>, StoreError>>> = vec![None; bodies.len()];
-        let mut pending: Vec<usize> = (0..bodies.len()).collect();
-        let mut attempt = 1;
+        for (index, result) in self.call_rounds(op, bodies, 1) {
+            results[index] = Some(result);
+        }
+        results
+            .into_iter()
+            .map(|r| r.expect("every request has a result"))
+            .collect()
+    }
+
+    /// `count` calls of one operation with at most `limit` in flight, the next
+    /// one sent as soon as one is answered; `body(i)` makes the i-th body when it
+    /// is sent. Calls to retry are sent again after the window, in rounds with
+    /// backoff, while the policy allows. The answers in order, or the first
+    /// failure: after it, no new call is started.
+    pub fn call_window(
+        &self,
+        op: Operation,
+        count: usize,
+        limit: usize,
+        body: impl Fn(usize) -> Vec<u8>,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let answers: RefCell<Vec<Option<Vec<u8>>>> = RefCell::new(vec![None; count]);
+        let failure: RefCell<Option<StoreError>> = RefCell::new(None);
+        let mut retry = Vec::new();
+        let mut started = 0;
+        let mut next = || {
+            if started == count || failure.borrow().is_some() {
+                return None;
+            }
+            let index = started;
+            started += 1;
+            match self.request(op, &Bytes::from(body(index))) {
+                Ok(request) => Some((index, request)),
+                Err(e) => {
+                    failure.borrow_mut().get_or_insert(e);
+                    None
+                }
+            }
+        };
+        let mut done = |index: usize, outcome| match self.classify(op, outcome, 1) {
+            Outcome::Done(Ok(answer)) => answers.borrow_mut()[index] = Some(answer),
+            Outcome::Done(Err(e)) => {
+                failure.borrow_mut().get_or_insert(e);
+            }
+            Outcome::Retry => retry.push(index),
+        };
+        self.platform
+            .send_window(limit, &self.config.timeouts, &mut next, &mut done);
+        if let Some(e) = failure.into_inner() {
+            return Err(e);
+        }
+        let mut answers = answers.into_inner();
+        if !retry.is_empty() {
+            self.backoff(2);
+            let again = retry
+                .into_iter()
+                .map(|index| (index, Bytes::from(body(index))))
+                .collect();
+            for (index, result) in self.call_rounds(op, again, 2) {
+                answers[index] = Some(result?);
+            }
+        }
+        Ok(answers
+            .into_iter()
+            .map(|a| a.expect("every call was answered"))
+            .collect())
+    }
+
+    /// Sends the tagged bodies in rounds, from attempt `first_attempt`, retrying
+    /// each failed one with backoff while the policy allows; (tag, result) pairs.
+    fn call_rounds(
+        &self,
+        op: Operation,
+        bodies: Vec<(usize, Bytes)>,
+        first_attempt: u32,
+    ) -> Vec<(usize, Result<Vec<u8>, StoreError>)> {
+        let mut finished = Vec::with_capacity(bodies.len());
+        let mut pending = bodies;
+        let mut attempt = first_attempt;
         while !pending.is_empty() {
-            let mut sendable = Vec::with_capacity(pending.len());
+            let mut sent = Vec::with_capacity(pending.len());
             let mut requests = Vec::with_capacity(pending.len());
-            for &index in &pending {
-                match self.request(op, &bodies[index]) {
+            for (tag, body) in pending {
+                match self.request(op, &body) {
                     Ok(request) => {
-                        sendable.push(index);
+                        sent.push((tag, body));
                         requests.push(request);
                     }
-                    Err(e) => results[index] = Some(Err(e)),
+                    Err(e) => finished.push((tag, Err(e))),
                 }
             }
             let responses = self.platform.send_all(requests, &self.config.timeouts);
             let mut again = Vec::new();
-            for (index, outcome) in sendable.into_iter().zip(responses) {
-                let last = attempt >= policy.max_attempts;
-                match outcome {
-                    Ok(response) if response.status().is_success() => {
-                        results[index] = Some(Ok(response.into_body()));
-                    }
-                    Ok(response) => {
-                        let mut e = error::service_error(&response);
-                        e.message = redact::redact(&e.message, &self.config.credentials);
-                        if !last && retry::is_retryable_response(e.status, &e.code) {
-                            again.push(index);
-                        } else {
-                            e.attempts = attempt;
-                            results[index] = Some(Err(StoreError::Service(e)));
-                        }
-                    }
-                    Err(failure) if failure.code == BODY_TOO_LARGE => {
-                        results[index] = Some(Err(StoreError::malformed(format!(
-                            "{} response body is larger than {MAX_RESPONSE_BYTES} bytes",
-                            op.name()
-                        ))));
-                    }
-                    Err(failure) => {
-                        if !last && failure.retryable {
-                            again.push(index);
-                        } else {
-                            results[index] = Some(Err(StoreError::Transport(TransportError {
-                                code: failure.code,
-                                detail: failure.detail,
-                                attempts: attempt,
-                            })));
-                        }
-                    }
+            for ((tag, body), outcome) in sent.into_iter().zip(responses) {
+                match self.classify(op, outcome, attempt) {
+                    Outcome::Done(result) => finished.push((tag, result)),
+                    Outcome::Retry => again.push((tag, body)),
                 }
             }
             if !again.is_empty() {
@@ -142,10 +199,44 @@ impl<P: Platform> Client<P> {
             }
             pending = again;
         }
-        results
-            .into_iter()
-            .map(|r| r.expect("every request has a result"))
-            .collect()
+        finished
+    }
+
+    /// What to do with the outcome of attempt `attempt` of a call.
+    fn classify(
+        &self,
+        op: Operation,
+        outcome: Result<HttpResponse, TransportFailure>,
+        attempt: u32,
+    ) -> Outcome {
+        let last = attempt >= self.config.retry.max_attempts;
+        match outcome {
+            Ok(response) if response.status().is_success() => {
+                Outcome::Done(Ok(response.into_body()))
+            }
+            Ok(response) => {
+                let mut e = error::service_error(&response);
+                e.message = redact::redact(&e.message, &self.config.credentials);
+                if !last && retry::is_retryable_response(e.status, &e.code) {
+                    Outcome::Retry
+                } else {
+                    e.attempts = attempt;
+                    Outcome::Done(Err(StoreError::Service(e)))
+                }
+            }
+            Err(failure) if failure.code == BODY_TOO_LARGE => {
+                Outcome::Done(Err(StoreError::malformed(format!(
+                    "{} response body is larger than {MAX_RESPONSE_BYTES} bytes",
+                    op.name()
+                ))))
+            }
+            Err(failure) if !last && failure.retryable => Outcome::Retry,
+            Err(failure) => Outcome::Done(Err(StoreError::Transport(TransportError {
+                code: failure.code,
+                detail: failure.detail,
+                attempts: attempt,
+            }))),
+        }
     }
 
     /// Sleeps before attempt `next_attempt` according to the retry policy.

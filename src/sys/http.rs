@@ -1,5 +1,7 @@
-//! `wasi:http/outgoing-handler` transport: starts every request, waits on all
-//! response futures with `wasi:io/poll`, then reads each body up to a size cap.
+//! `wasi:http/outgoing-handler` transport: starts every request (or, in a
+//! window, up to a limit, starting the next as soon as one is answered), waits
+//! on the response futures with `wasi:io/poll`, then reads each body up to a
+//! size cap.
 //! A `monotonic-clock` pollable in every poll set enforces the component's own
 //! deadline, whatever timeouts the host applies.
 
@@ -16,8 +18,8 @@ use super::clock::nanos;
 use super::WasiPlatform;
 use crate::config::Timeouts;
 use crate::transport::{
-    HttpRequest, HttpResponse, Transport, TransportFailure, BODY_TOO_LARGE, MAX_RESPONSE_BYTES,
-    REQUEST_ID,
+    Answered, HttpRequest, HttpResponse, NextRequest, Transport, TransportFailure, BODY_TOO_LARGE,
+    MAX_RESPONSE_BYTES, REQUEST_ID,
 };
 
 /// Largest write to an output stream at once.
@@ -40,6 +42,63 @@ impl Transport for WasiPlatform {
             .map(|future| future.and_then(|f| finish(&f, &deadline)))
             .collect()
     }
+
+    fn send_window(
+        &self,
+        limit: usize,
+        timeouts: &Timeouts,
+        next: &mut NextRequest<'_>,
+        done: &mut Answered<'_>,
+    ) {
+        // (tag, response future, that request's deadline)
+        let mut in_flight: Vec<(usize, FutureIncomingResponse, Deadline)> = Vec::new();
+        let mut more = true;
+        loop {
+            while more && in_flight.len() < limit.max(1) {
+                match next() {
+                    None => more = false,
+                    Some((tag, request)) => {
+                        let deadline = Deadline::after(timeouts.deadline());
+                        match start(request, timeouts) {
+                            Ok(future) => in_flight.push((tag, future, deadline)),
+                            Err(failure) => done(tag, Err(failure)),
+                        }
+                    }
+                }
+            }
+            if in_flight.is_empty() {
+                return;
+            }
+            let ready = wait_any(&in_flight);
+            // Finish the answered ones, and fail the ones past their deadline;
+            // from the back, so that the indices stay valid.
+            let now = monotonic_clock::now();
+            for index in (0..in_flight.len()).rev() {
+                let expired = in_flight[index].2.at <= now;
+                if ready.contains(&index) || expired {
+                    let (tag, future, deadline) = in_flight.remove(index);
+                    done(tag, finish(&future, &deadline));
+                }
+            }
+        }
+    }
+}
+
+/// Blocks until a response head arrives or the earliest deadline passes;
+/// the indices of the futures that are ready.
+fn wait_any(in_flight: &[(usize, FutureIncomingResponse, Deadline)]) -> Vec<usize> {
+    let earliest = in_flight
+        .iter()
+        .min_by_key(|(_, _, deadline)| deadline.at)
+        .map(|(_, _, deadline)| deadline.pollable());
+    let pollables: Vec<poll::Pollable> = in_flight.iter().map(|(_, f, _)| f.subscribe()).collect();
+    let mut set: Vec<&poll::Pollable> = pollables.iter().collect();
+    set.extend(earliest.as_ref());
+    poll::poll(&set)
+        .into_iter()
+        .map(|i| i as usize)
+        .filter(|&i| i < in_flight.len())
+        .collect()
 }
 
 /// The instant by which the requests of one `send_all` must be answered in full.

@@ -33,6 +33,11 @@ pub struct TransportFailure {
     pub retryable: bool,
 }
 
+/// The next request of a window, with its tag; `None` when there is no more.
+pub type NextRequest<'a> = dyn FnMut() -> Option<(usize, HttpRequest)> + 'a;
+/// Takes each answer of a window, with its request's tag.
+pub type Answered<'a> = dyn FnMut(usize, Result<HttpResponse, TransportFailure>) + 'a;
+
 /// Sends HTTP requests.
 pub trait Transport {
     /// Sends the requests, concurrently where the platform can, and returns
@@ -42,6 +47,28 @@ pub trait Transport {
         requests: Vec<HttpRequest>,
         timeouts: &Timeouts,
     ) -> Vec<Result<HttpResponse, TransportFailure>>;
+
+    /// Sends the requests `next` yields with at most `limit` in flight, a new
+    /// one as soon as one is answered, and gives each answer to `done` as it
+    /// arrives. This default sends waves of `limit` with [`Transport::send_all`].
+    fn send_window(
+        &self,
+        limit: usize,
+        timeouts: &Timeouts,
+        next: &mut NextRequest<'_>,
+        done: &mut Answered<'_>,
+    ) {
+        loop {
+            let (tags, requests): (Vec<usize>, Vec<HttpRequest>) =
+                std::iter::from_fn(&mut *next).take(limit).unzip();
+            if tags.is_empty() {
+                return;
+            }
+            for (tag, result) in tags.into_iter().zip(self.send_all(requests, timeouts)) {
+                done(tag, result);
+            }
+        }
+    }
 }
 
 /// Everything the store needs from its host.

@@ -11,7 +11,6 @@ use serde_json::{json, Value};
 use ld_dynamodb_host::embed::{
     describe, HostOptions, RetryPolicy, StoreConfig, StoreError, Timeouts, UpsertOutcome,
 };
-use ld_dynamodb_host::outbound::Allow;
 use ld_dynamodb_tests::proxy::{aws_signature_echo, Action, Proxy};
 use ld_dynamodb_tests::*;
 
@@ -279,42 +278,6 @@ async fn the_host_caps_memory_and_interrupts_long_calls() {
         format!("{trap:?}").to_lowercase().contains("interrupt"),
         "{trap:?}"
     );
-}
-
-#[tokio::test]
-async fn the_allow_list_pins_the_scheme() {
-    let backend = Backend::dynalite();
-    let (table, _) = fresh_store(&backend, "scheme", None).await;
-    let https_only = backend.endpoint.replace("http://", "https://");
-    let options = HostOptions {
-        allow: Allow::Only(vec![https_only]),
-        capture_stderr: true,
-        ..HostOptions::default()
-    };
-    let instance = runtime().instance(&options).await.unwrap();
-    let mut store = instance
-        .open(&backend.config(&table, None))
-        .await
-        .unwrap()
-        .unwrap();
-    match store.get("features", "f").await.unwrap() {
-        Err(StoreError::Transport(t)) => assert_eq!(t.code, "HTTP-request-denied"),
-        other => panic!("{other:?}"),
-    }
-    // The default policy allows exactly the configured endpoint.
-    let instance = runtime()
-        .instance(&HostOptions {
-            capture_stderr: true,
-            ..HostOptions::default()
-        })
-        .await
-        .unwrap();
-    let mut store = instance
-        .open(&backend.config(&table, None))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(store.get("features", "f").await.unwrap().unwrap(), None);
 }
 
 #[tokio::test]

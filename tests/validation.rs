@@ -6,7 +6,7 @@ use std::process::Command;
 
 use serde_json::json;
 
-use ld_dynamodb_host::embed::{describe, HostOptions, StoreConfig, StoreError};
+use ld_dynamodb_host::embed::{describe, HostOptions, Session, StoreConfig, StoreError};
 use ld_dynamodb_host::outbound::Allow;
 use ld_dynamodb_tests::proxy::{aws_signature_echo, Action, Proxy};
 use ld_dynamodb_tests::*;
@@ -109,34 +109,46 @@ async fn the_session_token_is_sent_and_signed() {
     assert!(!auth.contains(SECRET));
 }
 
-#[tokio::test]
-async fn the_host_denies_authorities_other_than_the_allowed_one() {
-    let backend = Backend::dynalite();
-    let (table, _) = fresh_store(&backend, "allow", None).await;
+/// A store on `table` in an instance with the given outbound policy.
+async fn open_allowing(backend: &Backend, table: &str, allow: Allow) -> Session {
     let options = HostOptions {
-        allow: Allow::Only(vec!["http://127.0.0.1:9".into()]),
+        allow,
         capture_stderr: true,
         ..HostOptions::default()
     };
     let instance = runtime().instance(&options).await.unwrap();
-    let mut store = instance
-        .open(&backend.config(&table, None))
+    instance
+        .open(&backend.config(table, None))
         .await
         .unwrap()
-        .unwrap();
-    let err = store
-        .get("features", "k")
-        .await
-        .expect("no trap")
-        .unwrap_err();
-    match &err {
-        StoreError::Transport(t) => {
-            assert_eq!(t.code, "HTTP-request-denied");
-            assert_eq!(t.attempts, 1, "a denied request is not retried");
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_host_denies_origins_other_than_the_allowed_ones() {
+    let backend = Backend::dynalite();
+    let (table, _) = fresh_store(&backend, "allow", None).await;
+    // Another port; the configured host and port over another scheme.
+    let https = backend.endpoint.replace("http://", "https://");
+    for allowed in ["http://127.0.0.1:9".to_string(), https] {
+        let mut store = open_allowing(&backend, &table, Allow::Only(vec![allowed])).await;
+        let err = store
+            .get("features", "k")
+            .await
+            .expect("no trap")
+            .unwrap_err();
+        match &err {
+            StoreError::Transport(t) => {
+                assert_eq!(t.code, "HTTP-request-denied");
+                assert_eq!(t.attempts, 1, "a denied request is not retried");
+            }
+            other => panic!("{other:?}"),
         }
-        other => panic!("{other:?}"),
+        assert_eq!(store.instance().requests_sent(), 0);
     }
-    assert_eq!(store.instance().requests_sent(), 0);
+    // The default policy allows exactly the configured endpoint.
+    let mut store = open_allowing(&backend, &table, Allow::default()).await;
+    assert_eq!(store.get("features", "k").await.unwrap().unwrap(), None);
 }
 
 #[tokio::test]

@@ -30,8 +30,9 @@ pub enum Allow {
 #[derive(Clone)]
 pub struct Outbound {
     allow: Allow,
-    /// The origins of the stores opened so far, for [`Allow::ConfiguredEndpoints`].
-    opened: Vec<String>,
+    /// The normalized origins allowed: those of [`Allow::Only`], or those of
+    /// the stores opened so far under [`Allow::ConfiguredEndpoints`].
+    origins: Vec<String>,
     sent: Arc<AtomicU64>,
     pool: Arc<Pool>,
 }
@@ -39,25 +40,35 @@ pub struct Outbound {
 impl Outbound {
     /// Hooks sending through `pool`.
     pub fn new(allow: Allow, pool: Arc<Pool>) -> Self {
-        Outbound {
-            allow,
-            opened: Vec::new(),
+        let mut outbound = Outbound {
+            allow: allow.clone(),
+            origins: Vec::new(),
             sent: Arc::default(),
             pool,
+        };
+        if let Allow::Only(list) = &allow {
+            list.iter().for_each(|origin| outbound.add_origin(origin));
         }
+        outbound
     }
 
     /// Lets the component reach `origin` (`scheme://host[:port]`) when the
     /// policy is [`Allow::ConfiguredEndpoints`].
     pub fn allow_configured(&mut self, origin: &str) {
-        if let Some(origin) = origin
+        if self.allow == Allow::ConfiguredEndpoints {
+            self.add_origin(origin);
+        }
+    }
+
+    fn add_origin(&mut self, origin: &str) {
+        let normalized = origin
             .parse::<http::Uri>()
             .ok()
             .as_ref()
-            .and_then(normalized_origin)
-        {
-            if !self.opened.contains(&origin) {
-                self.opened.push(origin);
+            .and_then(normalized_origin);
+        if let Some(origin) = normalized {
+            if !self.origins.contains(&origin) {
+                self.origins.push(origin);
             }
         }
     }
@@ -68,24 +79,8 @@ impl Outbound {
     }
 
     fn allows(&self, uri: &http::Uri) -> bool {
-        let Some(target) = normalized_origin(uri) else {
-            return false;
-        };
-        let listed = |list: &[String]| {
-            list.iter().any(|origin| {
-                origin
-                    .parse::<http::Uri>()
-                    .ok()
-                    .as_ref()
-                    .and_then(normalized_origin)
-                    .is_some_and(|o| o == target)
-            })
-        };
-        match &self.allow {
-            Allow::Any => true,
-            Allow::ConfiguredEndpoints => self.opened.contains(&target),
-            Allow::Only(list) => listed(list),
-        }
+        self.allow == Allow::Any
+            || normalized_origin(uri).is_some_and(|target| self.origins.contains(&target))
     }
 }
 

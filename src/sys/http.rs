@@ -1,7 +1,7 @@
-//! `wasi:http/outgoing-handler` transport: starts every request (or, in a
-//! window, up to a limit, starting the next as soon as one is answered), waits
-//! on the response futures with `wasi:io/poll`, then reads each body up to a
-//! size cap.
+//! `wasi:http/outgoing-handler` transport: keeps a window of requests in
+//! flight (every request, for `send_all`), starting the next as soon as one is
+//! answered, waits on the response futures with `wasi:io/poll`, and reads each
+//! body up to a size cap.
 //! A `monotonic-clock` pollable in every poll set enforces the component's own
 //! deadline, whatever timeouts the host applies.
 
@@ -33,13 +33,20 @@ impl Transport for WasiPlatform {
         requests: Vec<HttpRequest>,
         timeouts: &Timeouts,
     ) -> Vec<Result<HttpResponse, TransportFailure>> {
-        let deadline = Deadline::after(timeouts.deadline());
-        let futures: Vec<Result<FutureIncomingResponse, TransportFailure>> =
-            requests.into_iter().map(|r| start(r, timeouts)).collect();
-        wait_all(&futures, &deadline);
-        futures
+        // All of them in one window.
+        let count = requests.len();
+        let mut requests = requests.into_iter().enumerate();
+        let mut results: Vec<Option<Result<HttpResponse, TransportFailure>>> =
+            (0..count).map(|_| None).collect();
+        self.send_window(
+            count,
+            timeouts,
+            &mut || requests.next(),
+            &mut |tag, result| results[tag] = Some(result),
+        );
+        results
             .into_iter()
-            .map(|future| future.and_then(|f| finish(&f, &deadline)))
+            .map(|r| r.expect("every request is answered"))
             .collect()
     }
 
@@ -101,7 +108,7 @@ fn wait_any(in_flight: &[(usize, FutureIncomingResponse, Deadline)]) -> Vec<usiz
         .collect()
 }
 
-/// The instant by which the requests of one `send_all` must be answered in full.
+/// The instant by which one request must be answered in full.
 struct Deadline {
     at: monotonic_clock::Instant,
     millis: u128,
@@ -197,28 +204,6 @@ fn request_options(timeouts: &Timeouts) -> Option<RequestOptions> {
         let _ = options.set_between_bytes_timeout(Some(nanos(d)));
     }
     Some(options)
-}
-
-/// Blocks until every started request has its response head (or failed), or
-/// the deadline passes.
-fn wait_all(futures: &[Result<FutureIncomingResponse, TransportFailure>], deadline: &Deadline) {
-    let timer = deadline.pollable();
-    let pollables: Vec<_> = futures.iter().flatten().map(|f| f.subscribe()).collect();
-    let mut waiting: Vec<&poll::Pollable> = pollables.iter().collect();
-    while !waiting.is_empty() {
-        let mut set = waiting.clone();
-        set.push(&timer);
-        let ready = poll::poll(&set);
-        if ready.contains(&(waiting.len() as u32)) {
-            return;
-        }
-        let mut index = 0;
-        waiting.retain(|_| {
-            let keep = !ready.contains(&(index as u32));
-            index += 1;
-            keep
-        });
-    }
 }
 
 /// The response of a finished future, with its whole body.

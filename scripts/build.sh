@@ -24,6 +24,12 @@ component="$out/ld_dynamodb_store.wasm"
 size=$(wc -c <"$component")
 gz=$(gzip -9c "$component" | wc -c)
 echo "component: $component: $size bytes ($gz gzipped)" >&2
+# The size budget of the release component (360 KiB).
+max_size=368640
+if [ "$size" -gt "$max_size" ]; then
+  echo "the component is $size bytes, over its budget of $max_size" >&2
+  exit 1
+fi
 # The whole workspace, so dependency features unify exactly as in `cargo test
 # --workspace` and the tests reuse this build instead of compiling wasmtime again.
 cargo build --workspace

@@ -3,10 +3,15 @@
 
 # make_component CORE OUT: `wasm-opt -Oz`, `wasm-tools component new` (the
 # component type is embedded by wit-bindgen), `wasm-tools strip -a`, validate.
+# wasm-opt may assume two facts of this layout: memory is the module's own, so
+# zero-filled at start, and the first 1 KiB is never used, since rustc places
+# the stack first, at [0, 1 MiB), growing down (only a stack within 1 KiB of
+# overflowing would reach it). `--converge` repeats -Oz until it stops shrinking.
 make_component() {
   local core="$1" out="$2" tools="$root/.tools" tmp
   tmp="$(mktemp -d "$root/target/component-build.XXXXXX")"
-  node "$tools/node/node_modules/binaryen/bin/wasm-opt" -Oz \
+  node "$tools/node/node_modules/binaryen/bin/wasm-opt" -Oz --converge \
+    --zero-filled-memory --low-memory-unused \
     --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals --enable-multivalue --enable-reference-types \
     "$core" -o "$tmp/core.wasm"

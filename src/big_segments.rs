@@ -1,6 +1,6 @@
 //! The Big Segment store: reads the rows the Relay Proxy writes (spec §7).
 
-use crate::config::Config;
+use crate::config::{Config, Credentials};
 use crate::dynamo::request::{self, encode};
 use serde::Deserialize;
 
@@ -47,6 +47,11 @@ impl<P: Platform> BigSegmentStore<P> {
         BigSegmentStore {
             client: Client::new(config, platform),
         }
+    }
+
+    /// Signs every later request with `credentials` (validated first).
+    pub fn set_credentials(&self, credentials: Credentials) -> Result<(), StoreError> {
+        self.client.set_credentials(credentials)
     }
 
     fn get<T: serde::de::DeserializeOwned>(

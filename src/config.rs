@@ -40,6 +40,26 @@ impl fmt::Debug for Credentials {
     }
 }
 
+impl Credentials {
+    /// The credentials with an empty session token dropped, or why they are unusable.
+    pub fn validated(self) -> Result<Credentials, StoreError> {
+        if self.access_key_id.trim().is_empty() {
+            return Err(StoreError::InvalidConfig(
+                "access key id is required".into(),
+            ));
+        }
+        if self.secret_access_key.is_empty() {
+            return Err(StoreError::InvalidConfig(
+                "secret access key is required".into(),
+            ));
+        }
+        Ok(Credentials {
+            session_token: self.session_token.filter(|t| !t.is_empty()),
+            ..self
+        })
+    }
+}
+
 /// Capped exponential backoff with full jitter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -116,6 +136,7 @@ pub struct Config {
     pub prefix: String,
     pub region: String,
     pub endpoint: Endpoint,
+    /// The credentials the store opens with (the client holds the current ones).
     pub credentials: Credentials,
     pub retry: RetryPolicy,
     pub timeouts: Timeouts,
@@ -147,16 +168,7 @@ impl Config {
         let endpoint = endpoint(&input.region, input.endpoint.as_deref())?;
         let credentials = match input.credentials {
             None => return invalid("credentials are required".into()),
-            Some(c) if c.access_key_id.trim().is_empty() => {
-                return invalid("access key id is required".into())
-            }
-            Some(c) if c.secret_access_key.is_empty() => {
-                return invalid("secret access key is required".into())
-            }
-            Some(c) => Credentials {
-                session_token: c.session_token.filter(|t| !t.is_empty()),
-                ..c
-            },
+            Some(c) => c.validated()?,
         };
         let retry = input.retry.unwrap_or_default();
         if retry.max_attempts == 0 {

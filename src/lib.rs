@@ -70,6 +70,12 @@ mod component {
             ))))
         }
 
+        fn set_credentials(&self, credentials: wit::Credentials) -> Result<(), wit::StoreError> {
+            self.0
+                .set_credentials(core_credentials(credentials))
+                .map_err(error)
+        }
+
         fn get_metadata(&self) -> Result<Option<u64>, wit::StoreError> {
             self.0.get_metadata().map_err(error)
         }
@@ -147,6 +153,12 @@ mod component {
             }
         }
 
+        fn set_credentials(&self, credentials: wit::Credentials) -> Result<(), wit::StoreError> {
+            self.0
+                .set_credentials(core_credentials(credentials))
+                .map_err(error)
+        }
+
         fn is_initialized(&self) -> Result<bool, wit::StoreError> {
             self.0.is_initialized().map_err(error)
         }
@@ -170,11 +182,7 @@ mod component {
             prefix: c.prefix,
             region: c.region,
             endpoint: c.endpoint,
-            credentials: Some(Credentials {
-                access_key_id: c.credentials.access_key_id,
-                secret_access_key: c.credentials.secret_access_key,
-                session_token: c.credentials.session_token,
-            }),
+            credentials: Some(core_credentials(c.credentials)),
             retry: c.retry.map(|r| RetryPolicy {
                 max_attempts: r.max_attempts,
                 base_delay: millis(r.base_delay_ms),
@@ -187,6 +195,14 @@ mod component {
                 request: t.request_ms.map(millis),
             }),
             init_concurrency: c.init_concurrency,
+        }
+    }
+
+    fn core_credentials(c: wit::Credentials) -> Credentials {
+        Credentials {
+            access_key_id: c.access_key_id,
+            secret_access_key: c.secret_access_key,
+            session_token: c.session_token,
         }
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::batch_writer;
-use crate::config::Config;
+use crate::config::{Config, Credentials};
 use crate::dynamo::request::{self, encode};
 use crate::dynamo::response::{self, Row};
 use crate::dynamo::{Client, Operation};
@@ -31,6 +31,11 @@ impl<P: Platform> DataStore<P> {
         DataStore {
             client: Client::new(config, platform),
         }
+    }
+
+    /// Signs every later request with `credentials` (validated first).
+    pub fn set_credentials(&self, credentials: Credentials) -> Result<(), StoreError> {
+        self.client.set_credentials(credentials)
     }
 
     fn config(&self) -> &Config {
@@ -731,5 +736,47 @@ mod tests {
         let puts = batch_requests(&sent[1]);
         assert_eq!(puts[0]["PutRequest"]["Item"]["version"]["N"], "2");
         assert_eq!(puts[1]["PutRequest"]["Item"]["key"]["S"], "b");
+    }
+
+    #[test]
+    fn set_credentials_signs_later_requests_and_refuses_empty_ones() {
+        let platform = FakePlatform::new(|_: &Sent| ok("{}"));
+        let store = DataStore::new(config("", 1, 1), platform);
+        store.get("features", "a").unwrap();
+        let rotated = Credentials {
+            access_key_id: "AKIDROTATED".into(),
+            secret_access_key: "rotated-secret".into(),
+            session_token: Some(String::new()),
+        };
+        store.set_credentials(rotated).unwrap();
+        store.get("features", "a").unwrap();
+        let empty = Credentials {
+            access_key_id: " ".into(),
+            secret_access_key: "s".into(),
+            session_token: None,
+        };
+        assert_eq!(
+            store.set_credentials(empty),
+            Err(StoreError::InvalidConfig(
+                "access key id is required".into()
+            ))
+        );
+        store.get("features", "a").unwrap();
+        let keys: Vec<String> = store
+            .client
+            .platform()
+            .sent
+            .borrow()
+            .iter()
+            .map(|s| {
+                let credential = s.authorization.split("Credential=").nth(1).unwrap();
+                credential.split('/').next().unwrap().to_string()
+            })
+            .collect();
+        assert_eq!(keys, ["AKID", "AKIDROTATED", "AKIDROTATED"]);
+        // An empty session token is dropped, not sent.
+        assert!(!store.client.platform().sent.borrow()[1]
+            .authorization
+            .contains("x-amz-security-token"));
     }
 }

@@ -10,8 +10,11 @@ use ld_dynamodb_host::data::Kind;
 /// the ld-dynamodb-store WebAssembly component. Prints JSON on stdout; errors go
 /// to stderr as one line, with a non-zero exit code.
 ///
-/// Credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and (for
-/// temporary credentials) AWS_SESSION_TOKEN.
+/// Credentials come from the AWS default chain: AWS_ACCESS_KEY_ID,
+/// AWS_SECRET_ACCESS_KEY and (for temporary credentials) AWS_SESSION_TOKEN; then
+/// the shared config and credentials files (~/.aws/config, ~/.aws/credentials)
+/// with the profile AWS_PROFILE names; web identity, ECS/EKS container
+/// credentials and EC2 instance metadata.
 #[derive(Debug, Parser)]
 #[command(name = "ld-dynamodb", version)]
 pub struct Cli {
@@ -23,7 +26,7 @@ pub struct Cli {
     #[arg(long, env = "LD_DYNAMODB_PREFIX", global = true)]
     pub prefix: Option<String>,
 
-    /// AWS region [env: AWS_REGION, then AWS_DEFAULT_REGION].
+    /// AWS region [env: AWS_REGION, then AWS_DEFAULT_REGION, then the profile's region].
     #[arg(long, global = true)]
     pub region: Option<String>,
 

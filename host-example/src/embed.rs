@@ -13,6 +13,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::cache;
 use crate::outbound::{Allow, Outbound};
+use crate::pool::Pool;
 use crate::stderr::StderrTail;
 
 wasmtime::component::bindgen!({
@@ -184,17 +185,27 @@ impl Runtime {
             .collect()
     }
 
-    /// A fresh instance with its own host state.
+    /// A fresh instance with its own host state and its own connections (they
+    /// live on the async runtime that opened them, which may end with the instance).
     pub async fn instance(&self, options: &HostOptions) -> Result<Instance> {
+        self.instance_with_connections(options, Arc::default())
+            .await
+    }
+
+    /// A fresh instance sending through `connections`, a keep-alive pool that
+    /// instances living on the same async runtime can share.
+    pub async fn instance_with_connections(
+        &self,
+        options: &HostOptions,
+        connections: Arc<Pool>,
+    ) -> Result<Instance> {
         let mut wasi = WasiCtx::builder();
         let stderr = options.capture_stderr.then(StderrTail::default);
         match &stderr {
             Some(tail) => wasi.stderr(tail.clone()),
             None => wasi.inherit_stderr(),
         };
-        // Each instance has its own connections: they live on the async
-        // runtime that opened them, which may end with the instance.
-        let outbound = Outbound::new(options.allow.clone(), Arc::default());
+        let outbound = Outbound::new(options.allow.clone(), connections);
         let state = HostState {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
@@ -380,6 +391,20 @@ impl Session {
             .await?)
     }
 
+    /// Signs every later request with `credentials` (refused with
+    /// `InvalidConfig`, keeping the old ones, when the key id or secret is empty).
+    pub async fn set_credentials(
+        &mut self,
+        credentials: &Credentials,
+    ) -> Result<Result<(), StoreError>> {
+        let handle = self.handle;
+        let (store, b) = self.parts();
+        Ok(b.ld_dynamodb_store_data_store()
+            .store()
+            .call_set_credentials(store, handle, credentials)
+            .await?)
+    }
+
     pub async fn is_initialized(&mut self) -> Result<Result<bool, StoreError>> {
         let handle = self.handle;
         let (store, b) = self.parts();
@@ -423,6 +448,20 @@ impl BigSegmentSession {
     /// The instance this store lives in (stderr, request count).
     pub fn instance(&self) -> &Instance {
         &self.instance
+    }
+
+    /// Signs every later request with `credentials` (see [`Session::set_credentials`]).
+    pub async fn set_credentials(
+        &mut self,
+        credentials: &Credentials,
+    ) -> Result<Result<(), StoreError>> {
+        let i = &mut self.instance;
+        i.arm();
+        Ok(i.bindings
+            .ld_dynamodb_store_big_segment_store()
+            .store()
+            .call_set_credentials(&mut i.store, self.handle, credentials)
+            .await?)
     }
 
     pub async fn get_metadata(&mut self) -> Result<Result<Option<u64>, StoreError>> {

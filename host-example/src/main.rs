@@ -12,9 +12,11 @@ use serde_json::{json, Map, Value};
 use cli::{BigSegmentsCommand, Cli, Command, DataCommand};
 use ld_dynamodb_host::data::{self, Kind};
 use ld_dynamodb_host::embed::{
-    context_hash, default_component_path, describe, Credentials, HostOptions, Instance, Item,
-    Runtime, Session, StoreConfig, StoreError, UpsertOutcome,
+    context_hash, default_component_path, describe, HostOptions, Instance, Item, Runtime, Session,
+    StoreConfig, StoreError, UpsertOutcome,
 };
+use ld_dynamodb_host::store::default_region;
+use ld_dynamodb_host::CredentialSource;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -51,31 +53,33 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// The store configuration from the options and the usual AWS variables.
-fn store_config(cli: &Cli) -> StoreConfig {
-    StoreConfig {
+/// The store configuration from the options and the usual AWS settings: the
+/// region from `--region`, `AWS_REGION`, `AWS_DEFAULT_REGION` or the profile,
+/// the credentials from the AWS default chain (environment, shared files with
+/// `AWS_PROFILE`, web identity, ECS/EKS container credentials, IMDS).
+async fn store_config(cli: &Cli) -> Result<StoreConfig> {
+    let region = match cli.region.clone() {
+        Some(region) => region,
+        None => default_region().await.unwrap_or_default(),
+    };
+    let credentials = CredentialSource::default_chain(None)
+        .await
+        .current()
+        .await?;
+    Ok(StoreConfig {
         table: cli.table.clone(),
         prefix: cli.prefix.clone().filter(|p| !p.is_empty()),
-        region: cli
-            .region
-            .clone()
-            .or_else(|| env("AWS_REGION"))
-            .or_else(|| env("AWS_DEFAULT_REGION"))
-            .unwrap_or_default(),
+        region,
         endpoint: cli
             .endpoint
             .clone()
             .or_else(|| env("AWS_ENDPOINT_URL_DYNAMODB"))
             .or_else(|| env("AWS_ENDPOINT_URL")),
-        credentials: Credentials {
-            access_key_id: env("AWS_ACCESS_KEY_ID").unwrap_or_default(),
-            secret_access_key: env("AWS_SECRET_ACCESS_KEY").unwrap_or_default(),
-            session_token: env("AWS_SESSION_TOKEN"),
-        },
+        credentials: credentials.credentials,
         retry: None,
         timeouts: None,
         init_concurrency: None,
-    }
+    })
 }
 
 fn read_input(file: &str) -> Result<String> {
@@ -96,7 +100,7 @@ fn check<T>(result: Result<T, StoreError>) -> Result<T> {
 }
 
 async fn run(cli: Cli) -> Result<Value> {
-    let config = store_config(&cli);
+    let config = store_config(&cli).await?;
     let component = match cli.component.clone() {
         Some(path) => path,
         None => default_component_path()?,

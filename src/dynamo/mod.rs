@@ -13,7 +13,7 @@ use std::cell::RefCell;
 
 use bytes::Bytes;
 
-use crate::config::Config;
+use crate::config::{Config, Credentials};
 use crate::error::{StoreError, TransportError};
 use crate::retry;
 use crate::transport::signing::sign_request;
@@ -61,12 +61,25 @@ enum Outcome {
 /// retry policy allows.
 pub struct Client<P> {
     config: Config,
+    /// The credentials requests are signed with; replaced by `set_credentials`.
+    credentials: RefCell<Credentials>,
     platform: P,
 }
 
 impl<P: Platform> Client<P> {
     pub fn new(config: Config, platform: P) -> Self {
-        Client { config, platform }
+        let credentials = RefCell::new(config.credentials.clone());
+        Client {
+            config,
+            credentials,
+            platform,
+        }
+    }
+
+    /// Signs every later request with `credentials` (validated first).
+    pub fn set_credentials(&self, credentials: Credentials) -> Result<(), StoreError> {
+        *self.credentials.borrow_mut() = credentials.validated()?;
+        Ok(())
     }
 
     pub fn config(&self) -> &Config {
@@ -216,7 +229,7 @@ impl<P: Platform> Client<P> {
             }
             Ok(response) => {
                 let mut e = error::service_error(&response);
-                e.message = redact::redact(&e.message, &self.config.credentials);
+                e.message = redact::redact(&e.message, &self.credentials.borrow());
                 if !last && retry::is_retryable_response(e.status, &e.code) {
                     Outcome::Retry
                 } else {
@@ -258,7 +271,7 @@ impl<P: Platform> Client<P> {
             .map_err(|e| StoreError::InvalidConfig(format!("cannot build a request: {e}")))?;
         sign_request(
             &mut request,
-            &self.config.credentials,
+            &self.credentials.borrow(),
             &self.config.region,
             self.platform.now(),
         )?;

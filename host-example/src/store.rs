@@ -1,0 +1,337 @@
+//! A data store that threads share: a small pool of component instances over
+//! one compiled component and one keep-alive connection pool, with credentials
+//! kept current and instances replaced after a trap.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Semaphore;
+
+use crate::credentials::{self, CredentialSource};
+use crate::embed::{
+    Collection, Credentials, HostOptions, InitReport, Item, KeyedItem, RetryPolicy, Runtime,
+    Session, StoreConfig, StoreError, Timeouts, UpsertOutcome,
+};
+use crate::error::Error;
+use crate::pool::Pool;
+
+/// Instances a store keeps by default: calls beyond this many wait.
+pub const DEFAULT_INSTANCES: usize = 4;
+
+/// A call on an open store inside one instance: the outer `Result` is a trap.
+type Call<'s, T> = Pin<Box<dyn Future<Output = anyhow::Result<Result<T, StoreError>>> + Send + 's>>;
+
+/// Settings of a [`DataStore`]; [`DataStoreBuilder::build`] opens it.
+#[derive(Debug, Clone)]
+pub struct DataStoreBuilder {
+    table: String,
+    prefix: Option<String>,
+    region: Option<String>,
+    endpoint: Option<String>,
+    retry: Option<RetryPolicy>,
+    timeouts: Option<Timeouts>,
+    init_concurrency: Option<u32>,
+    credentials: Option<CredentialSource>,
+    instances: usize,
+    host: HostOptions,
+}
+
+impl DataStoreBuilder {
+    /// A store on `table`, with no prefix, the region from `AWS_REGION` (or the
+    /// profile), DynamoDB's public endpoint and the AWS default credential chain.
+    pub fn new(table: impl Into<String>) -> Self {
+        DataStoreBuilder {
+            table: table.into(),
+            prefix: None,
+            region: None,
+            endpoint: None,
+            retry: None,
+            timeouts: None,
+            init_concurrency: None,
+            credentials: None,
+            instances: DEFAULT_INSTANCES,
+            host: HostOptions::default(),
+        }
+    }
+
+    /// Namespaces become `prefix:features`, `prefix:segments`, ...
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = Some(prefix.into()).filter(|p| !p.is_empty());
+        self
+    }
+
+    /// The AWS region (also the signing region).
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// Another endpoint, such as `http://127.0.0.1:8000`.
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// Where credentials come from (default: [`CredentialSource::default_chain`]).
+    pub fn credentials(mut self, source: CredentialSource) -> Self {
+        self.credentials = Some(source);
+        self
+    }
+
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = Some(retry);
+        self
+    }
+
+    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = Some(timeouts);
+        self
+    }
+
+    /// BatchWriteItem requests Init keeps in flight (1 to 64).
+    pub fn init_concurrency(mut self, n: u32) -> Self {
+        self.init_concurrency = Some(n);
+        self
+    }
+
+    /// How many instances may run calls at once (at least 1).
+    pub fn instances(mut self, n: usize) -> Self {
+        self.instances = n.max(1);
+        self
+    }
+
+    /// Memory cap, call timeout, outbound policy and stderr of each instance.
+    pub fn host_options(mut self, options: HostOptions) -> Self {
+        self.host = options;
+        self
+    }
+
+    /// Resolves the credentials and opens a first instance, which validates the
+    /// configuration (no request is sent).
+    pub async fn build(self, runtime: Arc<Runtime>) -> Result<DataStore, Error> {
+        let credentials = match self.credentials {
+            Some(source) => source,
+            None => CredentialSource::default_chain(None).await,
+        };
+        let region = match self.region {
+            Some(region) => region,
+            None => default_region().await.unwrap_or_default(),
+        };
+        let resolved = credentials.current().await?;
+        let config = StoreConfig {
+            table: self.table,
+            prefix: self.prefix,
+            region,
+            endpoint: self.endpoint,
+            credentials: resolved.credentials,
+            retry: self.retry,
+            timeouts: self.timeouts,
+            init_concurrency: self.init_concurrency,
+        };
+        let shared = Arc::new(Shared {
+            runtime,
+            config,
+            host: self.host,
+            connections: Arc::default(),
+            credentials,
+            idle: Mutex::default(),
+            permits: Semaphore::new(self.instances),
+            instantiated: AtomicU64::new(0),
+        });
+        let first = shared.instantiate(resolved.generation).await?;
+        shared.idle.lock().unwrap().push(first);
+        Ok(DataStore { shared })
+    }
+}
+
+/// The region from `AWS_REGION`, `AWS_DEFAULT_REGION` or the profile's `region`.
+pub async fn default_region() -> Option<String> {
+    use aws_config::meta::region::RegionProviderChain;
+    let chain = RegionProviderChain::first_try(
+        aws_config::environment::region::EnvironmentVariableRegionProvider::new(),
+    )
+    .or_else(aws_config::profile::ProfileFileRegionProvider::builder().build());
+    chain.region().await.map(|r| r.to_string())
+}
+
+/// LaunchDarkly's DynamoDB data store over a pool of component instances.
+/// Clones share the pool; it is `Send + Sync`, for use from many threads.
+#[derive(Clone)]
+pub struct DataStore {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    runtime: Arc<Runtime>,
+    /// The store's configuration (with the credentials it was opened with).
+    config: StoreConfig,
+    host: HostOptions,
+    connections: Arc<Pool>,
+    credentials: CredentialSource,
+    idle: Mutex<Vec<Pooled>>,
+    permits: Semaphore,
+    instantiated: AtomicU64,
+}
+
+/// An open store in its instance, and the credentials generation it signs with.
+struct Pooled {
+    session: Session,
+    generation: u64,
+}
+
+impl Shared {
+    async fn instantiate(&self, generation: u64) -> Result<Pooled, Error> {
+        let instance = self
+            .runtime
+            .instance_with_connections(&self.host, self.connections.clone())
+            .await
+            .map_err(Error::Host)?;
+        self.instantiated.fetch_add(1, Ordering::Relaxed);
+        let session = instance
+            .open(&self.config)
+            .await
+            .map_err(Error::Host)?
+            .map_err(Error::Store)?;
+        Ok(Pooled {
+            session,
+            generation,
+        })
+    }
+
+    /// Gives the instance the current credentials if it has older ones.
+    async fn sync_credentials(&self, pooled: &mut Pooled) -> Result<(), Error> {
+        let current = self.credentials.current().await?;
+        self.install(pooled, current.generation, &current.credentials)
+            .await
+    }
+
+    async fn install(
+        &self,
+        pooled: &mut Pooled,
+        generation: u64,
+        credentials: &Credentials,
+    ) -> Result<(), Error> {
+        if pooled.generation != generation {
+            pooled
+                .session
+                .set_credentials(credentials)
+                .await
+                .map_err(Error::Host)?
+                .map_err(Error::Store)?;
+            pooled.generation = generation;
+        }
+        Ok(())
+    }
+
+    /// Runs `call`, once more with refreshed credentials if the service
+    /// rejected the ones it was signed with and a refresh gives others.
+    async fn run<A, T, F>(&self, pooled: &mut Pooled, args: &A, call: &F) -> Result<T, Error>
+    where
+        F: for<'s> Fn(&'s mut Session, &'s A) -> Call<'s, T>,
+    {
+        self.sync_credentials(pooled).await?;
+        match call(&mut pooled.session, args).await.map_err(Error::Host)? {
+            Err(StoreError::Service(e)) if credentials::rejected(&e.code) => {
+                match self.credentials.refresh_rejected(pooled.generation).await? {
+                    Some(fresh) => {
+                        self.install(pooled, fresh.generation, &fresh.credentials)
+                            .await?;
+                        call(&mut pooled.session, args)
+                            .await
+                            .map_err(Error::Host)?
+                            .map_err(Error::Store)
+                    }
+                    None => Err(Error::Store(StoreError::Service(e))),
+                }
+            }
+            result => result.map_err(Error::Store),
+        }
+    }
+}
+
+impl DataStore {
+    /// Settings for a store on `table`.
+    pub fn builder(table: impl Into<String>) -> DataStoreBuilder {
+        DataStoreBuilder::new(table)
+    }
+
+    /// Runs `call` with `args` on an idle instance (a new one when none is
+    /// idle). An instance that trapped is dropped, so the next call gets a
+    /// fresh one. (The arguments are passed, not captured, so that the call's
+    /// future may borrow them for as long as it borrows the session.)
+    async fn with_session<A, T, F>(&self, args: A, call: F) -> Result<T, Error>
+    where
+        F: for<'s> Fn(&'s mut Session, &'s A) -> Call<'s, T>,
+    {
+        let shared = &self.shared;
+        let _permit = shared.permits.acquire().await.expect("never closed");
+        let idle = shared.idle.lock().unwrap().pop();
+        let mut pooled = match idle {
+            Some(pooled) => pooled,
+            None => shared.instantiate(0).await?,
+        };
+        let result = shared.run(&mut pooled, &args, &call).await;
+        if !matches!(result, Err(Error::Host(_))) {
+            shared.idle.lock().unwrap().push(pooled);
+        }
+        result
+    }
+
+    /// Replaces all data of the given kinds; the `$inited` marker is written last.
+    pub async fn init(&self, data: &[Collection]) -> Result<InitReport, Error> {
+        self.with_session(data, |s, data| Box::pin(s.init(data)))
+            .await
+    }
+
+    /// One item (tombstones included), or `None`.
+    pub async fn get(&self, kind: &str, key: &str) -> Result<Option<Item>, Error> {
+        self.with_session((kind, key), |s, &(kind, key)| Box::pin(s.get(kind, key)))
+            .await
+    }
+
+    /// Every item of a kind (tombstones included).
+    pub async fn get_all(&self, kind: &str) -> Result<Vec<KeyedItem>, Error> {
+        self.with_session(kind, |s, kind| Box::pin(s.get_all(kind)))
+            .await
+    }
+
+    /// Writes the item if the table has no version of it or an older one.
+    pub async fn upsert(&self, kind: &str, key: &str, item: &Item) -> Result<UpsertOutcome, Error> {
+        self.with_session((kind, key, item), |s, &(kind, key, item)| {
+            Box::pin(s.upsert(kind, key, item))
+        })
+        .await
+    }
+
+    /// Whether an Init has completed (the `$inited` marker exists).
+    pub async fn is_initialized(&self) -> Result<bool, Error> {
+        self.with_session((), |s, ()| Box::pin(s.is_initialized()))
+            .await
+    }
+
+    /// Creates the table (on-demand capacity) and waits until it is active;
+    /// false when it already existed.
+    pub async fn create_table(&self) -> Result<bool, Error> {
+        self.with_session((), |s, ()| Box::pin(s.create_table()))
+            .await
+    }
+
+    /// Fetches credentials now and hands them to every instance at its next
+    /// call if they changed (the store also does so shortly before they expire).
+    pub async fn refresh_credentials(&self) -> Result<(), Error> {
+        let current = self.shared.credentials.current().await?;
+        self.shared
+            .credentials
+            .refresh_rejected(current.generation)
+            .await
+            .map(drop)
+    }
+
+    /// Instances created so far (the first, later ones under load, and each
+    /// replacement after a trap).
+    pub fn instances_created(&self) -> u64 {
+        self.shared.instantiated.load(Ordering::Relaxed)
+    }
+}

@@ -36,6 +36,8 @@ impl Cli {
             .env("AWS_SECRET_ACCESS_KEY", &self.secret)
             .env("AWS_DEFAULT_REGION", REGION)
             .env("AWS_ENDPOINT_URL", &self.backend.endpoint)
+            // No instance metadata lookups when the chain finds nothing.
+            .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("LD_DYNAMODB_TABLE", &self.table)
             .env(
                 "LD_DYNAMODB_CACHE_DIR",
@@ -196,7 +198,11 @@ fn errors_are_one_clear_line_without_secrets() {
         .output()
         .unwrap();
     assert!(!missing.status.success());
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("secret access key is required"));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains("cannot resolve AWS credentials"),
+        "{stderr}"
+    );
     let no_table = cli
         .command(&["status"])
         .env_remove("LD_DYNAMODB_TABLE")
@@ -343,5 +349,57 @@ fn an_installed_cli_finds_the_component_beside_itself() {
     );
     let status: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status, json!({ "initialized": false, "available": true }));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn credentials_and_region_come_from_the_profile_aws_profile_names() {
+    let cli = Cli::new(None);
+    let dir = std::env::temp_dir().join(format!("ld-dynamodb-profile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let credentials = dir.join("credentials");
+    std::fs::write(
+        &credentials,
+        format!(
+            "[default]\naws_access_key_id = AKIDDEFAULTPROFILE\naws_secret_access_key = wrong-secret\n\n\
+             [ld-test]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            cli.backend.access_key_id, cli.backend.secret_access_key
+        ),
+    )
+    .unwrap();
+    let config = dir.join("config");
+    std::fs::write(
+        &config,
+        "[default]\nregion = us-east-1\n\n[profile ld-test]\nregion = us-east-1\n",
+    )
+    .unwrap();
+    let run = |profile: Option<&str>| {
+        let mut command = cli.command(&["create-table"]);
+        command
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_DEFAULT_REGION")
+            .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+            .env("AWS_CONFIG_FILE", &config);
+        if let Some(profile) = profile {
+            command.env("AWS_PROFILE", profile);
+        }
+        command.output().unwrap()
+    };
+    // moto checks the signature: only the ld-test profile's key is valid.
+    let out = run(Some("ld-test"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(created["created"], json!(true));
+    // Without AWS_PROFILE the default profile is used: its key is unknown to moto.
+    let out = run(None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("InvalidClientTokenId"), "{stderr}");
+    assert!(!stderr.contains("wrong-secret"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

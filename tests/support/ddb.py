@@ -3,7 +3,8 @@ switches moto's SigV4 checking on.
 
 Usage:
   ddb.py moto-auth ENDPOINT            -> {"access_key_id": ..., "secret_access_key": ...}
-  ddb.py calls < {"endpoint", "region", "access_key_id", "secret_access_key", "calls": [[Op, params], ...]}
+  ddb.py calls < {"endpoint", "region", "access_key_id", "secret_access_key", "calls": [[Op, params], ...],
+                  "service" (default "dynamodb")}
       -> [result, ...]  (boto3 low-level results without ResponseMetadata)
 """
 import json
@@ -32,7 +33,7 @@ def moto_auth(endpoint):
         UserName="ld-dynamodb-test",
         PolicyName="dynamodb-all",
         PolicyDocument=json.dumps(
-            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}]}
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["dynamodb:*", "iam:*"], "Resource": "*"}]}
         ),
     )
     key = iam.create_access_key(UserName="ld-dynamodb-test")["AccessKey"]
@@ -51,7 +52,7 @@ def snake(name):
 
 
 def calls(spec):
-    ddb = client("dynamodb", spec["endpoint"], spec["region"], spec["access_key_id"], spec["secret_access_key"])
+    ddb = client(spec.get("service", "dynamodb"), spec["endpoint"], spec["region"], spec["access_key_id"], spec["secret_access_key"])
     results = []
     for op, params in spec["calls"]:
         result = getattr(ddb, snake(op))(**params)

@@ -7,10 +7,16 @@ stdout: [result, ...]
 
 ops: ["init", {"features": {...}, "segments": {...}}], ["get", kind, key],
      ["all", kind], ["upsert", kind, item], ["delete", kind, key, version],
-     ["initialized"], ["big_metadata"], ["big_membership", context_hash]
+     ["initialized"], ["big_metadata"], ["big_membership", context_hash],
+     ["evaluate", [flag, ...], [{"key", "kind", "attributes"}, ...]]: the Python
+     SDK in daemon mode on this store -> {flag: {context key: value}}
 """
 import json
 import sys
+
+import ldclient
+from ldclient import Context
+from ldclient.config import Config
 
 from ldclient.feature_store import CacheConfig
 from ldclient.integrations import DynamoDB
@@ -23,6 +29,30 @@ def encoded(kind, item):
     if item is None or isinstance(item, dict):
         return item
     return kind.encode(item)
+
+
+def context(spec):
+    builder = Context.builder(spec["key"]).kind(spec.get("kind", "user"))
+    for name, value in spec.get("attributes", {}).items():
+        builder.set(name, value)
+    return builder.build()
+
+
+def evaluate(store, flags, contexts):
+    client = ldclient.LDClient(Config(
+        "daemon-mode-sdk-key",
+        feature_store=store,
+        use_ldd=True,
+        send_events=False,
+        diagnostic_opt_out=True,
+    ))
+    try:
+        return {
+            flag: {c["key"]: client.variation(flag, context(c), None) for c in contexts}
+            for flag in flags
+        }
+    finally:
+        client.close()
 
 
 def main():
@@ -50,6 +80,8 @@ def main():
             results.append(store.upsert(KINDS[args[0]], args[1]))
         elif op == "delete":
             results.append(store.delete(KINDS[args[0]], args[1], args[2]))
+        elif op == "evaluate":
+            results.append(evaluate(store, args[0], args[1]))
         elif op == "initialized":
             results.append(store.initialized)
         elif op == "big_metadata":

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::{json, Value};
 
@@ -15,6 +15,7 @@ use ld_dynamodb_host::embed::{
     BigSegmentSession, Collection, Credentials, HostOptions, Item, KeyedItem, Runtime, Session,
     StoreConfig, COMPONENT_FILE,
 };
+use ld_dynamodb_host::{CredentialSource, DataStore, DataStoreBuilder};
 
 /// The region the tests use (moto keeps data per region).
 pub const REGION: &str = "us-east-1";
@@ -72,14 +73,33 @@ impl Backend {
         }
     }
 
+    /// Settings of a pooled library store on a table of this backend, with
+    /// this backend's fixed credentials.
+    pub fn data_store(&self, table: &str) -> DataStoreBuilder {
+        DataStore::builder(table)
+            .region(REGION)
+            .endpoint(&self.endpoint)
+            .credentials(CredentialSource::fixed(Credentials {
+                access_key_id: self.access_key_id.clone(),
+                secret_access_key: self.secret_access_key.clone(),
+                session_token: None,
+            }))
+    }
+
     /// Runs DynamoDB calls with boto3: `[[Operation, params], ...]` → results.
     pub fn boto(&self, calls: Value) -> Vec<Value> {
+        self.boto_service("dynamodb", calls)
+    }
+
+    /// Runs calls of another AWS service (such as moto's `iam`) with boto3.
+    pub fn boto_service(&self, service: &str, calls: Value) -> Vec<Value> {
         let spec = json!({
             "endpoint": self.endpoint,
             "region": REGION,
             "access_key_id": self.access_key_id,
             "secret_access_key": self.secret_access_key,
             "calls": calls,
+            "service": service,
         });
         let out = run_script("ddb.py", &["calls"], &spec.to_string());
         serde_json::from_str::<Vec<Value>>(&out).expect("boto helper prints a JSON list")
@@ -162,11 +182,13 @@ pub fn component_path() -> PathBuf {
 }
 
 /// The component, compiled once per test binary.
-pub fn runtime() -> &'static Runtime {
-    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+pub fn runtime() -> &'static Arc<Runtime> {
+    static RUNTIME: OnceLock<Arc<Runtime>> = OnceLock::new();
     RUNTIME.get_or_init(|| {
-        Runtime::load(&component_path())
-            .expect("the component loads (build it with scripts/build.sh)")
+        Arc::new(
+            Runtime::load(&component_path())
+                .expect("the component loads (build it with scripts/build.sh)"),
+        )
     })
 }
 

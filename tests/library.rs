@@ -1,0 +1,334 @@
+//! The host as a library: the pooled `DataStore` shared by tasks, a fresh
+//! instance after a trap, credentials rotated at run time against moto's IAM
+//! (SigV4 checked), and the `examples/` program against dynalite.
+
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_credential_types::provider::{future, ProvideCredentials};
+use serde_json::{json, Value};
+
+use ld_dynamodb_host::data;
+use ld_dynamodb_host::embed::{Credentials, HostOptions, StoreError, UpsertOutcome};
+use ld_dynamodb_host::{CredentialSource, DataStore, Error};
+use ld_dynamodb_tests::proxy::{Action, Proxy};
+use ld_dynamodb_tests::{collection, item, open_config, runtime, unique_table, Backend, REGION};
+
+async fn created_store(backend: &Backend, label: &str) -> (String, DataStore) {
+    let table = unique_table(label);
+    let store = backend
+        .data_store(&table)
+        .build(runtime().clone())
+        .await
+        .expect("opens");
+    assert!(store.create_table().await.expect("creates the table"));
+    (table, store)
+}
+
+#[test]
+fn the_store_is_send_and_sync() {
+    fn shared<T: Send + Sync + Clone + 'static>() {}
+    shared::<DataStore>();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_share_a_bounded_pool_of_instances() {
+    let backend = Backend::dynalite();
+    let table = unique_table("pool");
+    let store = backend
+        .data_store(&table)
+        .instances(3)
+        .build(runtime().clone())
+        .await
+        .unwrap();
+    store.create_table().await.unwrap();
+    let items: Vec<_> = (0..20)
+        .map(|i| item(&format!("f{i}"), i + 1, json!({})))
+        .collect();
+    store.init(&[collection("features", items)]).await.unwrap();
+    let calls = (0..40).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move { store.get("features", &format!("f{}", i % 20)).await })
+    });
+    for (i, call) in calls.enumerate() {
+        let got = call.await.unwrap().unwrap().expect("the item exists");
+        assert_eq!(got.version, (i % 20) as u64 + 1);
+    }
+    assert!(
+        store.instances_created() <= 3,
+        "{}",
+        store.instances_created()
+    );
+    assert!(store.is_initialized().await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trapped_instance_is_replaced_by_a_fresh_one() {
+    let backend = Backend::dynalite();
+    let (table, direct) = created_store(&backend, "trap").await;
+    direct
+        .upsert("features", "f", &item("f", 3, json!({})).item)
+        .await
+        .unwrap();
+    // The first GetItem stalls past the host's call timeout: the call traps.
+    let mut first = true;
+    let proxy = Proxy::start(&backend.endpoint, move |request| {
+        if request.op == "GetItem" && std::mem::take(&mut first) {
+            Action::Stall(Duration::from_secs(3))
+        } else {
+            Action::Forward
+        }
+    })
+    .await;
+    let store = backend
+        .data_store(&table)
+        .endpoint(&proxy.endpoint)
+        .instances(1)
+        .host_options(HostOptions {
+            call_timeout: Duration::from_millis(500),
+            capture_stderr: true,
+            ..HostOptions::default()
+        })
+        .build(runtime().clone())
+        .await
+        .unwrap();
+    let trapped = store.get("features", "f").await;
+    assert!(matches!(trapped, Err(Error::Host(_))), "{trapped:?}");
+    let got = store
+        .get("features", "f")
+        .await
+        .expect("a new instance answers");
+    assert_eq!(got.map(|i| i.version), Some(3));
+    assert_eq!(store.instances_created(), 2);
+}
+
+#[tokio::test]
+async fn store_errors_keep_their_type_and_text() {
+    let backend = Backend::dynalite();
+    let store = backend
+        .data_store(&unique_table("missing"))
+        .build(runtime().clone())
+        .await
+        .unwrap();
+    let error = store.get("features", "f").await.unwrap_err();
+    let Some(StoreError::Service(service)) = error.store_error() else {
+        panic!("{error:?}");
+    };
+    assert_eq!(service.code, "ResourceNotFoundException");
+    assert!(error
+        .to_string()
+        .starts_with("DynamoDB error ResourceNotFoundException: "));
+    let invalid = backend
+        .data_store("")
+        .build(runtime().clone())
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(
+        invalid.to_string(),
+        "invalid configuration: table name is required"
+    );
+}
+
+/// A credentials provider the test switches from one key to another.
+#[derive(Debug, Clone)]
+struct Switchable(Arc<Mutex<Credentials>>);
+
+impl ProvideCredentials for Switchable {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        let c = self.0.lock().unwrap().clone();
+        future::ProvideCredentials::ready(Ok(aws_credential_types::Credentials::new(
+            c.access_key_id,
+            c.secret_access_key,
+            None,
+            None,
+            "test",
+        )))
+    }
+}
+
+/// moto's IAM, as the bootstrap user the test script created.
+struct Iam {
+    moto: Backend,
+    user: String,
+}
+
+impl Iam {
+    fn new_user(moto: &Backend, label: &str) -> Iam {
+        let user = format!("{label}-{}", std::process::id());
+        let policy = json!({
+            "Version": "2012-10-17",
+            "Statement": [{ "Effect": "Allow", "Action": "dynamodb:*", "Resource": "*" }],
+        });
+        moto.boto_service(
+            "iam",
+            json!([
+                ["CreateUser", { "UserName": user }],
+                ["PutUserPolicy", { "UserName": user, "PolicyName": "ddb", "PolicyDocument": policy.to_string() }],
+            ]),
+        );
+        Iam {
+            moto: moto.clone(),
+            user,
+        }
+    }
+
+    fn create_key(&self) -> Credentials {
+        let out = self.moto.boto_service(
+            "iam",
+            json!([["CreateAccessKey", { "UserName": self.user }]]),
+        );
+        let key = &out[0]["AccessKey"];
+        Credentials {
+            access_key_id: key["AccessKeyId"].as_str().unwrap().into(),
+            secret_access_key: key["SecretAccessKey"].as_str().unwrap().into(),
+            session_token: None,
+        }
+    }
+
+    fn delete_key(&self, key: &Credentials) {
+        self.moto.boto_service(
+            "iam",
+            json!([["DeleteAccessKey", { "UserName": self.user, "AccessKeyId": key.access_key_id }]]),
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_key_keeps_the_store_working() {
+    let moto = Backend::moto();
+    let iam = Iam::new_user(&moto, "rotate");
+    let (table, admin) = created_store(&moto, "rotate").await;
+    admin
+        .upsert("features", "f", &item("f", 1, json!({})).item)
+        .await
+        .unwrap();
+
+    let key1 = iam.create_key();
+    let provider = Switchable(Arc::new(Mutex::new(key1.clone())));
+    let store = moto
+        .data_store(&table)
+        .credentials(CredentialSource::from_provider(provider.clone()))
+        .instances(2)
+        .build(runtime().clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get("features", "f").await.unwrap().unwrap().version,
+        1
+    );
+
+    // Planned rotation: a new key, handed over (set-credentials), the old one deleted.
+    let key2 = iam.create_key();
+    *provider.0.lock().unwrap() = key2.clone();
+    store.refresh_credentials().await.unwrap();
+    iam.delete_key(&key1);
+    for version in 2..=4 {
+        let outcome = store
+            .upsert("features", "f", &item("f", version, json!({})).item)
+            .await
+            .expect("signed with the new key");
+        assert_eq!(outcome, UpsertOutcome::Applied);
+    }
+
+    // Unannounced rotation: the key in use is deleted; the service's
+    // InvalidClientTokenId makes the store fetch credentials and retry once.
+    let key3 = iam.create_key();
+    *provider.0.lock().unwrap() = key3.clone();
+    iam.delete_key(&key2);
+    assert_eq!(
+        store.get("features", "f").await.unwrap().unwrap().version,
+        4
+    );
+    assert!(store.is_initialized().await.is_ok());
+
+    // No working key at all: the rejection is reported, after one refresh.
+    iam.delete_key(&key3);
+    let error = store.get("features", "f").await.unwrap_err();
+    let Some(StoreError::Service(service)) = error.store_error() else {
+        panic!("{error:?}");
+    };
+    assert_eq!(service.code, "InvalidClientTokenId");
+    assert!(!error.to_string().contains(&key3.secret_access_key));
+}
+
+#[tokio::test]
+async fn set_credentials_replaces_the_key_of_an_open_store() {
+    let moto = Backend::moto();
+    let iam = Iam::new_user(&moto, "setcred");
+    let (table, _admin) = created_store(&moto, "setcred").await;
+    let key1 = iam.create_key();
+    let mut config = moto.config(&table, None);
+    config.credentials = key1.clone();
+    let mut session = open_config(&config).await;
+    assert_eq!(session.is_initialized().await.unwrap(), Ok(false));
+    let key2 = iam.create_key();
+    iam.delete_key(&key1);
+    let rejected = session.is_initialized().await.unwrap().unwrap_err();
+    assert!(matches!(&rejected, StoreError::Service(s) if s.code == "InvalidClientTokenId"));
+    session.set_credentials(&key2).await.unwrap().unwrap();
+    assert_eq!(session.is_initialized().await.unwrap(), Ok(false));
+    // Empty credentials are refused and the current ones kept.
+    let empty = Credentials {
+        access_key_id: String::new(),
+        secret_access_key: "x".into(),
+        session_token: None,
+    };
+    assert_eq!(
+        session.set_credentials(&empty).await.unwrap(),
+        Err(StoreError::InvalidConfig(
+            "access key id is required".into()
+        ))
+    );
+    assert_eq!(session.is_initialized().await.unwrap(), Ok(false));
+}
+
+/// The example program (`host-example/examples/evaluate-flags.rs`), as cargo builds it.
+fn example_binary() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/debug/examples/evaluate-flags")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_evaluates_flags_from_the_table() {
+    let backend = Backend::dynalite();
+    let (table, store) = created_store(&backend, "example").await;
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join("examples/latest-all.json")).unwrap();
+    store.init(&data::all_data(&text).unwrap()).await.unwrap();
+    let output = Command::new(example_binary())
+        .args(["checkout-banner", "user-1", "user-2", "user-3"])
+        .env("LD_DYNAMODB_TABLE", &table)
+        .env("LD_DYNAMODB_COMPONENT", ld_dynamodb_tests::component_path())
+        .env("AWS_ENDPOINT_URL", &backend.endpoint)
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", &backend.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &backend.secret_access_key)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("the example was built by cargo test");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // checkout-banner needs new-checkout to serve true, which it does for the
+    // members of segment beta-testers (user-1, user-2); it targets user-2.
+    assert_eq!(
+        lines,
+        [
+            json!({ "context": "user-1", "flag": "checkout-banner", "value": "Try the new checkout" }),
+            json!({ "context": "user-2", "flag": "checkout-banner", "value": "Checkout" }),
+            json!({ "context": "user-3", "flag": "checkout-banner", "value": "Checkout" }),
+        ]
+    );
+}

@@ -366,3 +366,19 @@ async fn the_cache_serves_items_for_its_ttl_and_no_cache_reads_every_time() {
     cached.close();
     uncached.close();
 }
+
+#[test]
+fn the_sdk_differences_the_readme_names() {
+    let data = dataset();
+    // flag-00 has a rule; without `trackEvents` the Rust SDK refuses it.
+    let mut flag = data["features"]["flag-00"].clone();
+    flag["rules"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("trackEvents");
+    assert!(serde_json::from_value::<Flag>(flag).is_err());
+    // flag-01 falls through to a rollout; the SDK writes its weights as floats.
+    let flag: Flag = serde_json::from_value(data["features"]["flag-01"].clone()).unwrap();
+    let written = serde_json::to_string(&flag).unwrap();
+    assert!(written.contains("\"weight\":30000.0"), "{written}");
+}

@@ -30,7 +30,9 @@ pub const REJECTED_CREDENTIALS: [&str; 4] = [
 /// they change, so a holder can tell whether it has the current ones.
 #[derive(Clone)]
 pub struct Resolved {
+    /// 1 for the first credentials, one more each time they change.
     pub generation: u64,
+    /// The credentials themselves (`Debug` shows only the access key id).
     pub credentials: Credentials,
     expiry: Option<SystemTime>,
 }

@@ -9,7 +9,9 @@ use crate::embed::{Collection, Item, KeyedItem};
 /// The two kinds the CLI knows, with their namespace names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// Feature flags (namespace `features`).
     Flags,
+    /// Segments (namespace `segments`).
     Segments,
 }
 

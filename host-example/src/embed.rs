@@ -16,15 +16,20 @@ use crate::outbound::{Allow, Outbound};
 use crate::pool::Pool;
 use crate::stderr::StderrTail;
 
-wasmtime::component::bindgen!({
-    path: "../wit",
-    world: "store-exports",
-    exports: { default: async },
-    additional_derives: [PartialEq, Eq],
-});
+mod bindings {
+    //! Generated from the WIT, whose doc comments document the types.
+    #![allow(missing_docs)]
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "store-exports",
+        exports: { default: async },
+        additional_derives: [PartialEq, Eq],
+    });
+}
 
-pub use exports::ld_dynamodb::store::big_segment_store::MembershipEntry;
-pub use exports::ld_dynamodb::store::types as wit;
+pub use bindings::exports::ld_dynamodb::store::big_segment_store::MembershipEntry;
+pub use bindings::exports::ld_dynamodb::store::types as wit;
+use bindings::{StoreExports, StoreExportsPre};
 pub use wit::{
     Collection, Config as StoreConfig, Credentials, InitReport, Item, KeyedItem, RetryPolicy,
     StoreError, Timeouts, UpsertOutcome,
@@ -170,6 +175,7 @@ impl Runtime {
         Ok(Runtime { engine, pre })
     }
 
+    /// The engine the component was compiled with.
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
@@ -350,6 +356,7 @@ impl Session {
         (&mut self.instance.store, &self.instance.bindings)
     }
 
+    /// Replaces all data of the given kinds; the `$inited` marker is written last.
     pub async fn init(&mut self, data: &[Collection]) -> Result<Result<InitReport, StoreError>> {
         let handle = self.handle;
         let (store, b) = self.parts();
@@ -359,6 +366,7 @@ impl Session {
             .await?)
     }
 
+    /// One item (tombstones included), or `None`.
     pub async fn get(&mut self, kind: &str, key: &str) -> Result<Result<Option<Item>, StoreError>> {
         let handle = self.handle;
         let (store, b) = self.parts();
@@ -368,6 +376,7 @@ impl Session {
             .await?)
     }
 
+    /// Every item of a kind (tombstones included).
     pub async fn get_all(&mut self, kind: &str) -> Result<Result<Vec<KeyedItem>, StoreError>> {
         let handle = self.handle;
         let (store, b) = self.parts();
@@ -377,6 +386,7 @@ impl Session {
             .await?)
     }
 
+    /// Writes the item if the table has no version of it or an older one.
     pub async fn upsert(
         &mut self,
         kind: &str,
@@ -405,6 +415,7 @@ impl Session {
             .await?)
     }
 
+    /// Whether an Init has completed (the `$inited` marker exists).
     pub async fn is_initialized(&mut self) -> Result<Result<bool, StoreError>> {
         let handle = self.handle;
         let (store, b) = self.parts();
@@ -414,6 +425,7 @@ impl Session {
             .await?)
     }
 
+    /// Whether the table can be read.
     pub async fn is_available(&mut self) -> Result<bool> {
         let handle = self.handle;
         let (store, b) = self.parts();
@@ -423,6 +435,7 @@ impl Session {
             .await?)
     }
 
+    /// Creates the table and waits until it is active; false if it existed.
     pub async fn create_table(&mut self) -> Result<Result<bool, StoreError>> {
         let handle = self.handle;
         let (store, b) = self.parts();
@@ -464,6 +477,7 @@ impl BigSegmentSession {
             .await?)
     }
 
+    /// When the Relay Proxy last synchronized, in epoch milliseconds.
     pub async fn get_metadata(&mut self) -> Result<Result<Option<u64>, StoreError>> {
         let i = &mut self.instance;
         i.arm();
@@ -474,6 +488,7 @@ impl BigSegmentSession {
             .await?)
     }
 
+    /// The memberships of a context, by [`context_hash`].
     pub async fn get_membership(
         &mut self,
         context_hash: &str,

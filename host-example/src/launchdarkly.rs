@@ -29,6 +29,7 @@ pub struct PersistentStoreFactory {
 }
 
 impl PersistentStoreFactory {
+    /// A factory whose stores share `store`'s instances and connections.
     pub fn new(store: DataStore) -> Self {
         PersistentStoreFactory { store }
     }

@@ -31,6 +31,8 @@
 //! the outbound HTTP policy (`outbound`) and its keep-alive client (`pool`),
 //! conversions between LaunchDarkly's JSON and the component's types (`data`).
 
+#![warn(missing_docs)]
+
 pub mod cache;
 pub mod credentials;
 pub mod data;

@@ -80,11 +80,13 @@ impl DataStoreBuilder {
         self
     }
 
+    /// How failed requests are retried (default: 5 attempts, 50 ms base, 2 s cap).
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = Some(retry);
         self
     }
 
+    /// Request timeouts (default: the component's 30 s deadline per attempt).
     pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
         self.timeouts = Some(timeouts);
         self
@@ -270,6 +272,8 @@ impl DataStore {
         let idle = shared.idle.lock().unwrap().pop();
         let mut pooled = match idle {
             Some(pooled) => pooled,
+            // Generation 0: opened with the build-time credentials, so the
+            // current ones are installed before the first call.
             None => shared.instantiate(0).await?,
         };
         let result = shared.run(&mut pooled, &args, &call).await;

@@ -147,6 +147,15 @@ async fn store(backend: &Backend, table: &str) -> DataStore {
         .expect("opens")
 }
 
+/// A new table on dynalite, and a store on it.
+async fn fresh_table(label: &str) -> (Backend, String, DataStore) {
+    let backend = Backend::dynalite();
+    let table = unique_table(label);
+    let admin = store(&backend, &table).await;
+    admin.create_table().await.unwrap();
+    (backend, table, admin)
+}
+
 /// A started SDK client on `store` with the given cache setting.
 fn sdk_client(store: DataStore, cache: Option<Duration>, data: Option<&TestData>) -> Client {
     let mut persistent =
@@ -169,10 +178,7 @@ fn sdk_client(store: DataStore, cache: Option<Duration>, data: Option<&TestData>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evaluations_equal_the_python_sdk_on_a_table_the_python_store_initialized() {
-    let backend = Backend::dynalite();
-    let table = unique_table("parity");
-    let admin = store(&backend, &table).await;
-    admin.create_table().await.unwrap();
+    let (backend, table, _) = fresh_table("parity").await;
     let data = dataset();
     backend.ld_python(&table, Some("app"), json!([["init", data]]));
 
@@ -227,10 +233,7 @@ async fn evaluations_equal_the_python_sdk_on_a_table_the_python_store_initialize
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_from_test_data_are_read_by_the_python_store() {
-    let backend = Backend::dynalite();
-    let table = unique_table("writes");
-    let admin = store(&backend, &table).await;
-    admin.create_table().await.unwrap();
+    let (backend, table, _) = fresh_table("writes").await;
     let data = dataset();
     let test_data = TestData::new();
     let live = data["features"]
@@ -302,10 +305,7 @@ fn reads_of(proxy: &Proxy, key: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cache_serves_items_for_its_ttl_and_no_cache_reads_every_time() {
-    let backend = Backend::dynalite();
-    let table = unique_table("cache");
-    let admin = store(&backend, &table).await;
-    admin.create_table().await.unwrap();
+    let (backend, table, admin) = fresh_table("cache").await;
     let flag = |version: u64, serve: u64| {
         let json = json!({
             "key": "cached", "version": version, "on": true, "targets": [], "rules": [],

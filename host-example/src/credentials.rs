@@ -5,7 +5,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_config::default_provider::credentials::DefaultCredentialsChain;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
@@ -16,6 +16,9 @@ use crate::error::Error;
 
 /// Temporary credentials are fetched anew when they expire within this margin.
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(300);
+/// Within the margin, while the credentials have not expired yet, a fetch is
+/// tried at most this often, and a failed one keeps the credentials in use.
+pub const REFETCH_INTERVAL: Duration = Duration::from_secs(15);
 
 /// AWS error codes that mean the credentials were rejected as expired or unknown:
 /// a call that fails with one is retried once if a refresh gives other credentials.
@@ -42,6 +45,17 @@ impl Resolved {
         self.expiry
             .is_none_or(|expiry| now + REFRESH_MARGIN < expiry)
     }
+
+    fn unexpired(&self, now: SystemTime) -> bool {
+        self.expiry.is_none_or(|expiry| now < expiry)
+    }
+}
+
+/// The last credentials resolved and when the provider was last asked.
+#[derive(Default)]
+struct Cache {
+    resolved: Option<Resolved>,
+    asked: Option<Instant>,
 }
 
 impl fmt::Debug for Resolved {
@@ -58,7 +72,7 @@ impl fmt::Debug for Resolved {
 #[derive(Clone)]
 pub struct CredentialSource {
     provider: SharedCredentialsProvider,
-    current: Arc<Mutex<Option<Resolved>>>,
+    cache: Arc<Mutex<Cache>>,
 }
 
 impl fmt::Debug for CredentialSource {
@@ -74,7 +88,7 @@ impl CredentialSource {
     pub fn from_provider(provider: impl ProvideCredentials + 'static) -> Self {
         CredentialSource {
             provider: SharedCredentialsProvider::new(provider),
-            current: Arc::default(),
+            cache: Arc::default(),
         }
     }
 
@@ -100,30 +114,47 @@ impl CredentialSource {
     }
 
     /// The current credentials, fetched when there are none yet or they expire
-    /// within [`REFRESH_MARGIN`].
+    /// within [`REFRESH_MARGIN`]. Until they have expired, a fetch is tried at
+    /// most every [`REFETCH_INTERVAL`] and a failed one keeps them in use.
     pub async fn current(&self) -> Result<Resolved, Error> {
-        let mut current = self.current.lock().await;
-        match current.as_ref() {
-            Some(resolved) if resolved.fresh(SystemTime::now()) => Ok(resolved.clone()),
-            _ => self.fetch(&mut current).await,
+        let mut cache = self.cache.lock().await;
+        let now = SystemTime::now();
+        let usable = match &cache.resolved {
+            Some(resolved) if resolved.fresh(now) => return Ok(resolved.clone()),
+            Some(resolved) if resolved.unexpired(now) => resolved.clone(),
+            _ => return self.fetch(&mut cache).await,
+        };
+        if cache
+            .asked
+            .is_some_and(|asked| asked.elapsed() < REFETCH_INTERVAL)
+        {
+            return Ok(usable);
         }
+        Ok(self.fetch(&mut cache).await.unwrap_or(usable))
+    }
+
+    /// Fetches credentials now, whatever their expiry.
+    pub async fn refresh(&self) -> Result<Resolved, Error> {
+        let mut cache = self.cache.lock().await;
+        self.fetch(&mut cache).await
     }
 
     /// After the service rejected credentials of `generation`: fetches them
     /// anew (unless that already happened) and returns them when they differ.
     pub async fn refresh_rejected(&self, generation: u64) -> Result<Option<Resolved>, Error> {
-        let mut current = self.current.lock().await;
-        if let Some(resolved) = current.as_ref() {
+        let mut cache = self.cache.lock().await;
+        if let Some(resolved) = &cache.resolved {
             if resolved.generation != generation {
                 return Ok(Some(resolved.clone()));
             }
         }
-        let resolved = self.fetch(&mut current).await?;
+        let resolved = self.fetch(&mut cache).await?;
         Ok((resolved.generation != generation).then_some(resolved))
     }
 
     /// Asks the provider; keeps the generation when nothing changed.
-    async fn fetch(&self, current: &mut Option<Resolved>) -> Result<Resolved, Error> {
+    async fn fetch(&self, cache: &mut Cache) -> Result<Resolved, Error> {
+        cache.asked = Some(Instant::now());
         let fetched = self.provider.provide_credentials().await.map_err(|e| {
             Error::Credentials(
                 aws_smithy_types::error::display::DisplayErrorContext(&e).to_string(),
@@ -134,7 +165,7 @@ impl CredentialSource {
             secret_access_key: fetched.secret_access_key().to_string(),
             session_token: fetched.session_token().map(str::to_string),
         };
-        let generation = match current.as_ref() {
+        let generation = match &cache.resolved {
             Some(old) if old.credentials == credentials => old.generation,
             Some(old) => old.generation + 1,
             None => 1,
@@ -144,7 +175,7 @@ impl CredentialSource {
             credentials,
             expiry: fetched.expiry(),
         };
-        *current = Some(resolved.clone());
+        cache.resolved = Some(resolved.clone());
         Ok(resolved)
     }
 }
@@ -159,11 +190,13 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
 
-    /// Hands out key `AKID<n>` on the n-th call, expiring `lifetime` later.
+    /// Hands out key `AKID<n>` on the n-th call, expiring `lifetime` later;
+    /// fails from call `fail_from` on.
     #[derive(Debug)]
     struct Counting {
         calls: Arc<AtomicU32>,
         lifetime: Option<Duration>,
+        fail_from: u32,
     }
 
     impl ProvideCredentials for Counting {
@@ -174,6 +207,11 @@ mod tests {
             Self: 'a,
         {
             let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            if n >= self.fail_from {
+                return aws_credential_types::provider::future::ProvideCredentials::ready(Err(
+                    aws_credential_types::provider::error::CredentialsError::not_loaded("down"),
+                ));
+            }
             let expiry = self.lifetime.map(|l| SystemTime::now() + l);
             aws_credential_types::provider::future::ProvideCredentials::ready(Ok(
                 aws_credential_types::Credentials::new(
@@ -188,10 +226,18 @@ mod tests {
     }
 
     fn source(lifetime: Option<Duration>) -> (CredentialSource, Arc<AtomicU32>) {
+        failing_source(lifetime, u32::MAX)
+    }
+
+    fn failing_source(
+        lifetime: Option<Duration>,
+        fail_from: u32,
+    ) -> (CredentialSource, Arc<AtomicU32>) {
         let calls = Arc::new(AtomicU32::new(0));
         let provider = Counting {
             calls: calls.clone(),
             lifetime,
+            fail_from,
         };
         (CredentialSource::from_provider(provider), calls)
     }
@@ -207,13 +253,45 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn credentials_close_to_expiry_are_fetched_anew() {
-        let (source, calls) = source(Some(REFRESH_MARGIN - Duration::from_secs(1)));
+    async fn expired_credentials_are_fetched_anew() {
+        let (source, calls) = source(Some(Duration::ZERO));
         source.current().await.unwrap();
         let again = source.current().await.unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         assert_eq!(again.generation, 2);
         assert_eq!(again.credentials.access_key_id, "AKID2");
+    }
+
+    #[tokio::test]
+    async fn credentials_close_to_expiry_are_fetched_at_most_every_interval() {
+        let (source, calls) = source(Some(REFRESH_MARGIN - Duration::from_secs(1)));
+        source.current().await.unwrap();
+        let again = source.current().await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(again.credentials.access_key_id, "AKID1");
+        // Once the interval has passed (simulated), the next call fetches.
+        source.cache.lock().await.asked = Instant::now().checked_sub(REFETCH_INTERVAL);
+        let fetched = source.current().await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert_eq!(fetched.credentials.access_key_id, "AKID2");
+    }
+
+    #[tokio::test]
+    async fn a_failed_fetch_keeps_credentials_that_have_not_expired() {
+        let (source, calls) = failing_source(Some(REFRESH_MARGIN - Duration::from_secs(1)), 2);
+        source.current().await.unwrap();
+        source.cache.lock().await.asked = Instant::now().checked_sub(REFETCH_INTERVAL);
+        let kept = source.current().await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert_eq!(kept.credentials.access_key_id, "AKID1");
+        // A forced refresh reports the failure.
+        let error = source.refresh().await.unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("cannot resolve AWS credentials"),
+            "{error}"
+        );
     }
 
     #[tokio::test]

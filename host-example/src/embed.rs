@@ -30,10 +30,55 @@ mod bindings {
 pub use bindings::exports::ld_dynamodb::store::big_segment_store::MembershipEntry;
 pub use bindings::exports::ld_dynamodb::store::types as wit;
 use bindings::{StoreExports, StoreExportsPre};
+pub use ld_dynamodb_store::config::Credentials;
 pub use wit::{
-    Collection, Config as StoreConfig, Credentials, InitReport, Item, KeyedItem, RetryPolicy,
-    StoreError, Timeouts, UpsertOutcome,
+    Collection, InitReport, Item, KeyedItem, RetryPolicy, StoreError, Timeouts, UpsertOutcome,
 };
+
+/// Where and how to reach the table: the WIT `config` record. Unlike the
+/// generated record, its `Debug` never shows the secret or the session token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// Name of an existing table (`namespace` S hash key, `key` S range key).
+    pub table: String,
+    /// Namespaces become `prefix:features`, ...; `None` or empty: no prefix.
+    pub prefix: Option<String>,
+    /// AWS region, also the signing region.
+    pub region: String,
+    /// Endpoint URL; default `https://dynamodb.<region>.amazonaws.com`.
+    pub endpoint: Option<String>,
+    /// The credentials the store opens with.
+    pub credentials: Credentials,
+    /// Retry settings; the component's defaults when `None`.
+    pub retry: Option<RetryPolicy>,
+    /// Request timeouts; the defaults when `None`.
+    pub timeouts: Option<Timeouts>,
+    /// BatchWriteItem requests Init keeps in flight (1 to 64); default 8.
+    pub init_concurrency: Option<u32>,
+}
+
+impl StoreConfig {
+    fn to_wit(&self) -> wit::Config {
+        wit::Config {
+            table: self.table.clone(),
+            prefix: self.prefix.clone(),
+            region: self.region.clone(),
+            endpoint: self.endpoint.clone(),
+            credentials: wit_credentials(&self.credentials),
+            retry: self.retry,
+            timeouts: self.timeouts,
+            init_concurrency: self.init_concurrency,
+        }
+    }
+}
+
+fn wit_credentials(c: &Credentials) -> wit::Credentials {
+    wit::Credentials {
+        access_key_id: c.access_key_id.clone(),
+        secret_access_key: c.secret_access_key.clone(),
+        session_token: c.session_token.clone(),
+    }
+}
 
 /// The component's file name.
 pub const COMPONENT_FILE: &str = "ld_dynamodb_store.wasm";
@@ -305,7 +350,7 @@ impl Instance {
             .bindings
             .ld_dynamodb_store_data_store()
             .store()
-            .call_open(&mut self.store, config)
+            .call_open(&mut self.store, &config.to_wit())
             .await?;
         Ok(opened.map(|handle| Session {
             instance: self,
@@ -323,7 +368,7 @@ impl Instance {
             .bindings
             .ld_dynamodb_store_big_segment_store()
             .store()
-            .call_open(&mut self.store, config)
+            .call_open(&mut self.store, &config.to_wit())
             .await?;
         Ok(opened.map(|handle| BigSegmentSession {
             instance: self,
@@ -411,7 +456,7 @@ impl Session {
         let (store, b) = self.parts();
         Ok(b.ld_dynamodb_store_data_store()
             .store()
-            .call_set_credentials(store, handle, credentials)
+            .call_set_credentials(store, handle, &wit_credentials(credentials))
             .await?)
     }
 
@@ -473,7 +518,7 @@ impl BigSegmentSession {
         Ok(i.bindings
             .ld_dynamodb_store_big_segment_store()
             .store()
-            .call_set_credentials(&mut i.store, self.handle, credentials)
+            .call_set_credentials(&mut i.store, self.handle, &wit_credentials(credentials))
             .await?)
     }
 
@@ -543,6 +588,30 @@ pub fn describe(error: &StoreError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_of_a_config_shows_no_secret() {
+        let config = StoreConfig {
+            table: "flags".into(),
+            prefix: None,
+            region: "us-east-1".into(),
+            endpoint: None,
+            credentials: Credentials {
+                access_key_id: "AKIDSHOWN".into(),
+                secret_access_key: "secret-value".into(),
+                session_token: Some("token-value".into()),
+            },
+            retry: None,
+            timeouts: None,
+            init_concurrency: None,
+        };
+        let shown = format!("{config:?} {:?}", config.credentials);
+        assert!(shown.contains("AKIDSHOWN"), "{shown}");
+        assert!(
+            !shown.contains("secret-value") && !shown.contains("token-value"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn context_hash_is_base64_of_sha256() {

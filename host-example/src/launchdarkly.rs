@@ -16,6 +16,7 @@ use launchdarkly_server_sdk::{
     SerializedItem,
 };
 
+use crate::background::Background;
 use crate::data::Kind;
 use crate::embed::{Collection, Item, KeyedItem, UpsertOutcome};
 use crate::error::Error;
@@ -37,14 +38,9 @@ impl PersistentStoreFactory {
 
 impl PersistentDataStoreFactory for PersistentStoreFactory {
     fn create_persistent_data_store(&self) -> Result<Box<dyn PersistentDataStore>, std::io::Error> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("ld-dynamodb-sdk-store")
-            .enable_all()
-            .build()?;
         Ok(Box::new(SdkStore {
             store: self.store.clone(),
-            runtime: Some(runtime),
+            runtime: Background::new("ld-dynamodb-sdk-store", 2)?,
         }))
     }
 }
@@ -52,16 +48,8 @@ impl PersistentDataStoreFactory for PersistentStoreFactory {
 /// The SDK's view of the store.
 struct SdkStore {
     store: DataStore,
-    /// Runs the calls; shut down without waiting when the SDK drops the store.
-    runtime: Option<tokio::runtime::Runtime>,
-}
-
-impl Drop for SdkStore {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
+    /// Runs the calls.
+    runtime: Background,
 }
 
 impl SdkStore {
@@ -71,15 +59,14 @@ impl SdkStore {
         F: Future<Output = Result<T, Error>> + Send + 'static,
         T: Send + 'static,
     {
-        let runtime = self.runtime.as_ref().expect("set until dropped");
         let (done, result) = mpsc::sync_channel(1);
         let future = call(self.store.clone());
-        runtime.spawn(async move {
+        self.runtime.handle().spawn(async move {
             let _ = done.send(future.await);
         });
         result
             .recv()
-            .map_err(|_| PersistentStoreError::new("the store's call did not complete"))?
+            .map_err(|_| PersistentStoreError::new("the store's call panicked or was cancelled"))?
             .map_err(|e| PersistentStoreError::new(e.to_string()))
     }
 

@@ -26,13 +26,14 @@
 //! # }
 //! ```
 //!
-//! Modules: the embedding and the component's types (`embed`), the pooled
+//! Modules: a self-stopping private runtime (`background`), the embedding and the component's types (`embed`), the pooled
 //! store (`store`), credentials (`credentials`), the compile cache (`cache`),
 //! the outbound HTTP policy (`outbound`) and its keep-alive client (`pool`),
 //! conversions between LaunchDarkly's JSON and the component's types (`data`).
 
 #![warn(missing_docs)]
 
+pub mod background;
 pub mod cache;
 pub mod credentials;
 pub mod data;

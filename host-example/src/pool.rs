@@ -37,6 +37,9 @@ pub type Sent = (
 pub struct Pool {
     idle: Mutex<HashMap<String, Vec<SendRequest<WasiBody>>>>,
     tls: tokio_rustls::TlsConnector,
+    /// The runtime that opens and drives the connections; when `None`, the
+    /// runtime of the call that opens one.
+    driver: Option<tokio::runtime::Handle>,
 }
 
 impl Default for Pool {
@@ -54,11 +57,22 @@ impl Default for Pool {
         Pool {
             idle: Mutex::default(),
             tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            driver: None,
         }
     }
 }
 
 impl Pool {
+    /// A pool whose connections are opened and driven on `runtime`, so that
+    /// callers on other runtimes can share them: a request never waits for
+    /// the runtime of the call that opened its connection.
+    pub fn driven_by(runtime: tokio::runtime::Handle) -> Self {
+        Pool {
+            driver: Some(runtime),
+            ..Pool::default()
+        }
+    }
+
     /// Sends a request on an idle connection to its authority, or a new one.
     pub async fn send(
         self: Arc<Self>,
@@ -142,23 +156,40 @@ impl Pool {
         tls: bool,
         timeout: Duration,
     ) -> Result<SendRequest<WasiBody>, Error> {
-        let connect = async {
-            let stream = TcpStream::connect(address).await.map_err(Error::Connect)?;
-            stream.set_nodelay(true).map_err(Error::Connect)?;
-            if tls {
-                let name = rustls::pki_types::ServerName::try_from(
-                    host.trim_matches(['[', ']']).to_string(),
-                )
-                .map_err(|_| Error::HttpRequestUriInvalid)?;
-                let stream = self.tls.connect(name, stream).await.map_err(Error::Tls)?;
-                handshake(TokioIo::new(stream)).await
-            } else {
-                handshake(TokioIo::new(stream)).await
-            }
+        let (address, host, connector) = (address.to_string(), host.to_string(), self.tls.clone());
+        let connect = async move {
+            let connect = Self::open(&address, &host, tls, connector);
+            tokio::time::timeout(timeout, connect)
+                .await
+                .map_err(|_| Error::ConnectionTimeout)?
         };
-        tokio::time::timeout(timeout, connect)
-            .await
-            .map_err(|_| Error::ConnectionTimeout)?
+        match &self.driver {
+            Some(runtime) => runtime
+                .spawn(connect)
+                .await
+                .map_err(|e| Error::Connect(std::io::Error::other(e)))?,
+            None => connect.await,
+        }
+    }
+
+    /// Opens a connection; its driver task runs on the current runtime.
+    async fn open(
+        address: &str,
+        host: &str,
+        tls: bool,
+        connector: tokio_rustls::TlsConnector,
+    ) -> Result<SendRequest<WasiBody>, Error> {
+        let stream = TcpStream::connect(address).await.map_err(Error::Connect)?;
+        stream.set_nodelay(true).map_err(Error::Connect)?;
+        if tls {
+            let name =
+                rustls::pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
+                    .map_err(|_| Error::HttpRequestUriInvalid)?;
+            let stream = connector.connect(name, stream).await.map_err(Error::Tls)?;
+            handshake(TokioIo::new(stream)).await
+        } else {
+            handshake(TokioIo::new(stream)).await
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Semaphore;
 
+use crate::background::Background;
 use crate::credentials::{self, CredentialSource};
 use crate::embed::{
     Collection, Credentials, HostOptions, InitReport, Item, KeyedItem, RetryPolicy, Runtime,
@@ -132,11 +133,15 @@ impl DataStoreBuilder {
             timeouts: self.timeouts,
             init_concurrency: self.init_concurrency,
         };
+        let drivers = Background::new("ld-dynamodb-connections", 1)
+            .map_err(|e| Error::Host(anyhow::Error::new(e)))?;
+        let connections = Arc::new(Pool::driven_by(drivers.handle().clone()));
         let shared = Arc::new(Shared {
             runtime,
             config,
             host: self.host,
-            connections: Arc::default(),
+            connections,
+            _drivers: drivers,
             credentials,
             idle: Mutex::default(),
             permits: Semaphore::new(self.instances),
@@ -171,6 +176,8 @@ struct Shared {
     config: StoreConfig,
     host: HostOptions,
     connections: Arc<Pool>,
+    /// Opens and drives the connections, whichever runtime the calls run on.
+    _drivers: Background,
     credentials: CredentialSource,
     idle: Mutex<Vec<Pooled>>,
     permits: Semaphore,
@@ -236,7 +243,9 @@ impl Shared {
         self.sync_credentials(pooled).await?;
         match call(&mut pooled.session, args).await.map_err(Error::Host)? {
             Err(StoreError::Service(e)) if credentials::rejected(&e.code) => {
-                match self.credentials.refresh_rejected(pooled.generation).await? {
+                // A failed refresh leaves the service's answer as the error.
+                let refreshed = self.credentials.refresh_rejected(pooled.generation).await;
+                match refreshed.ok().flatten() {
                     Some(fresh) => {
                         self.install(pooled, fresh.generation, &fresh.credentials)
                             .await?;
@@ -325,12 +334,7 @@ impl DataStore {
     /// Fetches credentials now and hands them to every instance at its next
     /// call if they changed (the store also does so shortly before they expire).
     pub async fn refresh_credentials(&self) -> Result<(), Error> {
-        let current = self.shared.credentials.current().await?;
-        self.shared
-            .credentials
-            .refresh_rejected(current.generation)
-            .await
-            .map(drop)
+        self.shared.credentials.refresh().await.map(drop)
     }
 
     /// Instances created so far (the first, later ones under load, and each

@@ -17,11 +17,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use wasmtime::component::Component;
 
-use ld_dynamodb_host::data;
 use ld_dynamodb_host::embed::{
     default_component_path, describe, new_engine, Credentials, HostOptions, Runtime, Session,
     StoreConfig,
 };
+use ld_dynamodb_host::{data, CredentialSource, DataStore};
 
 #[derive(Parser)]
 struct Cli {
@@ -361,7 +361,7 @@ impl Bench {
             }
         }
         report += "\n";
-        let runtime = Runtime::load_with_cache(&default_component_path()?, None)?;
+        let runtime = Arc::new(Runtime::load_with_cache(&default_component_path()?, None)?);
 
         // Init, direct and through the delay proxy.
         report += "## Init (wall and client CPU: median of runs; requests: HTTP requests sent)\n\n";
@@ -462,8 +462,68 @@ impl Bench {
             items.len(),
             items.iter().map(|k| k.item.json.len()).sum::<usize>() as f64 / 1048576.0
         );
+        report += &self.pooled(&runtime).await?;
         if let Some(wasmtime) = self.wasmtime.clone() {
             report += &self.edge(&runtime, &wasmtime).await?;
+        }
+        Ok(report)
+    }
+
+    /// 1,000 Gets through the library's pooled `DataStore` from 16 concurrent
+    /// tasks, through the 10 ms delay proxy, with 1, 4 and 16 instances.
+    async fn pooled(&mut self, runtime: &Arc<Runtime>) -> Result<String> {
+        const TASKS: usize = 16;
+        const GETS: usize = 1000;
+        let (table, _) = self.filled_table(runtime, GETS).await?;
+        let proxy = self.start_proxy(10)?;
+        let mut report = format!(
+            "\n## Pooled store (the library's `DataStore`)\n\n{GETS} Gets of 1 KB flags from \
+             {TASKS} concurrent tasks on one thread, each request delayed 10 ms; instances are \
+             created on demand up to the limit (median of {} runs).\n\n\
+             | instances | wall | Gets per second | instances created |\n|---|---|---|---|\n",
+            self.runs
+        );
+        for instances in [1, 4, 16] {
+            let mut walls = Vec::new();
+            let mut created = 0;
+            for _ in 0..self.runs {
+                let config = self.config(&proxy.endpoint, &table);
+                let store = DataStore::builder(&table)
+                    .region(REGION)
+                    .endpoint(&proxy.endpoint)
+                    .credentials(CredentialSource::fixed(config.credentials))
+                    .instances(instances)
+                    .build(runtime.clone())
+                    .await?;
+                let started = Instant::now();
+                let tasks: Vec<_> = (0..TASKS)
+                    .map(|task| {
+                        let store = store.clone();
+                        tokio::spawn(async move {
+                            for i in (task..GETS).step_by(TASKS) {
+                                let key = format!("flag-{i:05}");
+                                anyhow::ensure!(
+                                    store.get("features", &key).await?.is_some(),
+                                    "{key} is missing"
+                                );
+                            }
+                            anyhow::Ok(())
+                        })
+                    })
+                    .collect();
+                for task in tasks {
+                    task.await??;
+                }
+                walls.push(started.elapsed().as_secs_f64());
+                created = store.instances_created();
+            }
+            walls.sort_by(f64::total_cmp);
+            let wall = walls[walls.len() / 2];
+            report += &format!(
+                "| {instances} | {wall:.3} s | {:.0} | {created} |\n",
+                GETS as f64 / wall
+            );
+            eprintln!("pooled {instances} instances: {wall:.3}s");
         }
         Ok(report)
     }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The edge demo: builds the composed edge flag server, starts moto (SigV4
 # checking on), loads examples/latest-all.json with the CLI, serves the
-# component with `wasmtime serve` (configured through wasi:config), and curls
+# component with `wasmtime serve` (settings through wasi:config, secrets through
+# the environment with `--env NAME`, so none is on a command line), and curls
 # its endpoints. Stops everything on exit.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -20,14 +21,12 @@ cli="$root/target/debug/ld-dynamodb"
 "$cli" create-table
 "$cli" init examples/latest-all.json
 
-sdk_key=sdk-demo-key
+export LD_SDK_KEY=sdk-demo-key
 port=$(free_port)
-"$root/.tools/bin/wasmtime" serve --addr "127.0.0.1:$port" -S config \
+"$root/.tools/bin/wasmtime" serve --addr "127.0.0.1:$port" -S config -S cli \
+  --env AWS_ACCESS_KEY_ID --env AWS_SECRET_ACCESS_KEY --env LD_SDK_KEY \
   -S config-var=table="$LD_DYNAMODB_TABLE" -S config-var=prefix="$LD_DYNAMODB_PREFIX" \
   -S config-var=region="$AWS_REGION" -S config-var=endpoint="$AWS_ENDPOINT_URL_DYNAMODB" \
-  -S config-var=aws-access-key-id="$AWS_ACCESS_KEY_ID" \
-  -S config-var=aws-secret-access-key="$AWS_SECRET_ACCESS_KEY" \
-  -S config-var=sdk-key="$sdk_key" \
   target/component/edge-flags.wasm 2>"$logs/edge-demo-serve.log" &
 EMULATOR_PIDS+=($!)
 wait_for_port "$port" "wasmtime serve" "$!" "$logs/edge-demo-serve.log"
@@ -39,11 +38,11 @@ show() {
   echo
 }
 base="http://127.0.0.1:$port"
-show "$base/status"
-show -H "Authorization: $sdk_key" "$base/sdk/latest-all"
-show -H "Authorization: $sdk_key" "$base/sdk/latest-flags/checkout-banner"
+show -H "Authorization: $LD_SDK_KEY" "$base/status"
+show -H "Authorization: $LD_SDK_KEY" "$base/sdk/latest-all"
+show -H "Authorization: $LD_SDK_KEY" "$base/sdk/latest-flags/checkout-banner"
 show -i "$base/sdk/latest-all"
-etag=$(curl -sS -D - -o /dev/null -H "Authorization: $sdk_key" "$base/sdk/latest-all" | tr -d '\r' | awk -F': ' 'tolower($1)=="etag"{print $2}')
-show -i -H "Authorization: $sdk_key" -H "If-None-Match: $etag" "$base/sdk/latest-all"
+etag=$(curl -sS -D - -o /dev/null -H "Authorization: $LD_SDK_KEY" "$base/sdk/latest-all" | tr -d '\r' | awk -F': ' 'tolower($1)=="etag"{print $2}')
+show -i -H "Authorization: $LD_SDK_KEY" -H "If-None-Match: $etag" "$base/sdk/latest-all"
 echo
 echo "edge demo finished: wasmtime serve and moto stop now"

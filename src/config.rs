@@ -16,6 +16,8 @@ pub const DEFAULT_MAX_DELAY: Duration = Duration::from_millis(2000);
 pub const DEFAULT_INIT_CONCURRENCY: usize = 8;
 /// Most BatchWriteItem requests Init may keep in flight.
 pub const MAX_INIT_CONCURRENCY: usize = 64;
+/// How long an Init may go without any item accepted before it fails.
+pub const DEFAULT_INIT_NO_PROGRESS: Duration = Duration::from_secs(60);
 /// Default deadline of one request attempt (the component's own).
 pub const DEFAULT_REQUEST_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -112,6 +114,8 @@ pub struct ConfigInput {
     pub retry: Option<RetryPolicy>,
     pub timeouts: Option<Timeouts>,
     pub init_concurrency: Option<u32>,
+    /// How long an Init may go without any item accepted, in milliseconds.
+    pub init_no_progress_ms: Option<u32>,
 }
 
 /// Where the endpoint is: scheme and authority (host and optional port).
@@ -141,6 +145,8 @@ pub struct Config {
     pub retry: RetryPolicy,
     pub timeouts: Timeouts,
     pub init_concurrency: usize,
+    /// An Init fails when no item was accepted for this long.
+    pub init_no_progress: Duration,
 }
 
 impl Config {
@@ -187,6 +193,11 @@ impl Config {
             }
             Some(n) => n as usize,
         };
+        let init_no_progress = match input.init_no_progress_ms {
+            None => DEFAULT_INIT_NO_PROGRESS,
+            Some(0) => return invalid("init-no-progress-ms must be at least 1".into()),
+            Some(ms) => Duration::from_millis(ms.into()),
+        };
         let mut timeouts = input.timeouts.unwrap_or_default();
         match timeouts.request {
             Some(d) if d.is_zero() => {
@@ -204,6 +215,7 @@ impl Config {
             retry,
             timeouts,
             init_concurrency,
+            init_no_progress,
         })
     }
 }

@@ -42,6 +42,17 @@ impl StoreError {
         StoreError::MalformedResponse(what.into())
     }
 
+    /// The error as reported after `attempts` attempts (service and
+    /// transport errors carry the count).
+    pub(crate) fn after(mut self, attempts: u32) -> StoreError {
+        match &mut self {
+            StoreError::Service(e) => e.attempts = attempts,
+            StoreError::Transport(e) => e.attempts = attempts,
+            _ => {}
+        }
+        self
+    }
+
     /// The AWS error code of a service error.
     pub fn service_code(&self) -> Option<&str> {
         match self {

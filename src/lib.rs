@@ -11,6 +11,7 @@ pub mod error;
 pub mod init_plan;
 pub mod input;
 pub mod model;
+pub mod pacing;
 pub mod retry;
 pub mod schema;
 pub mod store;
@@ -195,6 +196,7 @@ mod component {
                 request: t.request_ms.map(millis),
             }),
             init_concurrency: c.init_concurrency,
+            init_no_progress_ms: c.init_no_progress_ms,
         }
     }
 

@@ -13,6 +13,12 @@ const THROTTLING_CODES: &[&str] = &[
     "TooManyRequestsException",
 ];
 
+/// Whether an error response says the request was refused for capacity:
+/// a throttling code or HTTP 429.
+pub fn is_throttling(status: u16, code: &str) -> bool {
+    status == 429 || THROTTLING_CODES.contains(&code)
+}
+
 /// Whether an error response is worth another attempt: throttling, HTTP 429 and 5xx.
 /// Validation, authentication and conditional-check failures are not.
 pub fn is_retryable_response(status: u16, code: &str) -> bool {

@@ -62,7 +62,9 @@ pub fn tombstone_json(key: &str, version: u64) -> String {
 
 /// Whether a stored `item` attribute denotes a deleted item: absent, the literal
 /// `null` (Java/.NET tombstones), or a JSON object with `"deleted": true`.
-/// Returns an error message when the attribute is not JSON at all.
+/// Returns an error message when the attribute is not a complete JSON object
+/// (truncated or garbled text never leaves the store as an item). One pass
+/// over the text: only the `deleted` field is built, the rest is skipped.
 pub fn is_deleted(item_json: Option<&str>) -> Result<bool, String> {
     #[derive(serde::Deserialize)]
     struct Probe {
@@ -75,33 +77,12 @@ pub fn is_deleted(item_json: Option<&str>) -> Result<bool, String> {
     if text.trim() == "null" {
         return Ok(true);
     }
-    if !may_be_deleted(text) {
-        // Cheap path for the common case: no `"deleted"` key set to true
-        // anywhere. Only the first byte is checked for being an object here;
-        // writers validate items in full.
-        return match text.trim_start().as_bytes().first() {
-            Some(b'{') => Ok(false),
-            _ => Err("item attribute is not a JSON object".into()),
-        };
+    if !text.trim_start().starts_with('{') {
+        return Err("item attribute is not a JSON object".into());
     }
-    match serde_json::from_str::<Probe>(text) {
-        Ok(probe) => Ok(probe.deleted == Some(serde_json::Value::Bool(true))),
-        Err(e) => Err(format!("item attribute is not a JSON object: {e}")),
-    }
-}
-
-/// Whether the text could hold `"deleted": true`: a `"deleted"` followed by
-/// `:` and `true` (whitespace allowed), or any `\u` escape (a key could be
-/// spelled with escapes).
-fn may_be_deleted(text: &str) -> bool {
-    if text.contains("\\u") {
-        return true;
-    }
-    text.match_indices("\"deleted\"").any(|(at, key)| {
-        let rest = text[at + key.len()..].trim_start();
-        rest.strip_prefix(':')
-            .is_some_and(|v| v.trim_start().starts_with("true"))
-    })
+    serde_json::from_str::<Probe>(text)
+        .map(|probe| probe.deleted == Some(serde_json::Value::Bool(true)))
+        .map_err(|e| format!("item attribute is not a JSON object: {e}"))
 }
 
 #[cfg(test)]
@@ -173,7 +154,6 @@ mod tests {
         );
         assert_eq!(is_deleted(Some(r#"{"key":"k","version":2}"#)), Ok(false));
         assert!(is_deleted(Some("not json")).is_err());
-        // The fast path must agree with a full parse.
         assert_eq!(
             is_deleted(Some(
                 r#"{"key":"k","nested":{"deleted":true},"deleted":false}"#
@@ -186,5 +166,20 @@ mod tests {
             is_deleted(Some(r#"{"description":"\"deleted\": true"}"#)),
             Ok(false)
         );
+    }
+
+    #[test]
+    fn truncated_or_garbled_items_are_errors_not_live_json() {
+        for bad in [
+            r#"{"key":"k","version":2,"on":tr"#,
+            r#"{"key":"k","version":2}}"#,
+            r#"{"key":"k","version":2} trailing"#,
+            r#"{"key":"k","variations":[1,2,"#,
+            "{",
+            "[1,2]",
+            r#"{"key":"k","deleted":true"#,
+        ] {
+            assert!(is_deleted(Some(bad)).is_err(), "{bad}");
+        }
     }
 }

@@ -14,6 +14,7 @@ use crate::error::StoreError;
 use crate::init_plan;
 use crate::input::{item_json, validate_key, validate_kind};
 use crate::model::{Collection, InitReport, Item, ItemRef, KeyedItem, UpsertOutcome};
+use crate::pacing::Pacer;
 use crate::schema::{self, INITED_BASE};
 use crate::transport::Platform;
 
@@ -120,7 +121,20 @@ impl<P: Platform> DataStore<P> {
             existing.insert(response::row_key(namespace, raw.key)?);
             Ok(())
         })?;
+        // One pacer per partition key (namespace): a partition that throttles
+        // slows only its own writes.
+        let limit = self.config().init_concurrency;
+        // (A few namespaces: a list is smaller code than a map.)
+        let mut pacers: Vec<(String, Pacer)> = Vec::new();
+        let take = |pacers: &mut Vec<(String, Pacer)>, namespace: &str| match pacers
+            .iter()
+            .position(|(ns, _)| ns == namespace)
+        {
+            Some(at) => pacers.swap_remove(at).1,
+            None => Pacer::new(limit),
+        };
         for (plan, (_, existing)) in plans.iter().zip(stale.iter_mut()) {
+            let mut paced = take(&mut pacers, &plan.namespace);
             for level in plan.levels() {
                 let mut puts = Vec::with_capacity(level.len());
                 for item in level {
@@ -143,21 +157,26 @@ impl<P: Platform> DataStore<P> {
                     }
                 }
                 report.written += puts.len() as u32;
-                batch_writer::write_all(&self.client, puts)?;
+                batch_writer::write_all(&self.client, &mut paced, puts)?;
+            }
+            pacers.push((plan.namespace.clone(), paced));
+        }
+        for (namespace, keys) in &stale {
+            let deletes: Vec<Value> = keys
+                .iter()
+                .map(|key| request::delete_request(namespace, key))
+                .collect();
+            report.deleted += deletes.len() as u32;
+            if !deletes.is_empty() {
+                let mut paced = take(&mut pacers, namespace);
+                batch_writer::write_all(&self.client, &mut paced, deletes)?;
+                pacers.push((namespace.clone(), paced));
             }
         }
-        let deletes: Vec<Value> = stale
-            .iter()
-            .flat_map(|(namespace, keys)| {
-                keys.iter()
-                    .map(|key| request::delete_request(namespace, key))
-            })
-            .collect();
-        report.deleted = deletes.len() as u32;
-        batch_writer::write_all(&self.client, deletes)?;
         let marker = self.namespace(INITED_BASE);
         batch_writer::write_all(
             &self.client,
+            &mut Pacer::new(limit),
             vec![request::put_request(request::key(&marker, &marker))],
         )?;
         Ok(report)
@@ -336,6 +355,7 @@ mod tests {
                 "BatchWriteItem",
                 "BatchWriteItem",
                 "BatchWriteItem",
+                "BatchWriteItem",
                 "BatchWriteItem"
             ]
         );
@@ -358,17 +378,22 @@ mod tests {
             .map(|r| r["PutRequest"]["Item"]["key"]["S"].as_str().unwrap())
             .collect();
         assert_eq!(keys, ["f1", "f2"]);
-        let deletes = batch_requests(&sent[4]);
+        // Deletes go per partition key (each paced on its own).
         assert_eq!(
-            deletes,
+            batch_requests(&sent[4]),
             vec![
                 json!({ "DeleteRequest": { "Key": { "namespace": { "S": "p:segments" }, "key": { "S": "old" } } } }),
+            ]
+        );
+        assert_eq!(
+            batch_requests(&sent[5]),
+            vec![
                 json!({ "DeleteRequest": { "Key": { "namespace": { "S": "p:features" }, "key": { "S": "old" } } } }),
                 json!({ "DeleteRequest": { "Key": { "namespace": { "S": "p:features" }, "key": { "S": "s1" } } } }),
             ]
         );
         assert_eq!(
-            batch_requests(&sent[5]),
+            batch_requests(&sent[6]),
             vec![
                 json!({ "PutRequest": { "Item": { "namespace": { "S": "p:$inited" }, "key": { "S": "p:$inited" } } } })
             ]
@@ -393,8 +418,9 @@ mod tests {
             .map(|s| batch_requests(s).len())
             .collect();
         assert_eq!(sizes, [25, 25, 25, 25, 25, 5, 1]);
-        // Query, then rounds of at most 2 concurrent batches, then the marker alone.
-        assert_eq!(*platform.rounds.borrow(), [1, 2, 2, 2, 1]);
+        // The Query, then 2 batches in flight at each answer (the window),
+        // then the last batch and the marker alone.
+        assert_eq!(*platform.rounds.borrow(), [1, 2, 2, 2, 2, 2, 1, 1]);
     }
 
     #[test]
@@ -486,19 +512,18 @@ mod tests {
                 vec!["$inited"]
             ]
         );
-        assert_eq!(
-            platform.sleeps.borrow().len(),
-            2,
-            "one backoff before each re-send"
-        );
+        // The first partial answer starts the pacer's probe: one request at a
+        // time, re-sent at once (no rate yet to wait for).
+        assert!(platform.rounds.borrow().iter().all(|&n| n == 1));
     }
 
     #[test]
-    fn init_fails_without_the_marker_when_items_stay_unprocessed() {
+    fn init_fails_without_the_marker_when_no_item_is_accepted_for_the_limit() {
         let platform = FakePlatform::new(|sent: &Sent| match sent.op.as_str() {
             "Query" => existing(sent, &[]),
             _ => ok(&json!({ "UnprocessedItems": { "tbl": batch_requests(sent) } }).to_string()),
         });
+        // 10 s without progress (`testing::config`), on the fake clock.
         let store = DataStore::new(config("", 3, 8), platform);
         let err = store
             .init(&[coll("features", vec![flag("a", 1)])])
@@ -506,21 +531,53 @@ mod tests {
         match err {
             StoreError::Service(e) => {
                 assert_eq!(e.code, "UnprocessedItems");
-                assert_eq!(e.attempts, 3);
                 assert!(
-                    e.message
-                        .contains("1 write request(s) unprocessed after 3 attempts"),
+                    e.message.contains("accepted no item for 10000 ms")
+                        && e.message.contains("1 write request(s) were not written"),
                     "{}",
                     e.message
                 );
             }
             other => panic!("{other:?}"),
         }
-        let sent = store.client.platform().sent.borrow();
+        let platform = store.client.platform();
+        let elapsed = platform.clock.get();
+        assert!(
+            elapsed >= Duration::from_secs(10) && elapsed < Duration::from_secs(11),
+            "gave up after {elapsed:?}"
+        );
+        let sent = platform.sent.borrow();
         assert!(
             sent.iter().all(|s| !s.body.to_string().contains("$inited")),
             "the marker is never sent"
         );
+        // Paced while refused: far fewer requests than one per millisecond.
+        assert!(sent.len() < 500, "{} requests", sent.len());
+    }
+
+    #[test]
+    fn a_slow_partition_that_keeps_accepting_never_fails_the_init() {
+        // Accepts one item per answer, whatever it is sent: 2,000 items take
+        // far longer than the no-progress limit, and all are written.
+        let platform = FakePlatform::new(|sent: &Sent| match sent.op.as_str() {
+            "Query" => existing(sent, &[]),
+            _ => {
+                let requests = batch_requests(sent);
+                ok(&json!({ "UnprocessedItems": { "tbl": &requests[1..] } }).to_string())
+            }
+        });
+        let mut config = config("", 3, 8);
+        config.init_no_progress = Duration::from_millis(50);
+        let store = DataStore::new(config, platform);
+        let items: Vec<_> = (0..2000).map(|i| flag(&format!("k{i:04}"), 1)).collect();
+        store.init(&[coll("features", items)]).unwrap();
+        let platform = store.client.platform();
+        let written: BTreeSet<String> = put_keys(&platform.sent.borrow())
+            .into_iter()
+            .flatten()
+            .collect();
+        assert_eq!(written.len(), 2001, "every item and the marker");
+        assert!(platform.clock.get() > Duration::from_millis(50));
     }
 
     #[test]

@@ -180,8 +180,8 @@ fn errors_are_one_clear_line_without_secrets() {
     cli.json(&["create-table"], "");
     let err = cli.error(&["init", "-"], "{not json");
     assert!(err.contains("not valid JSON"), "{err}");
-    let err = cli.error(&["init", "-"], r#"{"flags":{}}"#);
-    assert!(err.contains("no \"segments\""), "{err}");
+    let err = cli.error(&["init", "-"], r#"{"flags":[]}"#);
+    assert!(err.contains("\"flags\" must be an object"), "{err}");
     let err = cli.error(&["upsert", "flags", "-"], r#"{"version":1}"#);
     assert!(err.contains("\"key\""), "{err}");
 
@@ -192,28 +192,100 @@ fn errors_are_one_clear_line_without_secrets() {
     let err = cli.error(&["status"], "");
     assert!(err.contains("SignatureDoesNotMatch"), "{err}");
 
-    let missing = cli
-        .command(&["status"])
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .output()
-        .unwrap();
-    assert!(!missing.status.success());
-    let stderr = String::from_utf8_lossy(&missing.stderr);
+    // Missing settings: one line naming what is missing and what sets it.
+    let one_line = |command: &mut Command| {
+        let out = command.output().unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+        stderr
+    };
+    let stderr = one_line(cli.command(&["status"]).env_remove("AWS_SECRET_ACCESS_KEY"));
+    for needle in [
+        "cannot resolve AWS credentials",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_PROFILE",
+        "~/.aws/credentials",
+    ] {
+        assert!(stderr.contains(needle), "{needle}: {stderr}");
+    }
     assert!(
-        stderr.contains("cannot resolve AWS credentials"),
+        !stderr.contains("ProviderError("),
+        "no Debug dump: {stderr}"
+    );
+    let stderr = one_line(cli.command(&["status"]).env_remove("LD_DYNAMODB_TABLE"));
+    assert!(
+        stderr.contains("LD_DYNAMODB_TABLE") && stderr.contains("--table"),
         "{stderr}"
     );
-    let no_table = cli
-        .command(&["status"])
-        .env_remove("LD_DYNAMODB_TABLE")
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&no_table.stderr).contains("table name is required"));
+    let stderr = one_line(
+        cli.command(&["status"])
+            .env_remove("AWS_DEFAULT_REGION")
+            .env("HOME", "/nonexistent"),
+    );
+    assert!(
+        stderr.contains("AWS_REGION") && stderr.contains("--region"),
+        "{stderr}"
+    );
+    cli.secret = cli.backend.secret_access_key.clone();
+    let stderr = one_line(
+        cli.command(&["get", "flags", "f1"])
+            .env("LD_DYNAMODB_TABLE", "no-such-table"),
+    );
+    assert!(
+        stderr.contains("ResourceNotFoundException")
+            && stderr.contains("table \"no-such-table\"")
+            && stderr.contains(REGION)
+            && stderr.contains(&cli.backend.endpoint)
+            && stderr.contains("ld-dynamodb create-table"),
+        "{stderr}"
+    );
     let bad_endpoint = cli
         .command(&["status", "--endpoint", "ftp://x"])
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&bad_endpoint.stderr).contains("only http and https"));
+}
+
+#[test]
+fn exit_codes_and_outputs_say_what_was_stored() {
+    let cli = Cli::new(None);
+    cli.json(&["create-table"], "");
+    // An Init file with only flags: the missing kind is an empty kind.
+    assert_eq!(
+        cli.json(
+            &["init", "-"],
+            r#"{"flags":{"f1":{"key":"f1","version":3}}}"#
+        ),
+        json!({ "written": 1, "deleted": 0, "dropped": [] })
+    );
+    assert_eq!(cli.json(&["all", "segments"], ""), json!({}));
+    // A delete that loses says what the table holds.
+    assert_eq!(
+        cli.json(&["delete", "flags", "f1", "2"], ""),
+        json!({ "updated": false, "outcome": "not-newer", "key": "f1",
+                "requested": {"version": 2, "deleted": true},
+                "stored": {"version": 3, "deleted": false} })
+    );
+    assert_eq!(
+        cli.json(&["delete", "flags", "f1", "4"], ""),
+        json!({ "updated": true, "outcome": "applied", "key": "f1",
+                "requested": {"version": 4, "deleted": true},
+                "stored": {"version": 4, "deleted": true} })
+    );
+    // not-newer exits 0; an item over the size limit is not stored: non-zero.
+    let older = cli.run_with(&["upsert", "flags", "-"], r#"{"key":"f1","version":1}"#);
+    assert!(older.status.success());
+    let big = json!({"key": "huge", "version": 1, "description": "x".repeat(400_000)});
+    let out = cli.run_with(&["upsert", "flags", "-"], &big.to_string());
+    assert!(!out.status.success(), "a write that was not stored fails");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (report["outcome"].clone(), report["stored"].clone()),
+        (json!("too-large"), Value::Null)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not stored"));
 }
 
 #[test]

@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
-use ld_dynamodb_tests::{cli_binary, run_with_stdin, unique_table, Backend, REGION};
+use ld_dynamodb_tests::{
+    cli_binary, edge_component, run_with_stdin, unique_table, Backend, REGION,
+};
 
 const SDK_KEY: &str = "sdk-edge-test-key-123";
 
@@ -74,25 +76,50 @@ struct Served {
 }
 
 impl Served {
+    /// Serves with the SDK key `sdk_key`, or with `auth=none` when `None`.
+    /// Secrets go through the environment (`--env NAME`), never the
+    /// command line.
     fn start(backend: &Backend, table: &str, endpoint: &str, sdk_key: Option<&str>) -> Served {
         let mut vars = vec![
             format!("table={table}"),
             "prefix=edge".to_string(),
             format!("region={REGION}"),
             format!("endpoint={endpoint}"),
-            format!("aws-access-key-id={}", backend.access_key_id),
-            format!("aws-secret-access-key={}", backend.secret_access_key),
         ];
-        if let Some(key) = sdk_key {
-            vars.push(format!("sdk-key={key}"));
-        }
         let mut command = Command::new(root().join(".tools/bin/wasmtime"));
-        command.args(["serve", "--addr", "127.0.0.1:0", "-S", "config"]);
-        for var in &vars {
+        command
+            .env_clear()
+            .env("AWS_ACCESS_KEY_ID", &backend.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &backend.secret_access_key);
+        match sdk_key {
+            Some(key) => {
+                command.env("LD_SDK_KEY", key);
+            }
+            None => vars.push("auth=none".into()),
+        }
+        Self::spawn(command, &vars)
+    }
+
+    /// `wasmtime serve` with the given environment already set on `command`
+    /// and these `wasi:config` variables.
+    fn spawn(mut command: Command, vars: &[String]) -> Served {
+        command.args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "-S",
+            "config",
+            "-S",
+            "cli",
+        ]);
+        for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "LD_SDK_KEY"] {
+            command.args(["--env", name]);
+        }
+        for var in vars {
             command.args(["-S", &format!("config-var={var}")]);
         }
         let mut child = command
-            .arg(root().join("target/component/edge-flags.wasm"))
+            .arg(edge_component())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -114,10 +141,13 @@ impl Served {
         let addr = addr.unwrap_or_else(|| panic!("wasmtime serve did not start: {seen}"));
         let log = Arc::new(Mutex::new(seen));
         let sink = log.clone();
+        // Line by line, so that a test sees each line as it is logged.
         std::thread::spawn(move || {
-            let mut rest = String::new();
-            let _ = stderr.read_to_string(&mut rest);
-            sink.lock().unwrap().push_str(&rest);
+            let mut line = String::new();
+            while stderr.read_line(&mut line).unwrap_or(0) > 0 {
+                sink.lock().unwrap().push_str(&line);
+                line.clear();
+            }
         });
         Served { child, addr, log }
     }
@@ -154,6 +184,17 @@ impl Served {
 
     fn log(&self) -> String {
         self.log.lock().unwrap().clone()
+    }
+
+    /// Whether the log shows `needle` within 5 s (a thread reads it).
+    fn logged(&self, needle: &str) -> bool {
+        for _ in 0..100 {
+            if self.log().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        false
     }
 }
 
@@ -226,7 +267,9 @@ fn endpoints_serve_launchdarkly_shapes_and_typed_errors() {
     let served = Served::start(&backend, &table, &backend.endpoint, Some(SDK_KEY));
     let auth = [("authorization", SDK_KEY)];
 
-    let (status, _, body) = served.get("/status", &[]);
+    // /status needs the key too (each call costs a DynamoDB read).
+    assert_eq!(served.get("/status", &[]).0, 401);
+    let (status, _, body) = served.get("/status", &auth);
     assert_eq!(
         (status, json_of(&body)),
         (200, json!({"initialized": true, "available": true}))
@@ -307,8 +350,118 @@ fn endpoints_serve_launchdarkly_shapes_and_typed_errors() {
     );
     assert_eq!(served.get("/elsewhere", &auth).0, 404);
     let (status, headers, _) = served.request("POST", "/sdk/latest-all", &auth);
-    assert_eq!((status, header(&headers, "allow")), (405, Some("GET")));
+    assert_eq!(
+        (status, header(&headers, "allow")),
+        (405, Some("GET, HEAD"))
+    );
+
+    // HEAD: the GET's status and ETag, no body.
+    let (_, got_headers, _) = served.get("/sdk/latest-flags", &auth);
+    let (status, headers, body) = served.request("HEAD", "/sdk/latest-flags", &auth);
+    assert_eq!((status, body.len()), (200, 0));
+    assert_eq!(header(&headers, "etag"), header(&got_headers, "etag"));
     assert!(!served.log().contains(&backend.secret_access_key));
+}
+
+/// A row whose `item` text is truncated JSON, written with boto3 behind the
+/// store's back.
+fn write_corrupt_row(backend: &Backend, table: &str) {
+    backend.boto(json!([["PutItem", {
+        "TableName": table,
+        "Item": {
+            "namespace": {"S": "edge:features"},
+            "key": {"S": "corrupt-flag"},
+            "version": {"N": "3"},
+            "item": {"S": "{\"key\":\"corrupt-flag\",\"version\":3,\"on\":tr"}
+        }
+    }]]));
+}
+
+#[test]
+fn a_corrupt_row_is_skipped_and_logged_and_every_answer_parses() {
+    let backend = Backend::moto();
+    let table = loaded_table(&backend);
+    write_corrupt_row(&backend, &table);
+    let served = Served::start(&backend, &table, &backend.endpoint, Some(SDK_KEY));
+    let auth = [("authorization", SDK_KEY)];
+    let (status, _, body) = served.get("/sdk/latest-all", &auth);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(
+        json_of(&body),
+        json!({"flags": live("flags"), "segments": live("segments")})
+    );
+    let (status, _, body) = served.get("/sdk/latest-flags", &auth);
+    assert_eq!((status, json_of(&body)), (200, live("flags")));
+    // One flag read alone is a store error (503), not broken JSON.
+    let (status, _, body) = served.get("/sdk/latest-flags/corrupt-flag", &auth);
+    assert_eq!(status, 503);
+    json_of(&body);
+    assert!(
+        served.logged("skipped a malformed row") && served.logged("corrupt-flag"),
+        "{}",
+        served.log()
+    );
+}
+
+#[test]
+fn without_a_key_or_with_a_secret_on_the_command_line_the_server_refuses_to_serve() {
+    let backend = Backend::moto();
+    let table = loaded_table(&backend);
+    let vars = |extra: &[&str]| {
+        let mut vars = vec![
+            format!("table={table}"),
+            "prefix=edge".to_string(),
+            format!("region={REGION}"),
+            format!("endpoint={}", backend.endpoint),
+        ];
+        vars.extend(extra.iter().map(|v| v.to_string()));
+        vars
+    };
+    let environment = |sdk_key: Option<&str>| {
+        let mut command = Command::new(root().join(".tools/bin/wasmtime"));
+        command
+            .env_clear()
+            .env("AWS_ACCESS_KEY_ID", &backend.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &backend.secret_access_key);
+        if let Some(key) = sdk_key {
+            command.env("LD_SDK_KEY", key);
+        }
+        command
+    };
+    // LD_SDK_KEY unset, empty, or malformed: 503 everywhere, the cause logged.
+    for (key, cause) in [
+        (None, "LD_SDK_KEY is unset or empty"),
+        (Some(""), "LD_SDK_KEY is unset or empty"),
+        (Some("sdk key with spaces"), "LD_SDK_KEY is malformed"),
+    ] {
+        let served = Served::spawn(environment(key), &vars(&[]));
+        for path in ["/sdk/latest-all", "/status"] {
+            let (status, _, body) = served.get(path, &[("authorization", "")]);
+            assert_eq!(status, 503, "{key:?} {path}");
+            assert!(!String::from_utf8_lossy(&body).contains("flags"));
+        }
+        assert!(served.logged(cause), "{}", served.log());
+    }
+    // A secret given as a config variable is refused, naming the fix.
+    let served = Served::spawn(
+        environment(Some(SDK_KEY)),
+        &vars(&["aws-secret-access-key=on-the-command-line"]),
+    );
+    assert_eq!(
+        served
+            .get("/sdk/latest-all", &[("authorization", SDK_KEY)])
+            .0,
+        503
+    );
+    assert!(
+        served.logged("--env AWS_SECRET_ACCESS_KEY"),
+        "{}",
+        served.log()
+    );
+    // auth=none is an explicit choice, and logged.
+    let served = Served::spawn(environment(None), &vars(&["auth=none"]));
+    assert_eq!(served.get("/sdk/latest-all", &[]).0, 200);
+    assert!(served.logged("auth=none"), "{}", served.log());
 }
 
 #[test]
@@ -323,15 +476,22 @@ fn an_uninitialized_table_or_a_failing_dynamodb_is_503_without_secrets() {
     assert_eq!(json_of(&body)["error"], "the data store is not initialized");
     assert_eq!(json_of(&served.get("/status", &[]).2)["initialized"], false);
 
+    assert!(
+        served.logged(&format!("table {table:?}")) && served.logged("prefix \"edge\""),
+        "the log names the table and prefix read: {}",
+        served.log()
+    );
+
     let down = Served::start(&backend, &table, "http://127.0.0.1:9", None);
     for path in ["/sdk/latest-all", "/sdk/latest-flags/x", "/status"] {
         let (status, _, body) = down.get(path, &[]);
         let text = String::from_utf8_lossy(&body).to_string();
         assert_eq!(status, 503, "{path}: {text}");
-        // (wasmtime serve's own client names a refused connection its own way.)
-        assert!(text.contains("transport error"), "{text}");
+        // The cause is in the log, never in the answer.
+        assert!(!text.contains("transport error"), "{text}");
         assert!(!text.contains(&backend.secret_access_key));
     }
+    assert!(down.logged("transport error"), "{}", down.log());
     assert!(!down.log().contains(&backend.secret_access_key));
 }
 
@@ -339,6 +499,8 @@ fn an_uninitialized_table_or_a_failing_dynamodb_is_503_without_secrets() {
 fn launchdarkly_python_sdk_polls_the_edge_server() {
     let backend = Backend::moto();
     let table = loaded_table(&backend);
+    // A truncated row must not cost the SDK the other flags.
+    write_corrupt_row(&backend, &table);
     let served = Served::start(&backend, &table, &backend.endpoint, Some(SDK_KEY));
     let python = std::env::var("LD_TEST_PYTHON").expect("run with scripts/test.sh");
     let mut sdk = Command::new(python)
@@ -404,13 +566,9 @@ fn launchdarkly_python_sdk_polls_the_edge_server() {
 }
 
 #[test]
-fn the_composed_server_imports_only_the_proxy_world_and_wasi_config() {
+fn the_composed_server_imports_only_the_proxy_world_wasi_config_and_the_environment() {
     let engine = ld_dynamodb_host::embed::new_engine().unwrap();
-    let component = wasmtime::component::Component::from_file(
-        &engine,
-        root().join("target/component/edge-flags.wasm"),
-    )
-    .unwrap();
+    let component = wasmtime::component::Component::from_file(&engine, edge_component()).unwrap();
     let ty = component.component_type();
     let mut imports: Vec<String> = ty
         .imports(&engine)
@@ -418,6 +576,7 @@ fn the_composed_server_imports_only_the_proxy_world_and_wasi_config() {
         .collect();
     imports.sort();
     let mut expected = vec![
+        "wasi:cli/environment@0.2.0",
         "wasi:cli/stderr@0.2.0",
         "wasi:clocks/monotonic-clock@0.2.0",
         "wasi:clocks/wall-clock@0.2.0",

@@ -14,10 +14,11 @@ use serde_json::{json, Value};
 use ld_dynamodb_host::embed::{
     Collection, RetryPolicy, Session, StoreError, Timeouts, UpsertOutcome,
 };
-use ld_dynamodb_tests::proxy::{Action, Proxy, Request};
+use ld_dynamodb_tests::proxy::{Action, Partitions, Proxy, Request};
 use ld_dynamodb_tests::*;
 
 const ATTEMPTS: u32 = 3;
+const NO_PROGRESS_MS: u32 = 1500;
 
 fn throttled() -> Action {
     Action::Respond(
@@ -47,6 +48,9 @@ async fn through_proxy(
         between_bytes_ms: Some(300),
         request_ms: None,
     });
+    // Init re-sends throttled items while any is accepted; none for this
+    // long fails it.
+    config.init_no_progress_ms = Some(NO_PROGRESS_MS);
     let store = open_config(&config).await;
     (table, proxy, store)
 }
@@ -158,10 +162,20 @@ async fn throttling_that_never_ends_fails_init_without_the_marker() {
         }
     })
     .await;
+    let started = std::time::Instant::now();
     let err = store.init(&data(5)).await.expect("no trap").unwrap_err();
-    assert_eq!(
-        service_code(&err),
-        ("ProvisionedThroughputExceededException", ATTEMPTS)
+    let elapsed = started.elapsed();
+    assert_eq!(service_code(&err).0, "UnprocessedItems");
+    assert!(
+        err.to_string().contains("accepted no item for 1500 ms")
+            && err
+                .to_string()
+                .contains("last refusal: ProvisionedThroughputExceededException"),
+        "{err}"
+    );
+    assert!(
+        elapsed >= Duration::from_millis(NO_PROGRESS_MS.into()) && elapsed < Duration::from_secs(6),
+        "gave up after {elapsed:?}"
     );
     assert!(!has_marker(&backend, &table));
     let outcome = store
@@ -329,7 +343,8 @@ async fn items_that_stay_unprocessed_fail_init_without_the_marker() {
     })
     .await;
     let err = store.init(&data(30)).await.unwrap().unwrap_err();
-    assert_eq!(service_code(&err), ("UnprocessedItems", ATTEMPTS));
+    assert_eq!(service_code(&err).0, "UnprocessedItems");
+    assert!(err.to_string().contains("accepted no item"), "{err}");
     assert!(
         !has_marker(&backend, &table),
         "the marker is not written over an incomplete Init"
@@ -459,4 +474,97 @@ async fn a_malformed_row_is_skipped_and_logged_not_fatal_to_get_all() {
     for key in ["no-version", "not-object"] {
         assert!(stderr.contains(key), "{key} is logged: {stderr}");
     }
+}
+
+/// Rows of the table in the order the proxy forwarded them: the index of the
+/// BatchWriteItem exchange that carried the marker, and the last index.
+fn marker_exchange(proxy: &Proxy) -> (usize, usize) {
+    let batches: Vec<_> = proxy
+        .exchanges()
+        .into_iter()
+        .filter(|e| e.request.op == "BatchWriteItem")
+        .collect();
+    let marker = batches
+        .iter()
+        .position(|e| String::from_utf8_lossy(&e.request.body).contains("$inited"))
+        .expect("the marker was sent");
+    // The marker's request arrived after every other batch was answered.
+    for (i, e) in batches.iter().enumerate() {
+        if i != marker {
+            assert!(
+                e.answered <= batches[marker].arrived,
+                "batch {i} overlaps the marker"
+            );
+        }
+    }
+    (marker, batches.len() - 1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_through_a_throttling_partition_stores_everything_within_the_window() {
+    let backend = Backend::dynalite();
+    // 400 write units a second per partition key, half a second of burst.
+    let partitions = Partitions::new(400.0, 0.5);
+    let (table, _) = fresh_store(&backend, "partition", None).await;
+    let proxy = Proxy::start(&backend.endpoint, partitions.script()).await;
+    let mut config = backend.config(&table, None);
+    config.endpoint = Some(proxy.endpoint.clone());
+    config.init_concurrency = Some(4);
+    let mut store = open_config(&config).await;
+    let n = 1000;
+    let started = std::time::Instant::now();
+    let report = ok!(store.init(&data(n)));
+    let elapsed = started.elapsed();
+    assert_eq!(report.written as usize, n + 3);
+    assert_complete(&backend, &table, n);
+    let (marker, last) = marker_exchange(&proxy);
+    assert_eq!(marker, last, "the marker is the last write");
+    let in_flight = proxy.most_in_flight("BatchWriteItem");
+    assert!(
+        in_flight <= 4,
+        "{in_flight} BatchWriteItem requests in flight at once"
+    );
+    let received = partitions.items_received.load(Ordering::SeqCst);
+    let amplification = received as f64 / (n + 3 + 1) as f64;
+    let throttled = partitions.throttled.load(Ordering::SeqCst);
+    let batches = partitions.batches.load(Ordering::SeqCst);
+    eprintln!(
+        "partition at 400/s: {elapsed:?} (bound 2.0 s), {amplification:.2}x items sent, \
+         {throttled} of {batches} requests throttled, {in_flight} in flight at most"
+    );
+    assert!(amplification <= 1.5, "{amplification}x write amplification");
+    // The bound is (1,000 items / 400 per second) - 0.5 s of burst = 2 s.
+    assert!(
+        elapsed >= Duration::from_millis(1500),
+        "faster than the partition allows: {elapsed:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_that_accepts_nothing_fails_init_after_the_no_progress_limit() {
+    let backend = Backend::dynalite();
+    let partitions = Partitions::new(0.0, 0.0);
+    let (table, _) = fresh_store(&backend, "partition-none", None).await;
+    let proxy = Proxy::start(&backend.endpoint, partitions.script()).await;
+    let mut config = backend.config(&table, None);
+    config.endpoint = Some(proxy.endpoint.clone());
+    config.init_no_progress_ms = Some(NO_PROGRESS_MS);
+    let mut store = open_config(&config).await;
+    let started = std::time::Instant::now();
+    let err = store.init(&data(30)).await.expect("no trap").unwrap_err();
+    let elapsed = started.elapsed();
+    assert_eq!(service_code(&err).0, "UnprocessedItems");
+    assert!(
+        err.to_string().contains("accepted no item for 1500 ms"),
+        "{err}"
+    );
+    assert!(
+        elapsed >= Duration::from_millis(NO_PROGRESS_MS.into()) && elapsed < Duration::from_secs(6),
+        "gave up after {elapsed:?}"
+    );
+    assert!(!has_marker(&backend, &table));
+    assert!(rows(&backend, &table).is_empty());
+    // Paced while refused: a few requests, not a storm.
+    let batches = partitions.batches.load(Ordering::SeqCst);
+    assert!(batches < 60, "{batches} requests");
 }

@@ -135,6 +135,13 @@ async fn store_errors_keep_their_type_and_text() {
     assert!(error
         .to_string()
         .starts_with("DynamoDB error ResourceNotFoundException: "));
+    // It names what was asked, and how to fix it.
+    let text = error.to_string();
+    assert!(
+        text.contains(&format!("in region {REGION} at {}", backend.endpoint))
+            && text.contains("ld-dynamodb create-table"),
+        "{text}"
+    );
     let invalid = backend
         .data_store("")
         .build(runtime().clone())
@@ -143,7 +150,7 @@ async fn store_errors_keep_their_type_and_text() {
         .unwrap();
     assert_eq!(
         invalid.to_string(),
-        "invalid configuration: table name is required"
+        "invalid configuration: no table name: set LD_DYNAMODB_TABLE, or pass --table to the CLI"
     );
 }
 
@@ -346,6 +353,23 @@ fn example_binary() -> PathBuf {
     binary
 }
 
+/// Runs the example with the environment `scripts/demo.sh` sets (the
+/// endpoint in `AWS_ENDPOINT_URL_DYNAMODB`).
+fn run_example(backend: &Backend, table: &str, endpoint: &str) -> std::process::Output {
+    Command::new(example_binary())
+        .args(["checkout-banner", "user-1", "user-2", "user-3"])
+        .env("LD_DYNAMODB_TABLE", table)
+        .env("LD_DYNAMODB_COMPONENT", ld_dynamodb_tests::component_path())
+        .env("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", &backend.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &backend.secret_access_key)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("the example was built by cargo test")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_evaluates_flags_from_the_table() {
     let backend = Backend::dynalite();
@@ -353,17 +377,7 @@ async fn the_example_evaluates_flags_from_the_table() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let text = std::fs::read_to_string(root.join("examples/latest-all.json")).unwrap();
     store.init(&data::all_data(&text).unwrap()).await.unwrap();
-    let output = Command::new(example_binary())
-        .args(["checkout-banner", "user-1", "user-2", "user-3"])
-        .env("LD_DYNAMODB_TABLE", &table)
-        .env("LD_DYNAMODB_COMPONENT", ld_dynamodb_tests::component_path())
-        .env("AWS_ENDPOINT_URL", &backend.endpoint)
-        .env("AWS_REGION", REGION)
-        .env("AWS_ACCESS_KEY_ID", &backend.access_key_id)
-        .env("AWS_SECRET_ACCESS_KEY", &backend.secret_access_key)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .expect("the example was built by cargo test");
+    let output = run_example(&backend, &table, &backend.endpoint);
     assert!(
         output.status.success(),
         "{}",
@@ -379,10 +393,53 @@ async fn the_example_evaluates_flags_from_the_table() {
     assert_eq!(
         lines,
         [
-            json!({ "context": "user-1", "flag": "checkout-banner", "value": "Try the new checkout" }),
-            json!({ "context": "user-2", "flag": "checkout-banner", "value": "Checkout" }),
-            json!({ "context": "user-3", "flag": "checkout-banner", "value": "Checkout" }),
+            json!({ "context": "user-1", "flag": "checkout-banner", "value": "Try the new checkout",
+                    "variation": 0, "reason": {"kind": "FALLTHROUGH"} }),
+            json!({ "context": "user-2", "flag": "checkout-banner", "value": "Checkout",
+                    "variation": 1, "reason": {"kind": "TARGET_MATCH"} }),
+            json!({ "context": "user-3", "flag": "checkout-banner", "value": "Checkout",
+                    "variation": 1,
+                    "reason": {"kind": "PREREQUISITE_FAILED", "prerequisiteKey": "new-checkout"} }),
         ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_fails_on_an_unreachable_missing_or_empty_table() {
+    let backend = Backend::dynalite();
+    let (empty, _store) = created_store(&backend, "example-empty").await;
+    let cases = [
+        (
+            empty.as_str(),
+            backend.endpoint.clone(),
+            "no $inited marker",
+        ),
+        (
+            "no-such-table",
+            backend.endpoint.clone(),
+            "ResourceNotFoundException",
+        ),
+        (
+            empty.as_str(),
+            "http://127.0.0.1:9".to_string(),
+            "transport error",
+        ),
+    ];
+    for (table, endpoint, cause) in cases {
+        let output = run_example(&backend, table, &endpoint);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{table} at {endpoint}: {stderr}");
+        assert!(output.stdout.is_empty(), "no value is printed");
+        assert!(stderr.contains(cause), "{stderr}");
+    }
+    // The missing table is named with the region and endpoint asked.
+    let output = run_example(&backend, "no-such-table", &backend.endpoint);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("table \"no-such-table\"")
+            && stderr.contains(REGION)
+            && stderr.contains(&backend.endpoint),
+        "{stderr}"
     );
 }
 

@@ -4,30 +4,58 @@
 //! LD_DYNAMODB_TABLE=flags cargo run -p ld-dynamodb-host --features launchdarkly \
 //!     --example evaluate-flags -- FLAG-KEY CONTEXT-KEY...
 //!
-//! Region, endpoint and credentials come from the usual AWS settings.
+//! Region, endpoint and credentials come from the usual AWS settings, as the
+//! CLI reads them (`ld_dynamodb_host::environment`); `LD_DYNAMODB_PREFIX` sets
+//! the prefix. Prints one JSON line per context (value, variation, reason);
+//! exits non-zero when the table cannot be read or holds no initialized data.
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use launchdarkly_server_sdk::{
     Client, ConfigBuilder, ContextBuilder, NullEventProcessorBuilder, PersistentDataStoreBuilder,
 };
+use ld_dynamodb_host::environment::{self, TABLE_VAR};
 use ld_dynamodb_host::launchdarkly::PersistentStoreFactory;
 use ld_dynamodb_host::{embed::default_component_path, DataStore, Runtime};
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!(
+                "evaluate-flags: error: {}",
+                format!("{e:#}").replace('\n', " ")
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (flag, contexts) = args.split_first().expect("usage: FLAG-KEY CONTEXT-KEY...");
+    let Some((flag, contexts)) = args.split_first() else {
+        anyhow::bail!("usage: evaluate-flags FLAG-KEY CONTEXT-KEY...");
+    };
     let component = match std::env::var_os("LD_DYNAMODB_COMPONENT") {
         Some(path) => path.into(),
         None => default_component_path()?,
     };
     // Compiled once; a pool of instances serves the SDK's reads.
     let runtime = Arc::new(Runtime::load(&component)?);
-    let mut store = DataStore::builder(std::env::var("LD_DYNAMODB_TABLE")?);
-    if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
-        store = store.endpoint(endpoint);
+    let mut builder = DataStore::builder(environment::var(TABLE_VAR).unwrap_or_default());
+    if let Some(prefix) = environment::var("LD_DYNAMODB_PREFIX") {
+        builder = builder.prefix(prefix);
     }
-    let factory = PersistentStoreFactory::new(store.build(runtime).await?);
+    let store = builder.build(runtime).await?;
+    // The SDK would answer defaults from an unreadable or empty table: check first.
+    if !store.is_initialized().await? {
+        anyhow::bail!(
+            "the table holds no initialized data (no $inited marker under this prefix): \
+             load it with `ld-dynamodb init FILE`, or check {TABLE_VAR} and LD_DYNAMODB_PREFIX"
+        );
+    }
+    let factory = PersistentStoreFactory::new(store);
     // Daemon mode: the SDK only reads the table, which LaunchDarkly's Relay
     // Proxy (or `ld-dynamodb init`) keeps up to date. Items are cached 30 s.
     let mut data_store = PersistentDataStoreBuilder::new(Arc::new(factory));
@@ -43,10 +71,16 @@ async fn main() -> anyhow::Result<()> {
         let context = ContextBuilder::new(key)
             .build()
             .map_err(anyhow::Error::msg)?;
-        let value = client.json_variation(&context, flag, serde_json::Value::Null);
+        let detail = client.json_variation_detail(&context, flag, serde_json::Value::Null);
         println!(
             "{}",
-            serde_json::json!({ "context": key, "flag": flag, "value": value })
+            serde_json::json!({
+                "context": key,
+                "flag": flag,
+                "value": detail.value,
+                "variation": detail.variation_index,
+                "reason": detail.reason,
+            })
         );
     }
     client.close();

@@ -4,12 +4,11 @@
 //! container credentials, IMDS), or any other `ProvideCredentials`.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_config::default_provider::credentials::DefaultCredentialsChain;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use tokio::sync::Mutex;
 
 use crate::embed::Credentials;
 use crate::error::Error;
@@ -51,18 +50,39 @@ impl Resolved {
     }
 }
 
-/// The last credentials resolved and when the provider was last asked.
+/// The last credentials resolved, when the provider was last asked, and
+/// whether a background refresh is under way.
 #[derive(Default)]
 struct Cache {
     resolved: Option<Resolved>,
     asked: Option<Instant>,
+    refreshing: bool,
+}
+
+/// The cache (held only for moments, never across a fetch) and the lock that
+/// lets one fetch run at a time.
+#[derive(Default)]
+struct Shared {
+    cache: Mutex<Cache>,
+    fetching: tokio::sync::Mutex<()>,
+}
+
+/// Marks the end of a background refresh when dropped.
+struct Refreshing(CredentialSource);
+
+impl Drop for Refreshing {
+    fn drop(&mut self) {
+        self.0.cache().refreshing = false;
+    }
 }
 
 /// Where credentials come from; cheap to clone, shared by every instance of a store.
 #[derive(Clone)]
 pub struct CredentialSource {
     provider: SharedCredentialsProvider,
-    cache: Arc<Mutex<Cache>>,
+    /// For the default chain: the profile it reads, which its errors name.
+    chain_profile: Option<String>,
+    shared: Arc<Shared>,
 }
 
 impl fmt::Debug for CredentialSource {
@@ -78,7 +98,8 @@ impl CredentialSource {
     pub fn from_provider(provider: impl ProvideCredentials + 'static) -> Self {
         CredentialSource {
             provider: SharedCredentialsProvider::new(provider),
-            cache: Arc::default(),
+            chain_profile: None,
+            shared: Arc::default(),
         }
     }
 
@@ -100,61 +121,144 @@ impl CredentialSource {
         if let Some(profile) = profile {
             chain = chain.profile_name(profile);
         }
-        Self::from_provider(chain.build().await)
+        let named = profile
+            .map(str::to_string)
+            .or_else(|| crate::environment::var("AWS_PROFILE"))
+            .unwrap_or_else(|| "default".into());
+        CredentialSource {
+            chain_profile: Some(named),
+            ..Self::from_provider(chain.build().await)
+        }
     }
 
-    /// The current credentials, fetched when there are none yet or they expire
-    /// within [`REFRESH_MARGIN`]. Until they have expired, a fetch is tried at
-    /// most every [`REFETCH_INTERVAL`] and a failed one keeps them in use.
+    /// The current credentials. While the held ones are valid they are
+    /// returned at once: when they expire within [`REFRESH_MARGIN`], one
+    /// refresh runs in the background (at most every [`REFETCH_INTERVAL`]; a
+    /// failed one keeps them in use), so no call waits for a slow IMDS or STS.
+    /// Only when none are held, or they have expired, does the call wait for a
+    /// fetch (one at a time, shared by the callers waiting).
     pub async fn current(&self) -> Result<Resolved, Error> {
-        let mut cache = self.cache.lock().await;
         let now = SystemTime::now();
-        let usable = match &cache.resolved {
-            Some(resolved) if resolved.fresh(now) => return Ok(resolved.clone()),
-            Some(resolved) if resolved.unexpired(now) => resolved.clone(),
-            _ => return self.fetch(&mut cache).await,
+        // Decided under the cache lock, acted on after it is released.
+        let fetch_here = {
+            let mut cache = self.cache();
+            match cache.resolved.clone() {
+                Some(resolved) if resolved.fresh(now) => return Ok(resolved),
+                Some(usable) if usable.unexpired(now) => {
+                    let due = !cache.refreshing
+                        && cache
+                            .asked
+                            .is_none_or(|asked| asked.elapsed() >= REFETCH_INTERVAL);
+                    if !due {
+                        return Ok(usable);
+                    }
+                    match tokio::runtime::Handle::try_current() {
+                        Ok(runtime) => {
+                            cache.refreshing = true;
+                            let source = self.clone();
+                            runtime.spawn(async move {
+                                // Cleared however the task ends (even dropped
+                                // with its runtime).
+                                let _done = Refreshing(source.clone());
+                                // A failure keeps the held credentials.
+                                let _ = source.refresh().await;
+                            });
+                            return Ok(usable);
+                        }
+                        // No runtime to refresh on: fetch here.
+                        Err(_) => Some(usable),
+                    }
+                }
+                _ => None,
+            }
         };
-        if cache
-            .asked
-            .is_some_and(|asked| asked.elapsed() < REFETCH_INTERVAL)
-        {
-            return Ok(usable);
+        if let Some(usable) = fetch_here {
+            return Ok(self.refresh().await.unwrap_or(usable));
         }
-        Ok(self.fetch(&mut cache).await.unwrap_or(usable))
+        let _fetching = self.shared.fetching.lock().await;
+        // Another caller may have fetched while this one waited.
+        if let Some(resolved) = self.valid() {
+            return Ok(resolved);
+        }
+        self.fetch().await
     }
 
     /// Fetches credentials now, whatever their expiry.
     pub async fn refresh(&self) -> Result<Resolved, Error> {
-        let mut cache = self.cache.lock().await;
-        self.fetch(&mut cache).await
+        let _fetching = self.shared.fetching.lock().await;
+        self.fetch().await
     }
 
     /// After the service rejected credentials of `generation`: fetches them
     /// anew (unless that already happened) and returns them when they differ.
     pub async fn refresh_rejected(&self, generation: u64) -> Result<Option<Resolved>, Error> {
-        let mut cache = self.cache.lock().await;
-        if let Some(resolved) = &cache.resolved {
+        let _fetching = self.shared.fetching.lock().await;
+        if let Some(resolved) = &self.cache().resolved {
             if resolved.generation != generation {
                 return Ok(Some(resolved.clone()));
             }
         }
-        let resolved = self.fetch(&mut cache).await?;
+        let resolved = self.fetch().await?;
         Ok((resolved.generation != generation).then_some(resolved))
     }
 
-    /// Asks the provider; keeps the generation when nothing changed.
-    async fn fetch(&self, cache: &mut Cache) -> Result<Resolved, Error> {
-        cache.asked = Some(Instant::now());
-        let fetched = self.provider.provide_credentials().await.map_err(|e| {
-            Error::Credentials(
-                aws_smithy_types::error::display::DisplayErrorContext(&e).to_string(),
-            )
-        })?;
+    fn cache(&self) -> MutexGuard<'_, Cache> {
+        // The cache holds plain values: a panic elsewhere leaves it usable.
+        self.shared
+            .cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// One line on a failed fetch: each cause's text (never a `Debug` dump)
+    /// and, for the default chain, what was tried and what fixes it.
+    fn explain(&self, error: &(dyn std::error::Error + 'static)) -> String {
+        let mut causes = vec![error.to_string()];
+        let mut source = error.source();
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !causes.contains(&text) {
+                causes.push(text);
+            }
+            source = cause.source();
+        }
+        let causes = causes.join(": ").replace('\n', " ");
+        match &self.chain_profile {
+            Some(profile) => format!(
+                "none found in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), the \
+                 shared files (~/.aws/credentials, ~/.aws/config, profile {profile:?}), web \
+                 identity, ECS/EKS container credentials or EC2 instance metadata; set \
+                 AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE to a profile that \
+                 has keys (last error: {causes})"
+            ),
+            None => causes,
+        }
+    }
+
+    /// The held credentials, if they have not expired.
+    fn valid(&self) -> Option<Resolved> {
+        let now = SystemTime::now();
+        self.cache()
+            .resolved
+            .clone()
+            .filter(|resolved| resolved.unexpired(now))
+    }
+
+    /// Asks the provider (the caller holds `fetching`); keeps the generation
+    /// when nothing changed.
+    async fn fetch(&self) -> Result<Resolved, Error> {
+        self.cache().asked = Some(Instant::now());
+        let fetched = self
+            .provider
+            .provide_credentials()
+            .await
+            .map_err(|e| Error::Credentials(self.explain(&e)))?;
         let credentials = Credentials {
             access_key_id: fetched.access_key_id().to_string(),
             secret_access_key: fetched.secret_access_key().to_string(),
             session_token: fetched.session_token().map(str::to_string),
         };
+        let mut cache = self.cache();
         let generation = match &cache.resolved {
             Some(old) if old.credentials == credentials => old.generation,
             Some(old) => old.generation + 1,
@@ -232,6 +336,81 @@ mod tests {
         (CredentialSource::from_provider(provider), calls)
     }
 
+    /// The credentials once no background refresh is under way.
+    async fn settled(source: &CredentialSource) -> Resolved {
+        for _ in 0..500 {
+            if !source.cache().refreshing {
+                return source.current().await.unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        panic!("the background refresh never finished");
+    }
+
+    /// First call: `AKID1`, expiring within the refresh margin. Later calls
+    /// stall until `release` is notified, then give `AKID2`.
+    #[derive(Debug)]
+    struct Stalling {
+        calls: Arc<AtomicU32>,
+        release: Arc<tokio::sync::Notify>,
+    }
+
+    impl ProvideCredentials for Stalling {
+        fn provide_credentials<'a>(
+            &'a self,
+        ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            let release = self.release.clone();
+            aws_credential_types::provider::future::ProvideCredentials::new(async move {
+                if n > 1 {
+                    release.notified().await;
+                }
+                Ok(aws_credential_types::Credentials::new(
+                    format!("AKID{n}"),
+                    "secret",
+                    None,
+                    Some(SystemTime::now() + REFRESH_MARGIN - Duration::from_secs(60)),
+                    "test",
+                ))
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stalled_refresh_does_not_block_calls_while_credentials_are_valid() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let release = Arc::new(tokio::sync::Notify::new());
+        let source = CredentialSource::from_provider(Stalling {
+            calls: calls.clone(),
+            release: release.clone(),
+        });
+        assert_eq!(
+            source.current().await.unwrap().credentials.access_key_id,
+            "AKID1"
+        );
+        source.cache().asked = Instant::now().checked_sub(REFETCH_INTERVAL);
+        // The refresh stalls; every call meanwhile gets the held credentials
+        // at once, and only one refresh is started.
+        for _ in 0..20 {
+            let held = tokio::time::timeout(Duration::from_secs(1), source.current())
+                .await
+                .expect("a call waited for the stalled refresh")
+                .unwrap();
+            assert_eq!(held.credentials.access_key_id, "AKID1");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        release.notify_one();
+        let fresh = settled(&source).await;
+        assert_eq!(
+            (fresh.credentials.access_key_id.as_str(), fresh.generation),
+            ("AKID2", 2)
+        );
+    }
+
     #[tokio::test]
     async fn long_lived_credentials_are_fetched_once() {
         let (source, calls) = source(Some(Duration::from_secs(3600)));
@@ -260,8 +439,11 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert_eq!(again.credentials.access_key_id, "AKID1");
         // Once the interval has passed (simulated), the next call fetches.
-        source.cache.lock().await.asked = Instant::now().checked_sub(REFETCH_INTERVAL);
-        let fetched = source.current().await.unwrap();
+        source.cache().asked = Instant::now().checked_sub(REFETCH_INTERVAL);
+        // That call is served the held credentials; the fetch runs beside it.
+        let held = source.current().await.unwrap();
+        assert_eq!(held.credentials.access_key_id, "AKID1");
+        let fetched = settled(&source).await;
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         assert_eq!(fetched.credentials.access_key_id, "AKID2");
     }
@@ -270,8 +452,9 @@ mod tests {
     async fn a_failed_fetch_keeps_credentials_that_have_not_expired() {
         let (source, calls) = failing_source(Some(REFRESH_MARGIN - Duration::from_secs(1)), 2);
         source.current().await.unwrap();
-        source.cache.lock().await.asked = Instant::now().checked_sub(REFETCH_INTERVAL);
-        let kept = source.current().await.unwrap();
+        source.cache().asked = Instant::now().checked_sub(REFETCH_INTERVAL);
+        source.current().await.unwrap();
+        let kept = settled(&source).await;
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         assert_eq!(kept.credentials.access_key_id, "AKID1");
         // A forced refresh reports the failure.

@@ -68,11 +68,15 @@ pub fn all_data(text: &str) -> Result<Vec<Collection>> {
     [Kind::Segments, Kind::Flags]
         .into_iter()
         .map(|kind| {
-            let items = object
-                .get(kind.field())
-                .ok_or_else(|| anyhow!("the data has no {:?} object", kind.field()))?
-                .as_object()
-                .ok_or_else(|| anyhow!("{:?} must be an object of key to item", kind.field()))?;
+            // A missing kind is an empty one, as LaunchDarkly's file data
+            // source reads it (Init then leaves none of that kind).
+            let empty = Map::new();
+            let items = match object.get(kind.field()) {
+                None => &empty,
+                Some(items) => items.as_object().ok_or_else(|| {
+                    anyhow!("{:?} must be an object of key to item", kind.field())
+                })?,
+            };
             let items = items
                 .iter()
                 .map(|(key, item)| {
@@ -132,10 +136,23 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_kind_is_an_empty_kind() {
+        let data = all_data(r#"{"flags":{"f1":{"key":"f1","version":1}}}"#).unwrap();
+        assert_eq!(
+            (data[0].kind.as_str(), data[0].items.len()),
+            ("segments", 0)
+        );
+        assert_eq!(
+            (data[1].kind.as_str(), data[1].items.len()),
+            ("features", 1)
+        );
+    }
+
+    #[test]
     fn bad_data_is_explained() {
         let err = |text: &str| all_data(text).unwrap_err().to_string();
         assert!(err("[").contains("not valid JSON"));
-        assert!(err(r#"{"flags":{}}"#).contains("no \"segments\""));
+        assert!(err(r#"{"flags":[]}"#).contains("\"flags\" must be an object"));
         assert!(
             err(r#"{"flags":{"a":{"key":"b","version":1}},"segments":{}}"#)
                 .contains("has the key \"b\"")

@@ -55,6 +55,9 @@ pub struct StoreConfig {
     pub timeouts: Option<Timeouts>,
     /// BatchWriteItem requests Init keeps in flight (1 to 64); default 8.
     pub init_concurrency: Option<u32>,
+    /// Init fails when no item was accepted for this many milliseconds;
+    /// default 60000.
+    pub init_no_progress_ms: Option<u32>,
 }
 
 impl StoreConfig {
@@ -68,6 +71,7 @@ impl StoreConfig {
             retry: self.retry,
             timeouts: self.timeouts,
             init_concurrency: self.init_concurrency,
+            init_no_progress_ms: self.init_no_progress_ms,
         }
     }
 }
@@ -604,6 +608,7 @@ mod tests {
             retry: None,
             timeouts: None,
             init_concurrency: None,
+            init_no_progress_ms: None,
         };
         let shown = format!("{config:?} {:?}", config.credentials);
         assert!(shown.contains("AKIDSHOWN"), "{shown}");

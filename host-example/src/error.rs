@@ -1,6 +1,6 @@
 //! The error of the library's store API.
 
-use crate::embed::{describe, StoreError};
+use crate::embed::{describe, StoreConfig, StoreError};
 
 /// Why a call on a [`crate::DataStore`] failed. None carries a secret.
 #[derive(Debug, thiserror::Error)]
@@ -11,6 +11,9 @@ pub enum Error {
     /// No credentials could be resolved.
     #[error("cannot resolve AWS credentials: {0}")]
     Credentials(String),
+    /// A setting is missing or invalid; the text says how to set it.
+    #[error("invalid configuration: {0}")]
+    Config(String),
     /// The component trapped or the host failed; the instance was discarded
     /// and the next call runs on a new one.
     #[error("component failure: {0:#}")]
@@ -24,5 +27,27 @@ impl Error {
             Error::Store(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+/// `error` with what a person needs to act on it: a missing table
+/// (`ResourceNotFoundException`) names the table, region and endpoint asked.
+pub fn explained(error: StoreError, config: &StoreConfig) -> StoreError {
+    match error {
+        StoreError::Service(mut e) if e.code == "ResourceNotFoundException" => {
+            e.message = format!(
+                "{} (table {:?} in region {} at {}: create it with `ld-dynamodb create-table`, \
+                 or check the table name, the region and the endpoint)",
+                e.message,
+                config.table,
+                config.region,
+                config
+                    .endpoint
+                    .as_deref()
+                    .unwrap_or("DynamoDB's public endpoint")
+            );
+            StoreError::Service(e)
+        }
+        other => other,
     }
 }

@@ -29,6 +29,7 @@
 //! Modules: a self-stopping private runtime (`background`), the embedding and the component's types (`embed`), the pooled
 //! store (`store`), credentials (`credentials`), the compile cache (`cache`),
 //! the outbound HTTP policy (`outbound`) and its keep-alive client (`pool`),
+//! the AWS settings read from the environment (`environment`),
 //! conversions between LaunchDarkly's JSON and the component's types (`data`).
 
 #![warn(missing_docs)]
@@ -38,6 +39,7 @@ pub mod cache;
 pub mod credentials;
 pub mod data;
 pub mod embed;
+pub mod environment;
 pub mod error;
 #[cfg(feature = "launchdarkly")]
 pub mod launchdarkly;

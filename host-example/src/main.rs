@@ -15,14 +15,15 @@ use ld_dynamodb_host::embed::{
     context_hash, default_component_path, describe, HostOptions, Instance, Item, Runtime, Session,
     StoreConfig, StoreError, UpsertOutcome,
 };
-use ld_dynamodb_host::store::default_region;
+use ld_dynamodb_host::environment;
+use ld_dynamodb_host::error::explained;
 use ld_dynamodb_host::CredentialSource;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli).await {
-        Ok(output) => {
+        Ok((output, stored)) => {
             // A reader that went away (`ld-dynamodb all flags | head`) is not an
             // error: the output simply ends.
             let mut stdout = std::io::stdout().lock();
@@ -31,6 +32,14 @@ async fn main() -> ExitCode {
                     let _ = writeln!(
                         std::io::stderr(),
                         "ld-dynamodb: error: cannot write the output: {e}"
+                    );
+                    ExitCode::FAILURE
+                }
+                // A write that was refused (too large) is reported and fails.
+                _ if !stored => {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "ld-dynamodb: error: the item was not stored"
                     );
                     ExitCode::FAILURE
                 }
@@ -49,19 +58,15 @@ fn one_line(e: &anyhow::Error) -> String {
     format!("{e:#}").replace('\n', " ")
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-/// The store configuration from the options and the usual AWS settings: the
-/// region from `--region`, `AWS_REGION`, `AWS_DEFAULT_REGION` or the profile,
-/// the credentials from the AWS default chain (environment, shared files with
-/// `AWS_PROFILE`, web identity, ECS/EKS container credentials, IMDS).
+/// The store configuration from the options and the usual AWS settings
+/// ([`environment`]): the region from `--region`, `AWS_REGION`,
+/// `AWS_DEFAULT_REGION` or the profile, the endpoint from `--endpoint`,
+/// `AWS_ENDPOINT_URL_DYNAMODB` or `AWS_ENDPOINT_URL`, the credentials from the
+/// AWS default chain (environment, shared files with `AWS_PROFILE`, web
+/// identity, ECS/EKS container credentials, IMDS).
 async fn store_config(cli: &Cli) -> Result<StoreConfig> {
-    let region = match cli.region.clone() {
-        Some(region) => region,
-        None => default_region().await.unwrap_or_default(),
-    };
+    environment::require_table(&cli.table)?;
+    let region = environment::require_region(cli.region.clone()).await?;
     let credentials = CredentialSource::default_chain(None)
         .await
         .current()
@@ -70,15 +75,12 @@ async fn store_config(cli: &Cli) -> Result<StoreConfig> {
         table: cli.table.clone(),
         prefix: cli.prefix.clone().filter(|p| !p.is_empty()),
         region,
-        endpoint: cli
-            .endpoint
-            .clone()
-            .or_else(|| env("AWS_ENDPOINT_URL_DYNAMODB"))
-            .or_else(|| env("AWS_ENDPOINT_URL")),
+        endpoint: cli.endpoint.clone().or_else(environment::endpoint),
         credentials: credentials.credentials,
         retry: None,
         timeouts: None,
         init_concurrency: None,
+        init_no_progress_ms: None,
     })
 }
 
@@ -94,12 +96,14 @@ fn read_input(file: &str) -> Result<String> {
     }
 }
 
-/// Unwraps a store result into an error line.
-fn check<T>(result: Result<T, StoreError>) -> Result<T> {
-    result.map_err(|e| anyhow::anyhow!(describe(&e)))
+/// Unwraps a store result into an error line that names what to fix.
+fn check<T>(result: Result<T, StoreError>, config: &StoreConfig) -> Result<T> {
+    result.map_err(|e| anyhow::anyhow!(describe(&explained(e, config))))
 }
 
-async fn run(cli: Cli) -> Result<Value> {
+/// Runs the command: its output, and whether what it was asked to write was
+/// stored (false only for an item over the size limit).
+async fn run(cli: Cli) -> Result<(Value, bool)> {
     let config = store_config(&cli).await?;
     let component = match cli.component.clone() {
         Some(path) => path,
@@ -110,7 +114,9 @@ async fn run(cli: Cli) -> Result<Value> {
     let options = HostOptions::default();
     let instance = runtime.instance(&options).await?;
     match cli.command {
-        Command::BigSegments(command) => big_segments(instance, &config, command).await,
+        Command::BigSegments(command) => {
+            Ok((big_segments(instance, &config, command).await?, true))
+        }
         Command::Data(command) => data_store(instance, &config, command).await,
     }
 }
@@ -120,10 +126,10 @@ async fn big_segments(
     config: &StoreConfig,
     command: BigSegmentsCommand,
 ) -> Result<Value> {
-    let mut store = check(instance.open_big_segments(config).await?)?;
+    let mut store = check(instance.open_big_segments(config).await?, config)?;
     match command {
         BigSegmentsCommand::Metadata => {
-            let millis = check(store.get_metadata().await?)?;
+            let millis = check(store.get_metadata().await?, config)?;
             Ok(json!({ "lastUpToDate": millis }))
         }
         BigSegmentsCommand::Membership { context, hash } => {
@@ -132,7 +138,7 @@ async fn big_segments(
             } else {
                 context_hash(&context)
             };
-            let entries = check(store.get_membership(&hash).await?)?;
+            let entries = check(store.get_membership(&hash).await?, config)?;
             Ok(entries.map_or(Value::Null, |entries| {
                 Value::Object(
                     entries
@@ -149,45 +155,45 @@ async fn data_store(
     instance: Instance,
     config: &StoreConfig,
     command: DataCommand,
-) -> Result<Value> {
-    let mut store = check(instance.open(config).await?)?;
-    match command {
+) -> Result<(Value, bool)> {
+    let mut store = check(instance.open(config).await?, config)?;
+    let output = match command {
         DataCommand::CreateTable => {
-            let created = check(store.create_table().await?)?;
-            Ok(json!({ "table": config.table, "created": created }))
+            let created = check(store.create_table().await?, config)?;
+            json!({ "table": config.table, "created": created })
         }
         DataCommand::Init { file } => {
             let collections = data::all_data(&read_input(&file)?)?;
-            let report = check(store.init(&collections).await?)?;
+            let report = check(store.init(&collections).await?, config)?;
             let dropped: Vec<Value> = report
                 .dropped
                 .iter()
                 .map(|d| json!({ "kind": d.kind, "key": d.key }))
                 .collect();
-            Ok(json!({ "written": report.written, "deleted": report.deleted, "dropped": dropped }))
+            json!({ "written": report.written, "deleted": report.deleted, "dropped": dropped })
         }
         DataCommand::Get { kind, key, raw } => {
-            let item = check(store.get(Kind::from(kind).namespace(), &key).await?)?;
+            let item = check(store.get(Kind::from(kind).namespace(), &key).await?, config)?;
             match item {
-                Some(item) if raw => Ok(data::raw_item(&item)),
-                Some(item) if !item.deleted => data::item_json(&item),
-                _ => Ok(Value::Null),
+                Some(item) if raw => data::raw_item(&item),
+                Some(item) if !item.deleted => data::item_json(&item)?,
+                _ => Value::Null,
             }
         }
         DataCommand::All { kind } => {
-            let items = check(store.get_all(Kind::from(kind).namespace()).await?)?;
+            let items = check(store.get_all(Kind::from(kind).namespace()).await?, config)?;
             let mut out = Map::new();
             for keyed in items.into_iter().filter(|k| !k.item.deleted) {
                 let value = data::item_json(&keyed.item)?;
                 out.insert(keyed.key, value);
             }
-            Ok(Value::Object(out))
+            Value::Object(out)
         }
         DataCommand::Upsert { kind, file } => {
             let value: Value =
                 serde_json::from_str(&read_input(&file)?).context("the item is not valid JSON")?;
             let keyed = data::keyed_item(&value)?;
-            upsert(&mut store, kind.into(), &keyed.key, &keyed.item).await
+            return upsert(&mut store, config, kind.into(), &keyed.key, &keyed.item).await;
         }
         DataCommand::Delete { kind, key, version } => {
             let tombstone = Item {
@@ -195,27 +201,47 @@ async fn data_store(
                 deleted: true,
                 json: String::new(),
             };
-            upsert(&mut store, kind.into(), &key, &tombstone).await
+            return upsert(&mut store, config, kind.into(), &key, &tombstone).await;
         }
         DataCommand::Status => match store.is_initialized().await? {
-            Ok(initialized) => Ok(json!({ "initialized": initialized, "available": true })),
-            Err(e) => bail!("store unavailable: {}", describe(&e)),
+            Ok(initialized) => json!({ "initialized": initialized, "available": true }),
+            Err(e) => bail!("store unavailable: {}", describe(&explained(e, config))),
         },
-    }
+    };
+    Ok((output, true))
 }
 
-async fn upsert(store: &mut Session, kind: Kind, key: &str, item: &Item) -> Result<Value> {
-    let outcome = check(store.upsert(kind.namespace(), key, item).await?)?;
+/// Writes `item` if it is newer; reports the outcome and what the table holds
+/// for the key afterwards (`stored`: its version and whether it is a
+/// tombstone, or null when the table has none). The flag is false when the
+/// item was too large to be stored.
+async fn upsert(
+    store: &mut Session,
+    config: &StoreConfig,
+    kind: Kind,
+    key: &str,
+    item: &Item,
+) -> Result<(Value, bool)> {
+    let outcome = check(store.upsert(kind.namespace(), key, item).await?, config)?;
     let (updated, name) = match outcome {
         UpsertOutcome::Applied => (true, "applied"),
         UpsertOutcome::NotNewer => (false, "not-newer"),
         UpsertOutcome::TooLarge => (false, "too-large"),
     };
-    Ok(json!({
+    let stored = if updated {
+        json!({ "version": item.version, "deleted": item.deleted })
+    } else {
+        match check(store.get(kind.namespace(), key).await?, config)? {
+            Some(held) => json!({ "version": held.version, "deleted": held.deleted }),
+            None => Value::Null,
+        }
+    };
+    let output = json!({
         "updated": updated,
         "outcome": name,
         "key": key,
-        "version": item.version,
-        "deleted": item.deleted,
-    }))
+        "requested": { "version": item.version, "deleted": item.deleted },
+        "stored": stored,
+    });
+    Ok((output, outcome != UpsertOutcome::TooLarge))
 }

@@ -15,7 +15,8 @@ use crate::embed::{
     Collection, Credentials, HostOptions, InitReport, Item, KeyedItem, RetryPolicy, Runtime,
     Session, StoreConfig, StoreError, Timeouts, UpsertOutcome,
 };
-use crate::error::Error;
+use crate::environment;
+use crate::error::{explained, Error};
 use crate::pool::Pool;
 
 /// Instances a store keeps by default: calls beyond this many wait.
@@ -34,6 +35,7 @@ pub struct DataStoreBuilder {
     retry: Option<RetryPolicy>,
     timeouts: Option<Timeouts>,
     init_concurrency: Option<u32>,
+    init_no_progress_ms: Option<u32>,
     credentials: Option<CredentialSource>,
     instances: usize,
     host: HostOptions,
@@ -41,7 +43,9 @@ pub struct DataStoreBuilder {
 
 impl DataStoreBuilder {
     /// A store on `table`, with no prefix, the region from `AWS_REGION` (or the
-    /// profile), DynamoDB's public endpoint and the AWS default credential chain.
+    /// profile), the endpoint from `AWS_ENDPOINT_URL_DYNAMODB` or
+    /// `AWS_ENDPOINT_URL` (else DynamoDB's public one) and the AWS default
+    /// credential chain: see [`crate::environment`].
     pub fn new(table: impl Into<String>) -> Self {
         DataStoreBuilder {
             table: table.into(),
@@ -51,6 +55,7 @@ impl DataStoreBuilder {
             retry: None,
             timeouts: None,
             init_concurrency: None,
+            init_no_progress_ms: None,
             credentials: None,
             instances: DEFAULT_INSTANCES,
             host: HostOptions::default(),
@@ -69,7 +74,8 @@ impl DataStoreBuilder {
         self
     }
 
-    /// Another endpoint, such as `http://127.0.0.1:8000`.
+    /// Another endpoint, such as `http://127.0.0.1:8000` (instead of the
+    /// environment's).
     pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoint = Some(endpoint.into());
         self
@@ -99,6 +105,14 @@ impl DataStoreBuilder {
         self
     }
 
+    /// How long Init may go without any item accepted before it fails
+    /// (default 60 s): Init paces its writes to what the partition accepts and
+    /// re-sends throttled items for as long as items keep being accepted.
+    pub fn init_no_progress(mut self, limit: std::time::Duration) -> Self {
+        self.init_no_progress_ms = Some(u32::try_from(limit.as_millis()).unwrap_or(u32::MAX));
+        self
+    }
+
     /// How many instances may run calls at once (at least 1).
     pub fn instances(mut self, n: usize) -> Self {
         self.instances = n.max(1);
@@ -114,24 +128,23 @@ impl DataStoreBuilder {
     /// Resolves the credentials and opens a first instance, which validates the
     /// configuration (no request is sent).
     pub async fn build(self, runtime: Arc<Runtime>) -> Result<DataStore, Error> {
+        environment::require_table(&self.table)?;
+        let region = environment::require_region(self.region).await?;
         let credentials = match self.credentials {
             Some(source) => source,
             None => CredentialSource::default_chain(None).await,
-        };
-        let region = match self.region {
-            Some(region) => region,
-            None => default_region().await.unwrap_or_default(),
         };
         let resolved = credentials.current().await?;
         let config = StoreConfig {
             table: self.table,
             prefix: self.prefix,
             region,
-            endpoint: self.endpoint,
+            endpoint: self.endpoint.or_else(environment::endpoint),
             credentials: resolved.credentials,
             retry: self.retry,
             timeouts: self.timeouts,
             init_concurrency: self.init_concurrency,
+            init_no_progress_ms: self.init_no_progress_ms,
         };
         let drivers = Background::new("ld-dynamodb-connections", 1)
             .map_err(|e| Error::Host(anyhow::Error::new(e)))?;
@@ -151,16 +164,6 @@ impl DataStoreBuilder {
         shared.idle.lock().unwrap().push(first);
         Ok(DataStore { shared })
     }
-}
-
-/// The region from `AWS_REGION`, `AWS_DEFAULT_REGION` or the profile's `region`.
-pub async fn default_region() -> Option<String> {
-    use aws_config::meta::region::RegionProviderChain;
-    let chain = RegionProviderChain::first_try(
-        aws_config::environment::region::EnvironmentVariableRegionProvider::new(),
-    )
-    .or_else(aws_config::profile::ProfileFileRegionProvider::builder().build());
-    chain.region().await.map(|r| r.to_string())
 }
 
 /// LaunchDarkly's DynamoDB data store over a pool of component instances.
@@ -257,7 +260,7 @@ impl Shared {
                     None => Err(Error::Store(StoreError::Service(e))),
                 }
             }
-            result => result.map_err(Error::Store),
+            result => result.map_err(|e| Error::Store(explained(e, &self.config))),
         }
     }
 }

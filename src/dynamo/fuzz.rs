@@ -1,16 +1,23 @@
-//! Fuzz test of the response decoders: arbitrary bytes, mutated real responses
-//! and random JSON built from DynamoDB's vocabulary must decode to a value or
-//! a malformed-response error, never panic. Runs for a bounded time
-//! (`LD_FUZZ_SECONDS`, default 3).
+//! Fuzz tests of everything that reads the network: arbitrary bytes, mutated
+//! real responses and random JSON built from DynamoDB's vocabulary must decode
+//! to a value or a malformed-response error, never panic; and the redaction of
+//! service messages, over arbitrary UTF-8 with every Unicode whitespace
+//! character next to each label it looks for, must never panic nor leave a
+//! scope or a known secret. Each runs for a bounded time (`LD_FUZZ_SECONDS`,
+//! default 3).
 
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
 use super::error::service_error;
+use super::redact::redact;
 use super::response;
+use crate::config::Credentials;
 use crate::error::StoreError;
 use crate::schema;
+use crate::store::DataStore;
+use crate::testing::{config, FakePlatform, Sent};
 
 /// xorshift64*: small, deterministic per seed.
 struct Rng(u64);
@@ -158,12 +165,16 @@ fn decode_all(input: &[u8], status: u16) {
     }
 }
 
-#[test]
-fn decoders_never_panic() {
-    let seconds = std::env::var("LD_FUZZ_SECONDS")
+fn fuzz_seconds() -> u64 {
+    std::env::var("LD_FUZZ_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(3);
+        .unwrap_or(3)
+}
+
+#[test]
+fn decoders_never_panic() {
+    let seconds = fuzz_seconds();
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut cases = 0u64;
@@ -185,4 +196,128 @@ fn decoders_never_panic() {
     }
     assert!(cases > 1000, "ran {cases} cases");
     eprintln!("decoder fuzz: {cases} cases in {seconds} s");
+}
+
+/// What redaction looks for, and the secrets of [`fuzz_credentials`].
+const LABELS: &[&str] = &[
+    "x-amz-security-token:",
+    "X-Amz-Security-Token=",
+    "Signature=",
+    "credential=",
+    "/aws4_request",
+    "AKID/20261127/us-east-1/dynamodb/aws4_request",
+    "** redacted **",
+    "fuzz-secret-key",
+    "fuzz-session-token",
+];
+
+fn fuzz_credentials() -> Credentials {
+    Credentials {
+        access_key_id: "AKID".into(),
+        secret_access_key: "fuzz-secret-key".into(),
+        session_token: Some("fuzz-session-token".into()),
+    }
+}
+
+/// Arbitrary UTF-8: labels, Unicode whitespace, separators, and random
+/// characters of every width (1 to 4 bytes), in random order.
+fn random_text(rng: &mut Rng, spaces: &[char]) -> String {
+    let mut text = String::new();
+    for _ in 0..rng.below(12) {
+        match rng.below(5) {
+            0 => text.push_str(LABELS[rng.below(LABELS.len())]),
+            1 => text.push(spaces[rng.below(spaces.len())]),
+            2 => text.push(['\'', '"', ',', '&', '<', '\\', '=', '/'][rng.below(8)]),
+            3 => text.push_str(["AKID", "20261127", "us-east-1", "dynamodb"][rng.below(4)]),
+            _ => text.push(char::from_u32((rng.next() % 0x11_0000) as u32).unwrap_or('\u{fffd}')),
+        }
+    }
+    text
+}
+
+fn check_redacted(message: &str, shown: &str) {
+    assert!(
+        !shown.contains("/aws4_request")
+            && !shown.contains("fuzz-secret-key")
+            && !shown.contains("fuzz-session-token"),
+        "{message:?} became {shown:?}"
+    );
+}
+
+#[test]
+fn redaction_never_panics_and_leaves_no_scope_or_secret() {
+    let spaces: Vec<char> = (0..=0x10_FFFFu32)
+        .filter_map(char::from_u32)
+        .filter(|c| c.is_whitespace())
+        .collect();
+    let credentials = fuzz_credentials();
+    // Every whitespace character, on each side of each label.
+    for label in LABELS {
+        for &space in &spaces {
+            for message in [
+                format!("a{space}{label}b"),
+                format!("{label}{space}x"),
+                format!("{space}{label}"),
+                format!("{label}{space}"),
+            ] {
+                check_redacted(&message, &redact(&message, &credentials));
+            }
+        }
+    }
+    let seconds = fuzz_seconds();
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+    let mut cases = 0u64;
+    while Instant::now() < deadline {
+        for _ in 0..500 {
+            let message = random_text(&mut rng, &spaces);
+            check_redacted(&message, &redact(&message, &credentials));
+            // The whole error path: the message in a JSON or XML error body,
+            // decoded and redacted as the client does it.
+            let body = if rng.below(2) == 0 {
+                serde_json::to_vec(
+                    &json!({"__type": "x#InvalidSignatureException", "message": message}),
+                )
+                .unwrap()
+            } else {
+                format!(
+                    "<Error><Code>SignatureDoesNotMatch</Code><Message>{message}</Message></Error>"
+                )
+                .into_bytes()
+            };
+            let response = http::Response::builder().status(400).body(body).unwrap();
+            let error = service_error(&response);
+            check_redacted(&error.message, &redact(&error.message, &credentials));
+            cases += 1;
+        }
+    }
+    assert!(cases > 1000, "ran {cases} cases");
+    eprintln!("redaction fuzz: {cases} cases in {seconds} s");
+}
+
+#[test]
+fn store_calls_answered_with_arbitrary_error_text_give_typed_errors() {
+    let spaces: Vec<char> = (0..=0x10_FFFFu32)
+        .filter_map(char::from_u32)
+        .filter(|c| c.is_whitespace())
+        .collect();
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    for _ in 0..2_000 {
+        let message = random_text(&mut rng, &spaces);
+        let body = serde_json::to_string(
+            &json!({"__type": "x#InvalidSignatureException", "message": message}),
+        )
+        .unwrap();
+        let store = DataStore::new(
+            config("", 1, 8),
+            FakePlatform::new(move |_: &Sent| Ok((400, body.clone()))),
+        );
+        match store.get("features", "flag") {
+            Err(StoreError::Service(e)) => {
+                assert_eq!(e.code, "InvalidSignatureException");
+                assert!(!e.message.contains("/aws4_request"), "{:?}", e.message);
+            }
+            other => panic!("{other:?} for {message:?}"),
+        }
+    }
 }

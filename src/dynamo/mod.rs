@@ -14,11 +14,11 @@ use std::cell::RefCell;
 use bytes::Bytes;
 
 use crate::config::{Config, Credentials};
-use crate::error::{StoreError, TransportError};
+use crate::error::{ServiceError, StoreError, TransportError};
 use crate::retry;
 use crate::transport::signing::sign_request;
 use crate::transport::{
-    HttpRequest, HttpResponse, Platform, TransportFailure, BODY_TOO_LARGE, MAX_RESPONSE_BYTES,
+    HttpRequest, HttpResponse, Next, Platform, TransportFailure, BODY_TOO_LARGE, MAX_RESPONSE_BYTES,
 };
 
 /// The DynamoDB operations the stores use.
@@ -49,6 +49,27 @@ impl Operation {
     pub fn target(self) -> String {
         format!("DynamoDB_20120810.{}", self.name())
     }
+}
+
+/// What a window sends next: a body with its tag, nothing until an answer
+/// arrives (only while a call is in flight), or nothing more.
+pub enum NextBody {
+    Send(usize, Bytes),
+    Wait,
+    Done,
+}
+
+/// One answer of a window.
+#[derive(Debug)]
+pub enum Answer {
+    /// A 2xx answer's body.
+    Body(Vec<u8>),
+    /// Throttled: the same request may succeed once the load is lower.
+    Throttled(ServiceError),
+    /// Another failure worth another attempt (5xx, a retryable transport failure).
+    Retryable(StoreError),
+    /// A failure that another attempt will not fix.
+    Failed(StoreError),
 }
 
 /// What becomes of one attempt of a call.
@@ -116,63 +137,40 @@ impl<P: Platform> Client<P> {
             .collect()
     }
 
-    /// `count` calls of one operation with at most `limit` in flight, the next
-    /// one sent as soon as one is answered; `body(i)` makes the i-th body when it
-    /// is sent. Calls to retry are sent again after the window, in rounds with
-    /// backoff, while the policy allows. The answers in order, or the first
-    /// failure: after it, no new call is started.
-    pub fn call_window(
+    /// Calls of one operation with at most `limit` in flight: `next` gives the
+    /// next body (told how many calls are in flight), `done` takes each answer,
+    /// classified, as it arrives. Nothing is retried here: the caller decides.
+    pub fn window(
         &self,
         op: Operation,
-        count: usize,
         limit: usize,
-        body: impl Fn(usize) -> Vec<u8>,
-    ) -> Result<Vec<Vec<u8>>, StoreError> {
-        let answers: RefCell<Vec<Option<Vec<u8>>>> = RefCell::new(vec![None; count]);
-        let failure: RefCell<Option<StoreError>> = RefCell::new(None);
-        let mut retry = Vec::new();
-        let mut started = 0;
-        let mut next = || {
-            if started == count || failure.borrow().is_some() {
-                return None;
-            }
-            let index = started;
-            started += 1;
-            match self.request(op, &Bytes::from(body(index))) {
-                Ok(request) => Some((index, request)),
+        next: &mut dyn FnMut(usize) -> NextBody,
+        done: &mut dyn FnMut(usize, Answer),
+    ) {
+        // A body that cannot be signed ends the window; it is answered with
+        // its error once the calls in flight are.
+        let mut unsigned: Vec<(usize, StoreError)> = Vec::new();
+        let mut next_request = |in_flight: usize| match next(in_flight) {
+            NextBody::Send(tag, body) => match self.request(op, &body) {
+                Ok(request) => Next::Send(tag, request),
                 Err(e) => {
-                    failure.borrow_mut().get_or_insert(e);
-                    None
+                    unsigned.push((tag, e));
+                    Next::Done
                 }
-            }
+            },
+            NextBody::Wait => Next::Wait,
+            NextBody::Done => Next::Done,
         };
-        let mut done = |index: usize, outcome| match self.classify(op, outcome, 1) {
-            Outcome::Done(Ok(answer)) => answers.borrow_mut()[index] = Some(answer),
-            Outcome::Done(Err(e)) => {
-                failure.borrow_mut().get_or_insert(e);
-            }
-            Outcome::Retry => retry.push(index),
-        };
-        self.platform
-            .send_window(limit, &self.config.timeouts, &mut next, &mut done);
-        if let Some(e) = failure.into_inner() {
-            return Err(e);
+        let mut answered = |tag: usize, outcome| done(tag, self.answer(op, outcome));
+        self.platform.send_window(
+            limit,
+            &self.config.timeouts,
+            &mut next_request,
+            &mut answered,
+        );
+        for (tag, e) in unsigned {
+            done(tag, Answer::Failed(e));
         }
-        let mut answers = answers.into_inner();
-        if !retry.is_empty() {
-            self.backoff(2);
-            let again = retry
-                .into_iter()
-                .map(|index| (index, Bytes::from(body(index))))
-                .collect();
-            for (index, result) in self.call_rounds(op, again, 2) {
-                answers[index] = Some(result?);
-            }
-        }
-        Ok(answers
-            .into_iter()
-            .map(|a| a.expect("every call was answered"))
-            .collect())
     }
 
     /// Sends the tagged bodies in rounds, from attempt `first_attempt`, retrying
@@ -223,32 +221,47 @@ impl<P: Platform> Client<P> {
         attempt: u32,
     ) -> Outcome {
         let last = attempt >= self.config.retry.max_attempts;
+        match self.answer(op, outcome) {
+            Answer::Body(body) => Outcome::Done(Ok(body)),
+            Answer::Throttled(_) | Answer::Retryable(_) if !last => Outcome::Retry,
+            Answer::Throttled(e) => Outcome::Done(Err(StoreError::Service(e).after(attempt))),
+            Answer::Retryable(e) | Answer::Failed(e) => Outcome::Done(Err(e.after(attempt))),
+        }
+    }
+
+    /// How the outcome of one attempt came back.
+    fn answer(&self, op: Operation, outcome: Result<HttpResponse, TransportFailure>) -> Answer {
         match outcome {
-            Ok(response) if response.status().is_success() => {
-                Outcome::Done(Ok(response.into_body()))
-            }
+            Ok(response) if response.status().is_success() => Answer::Body(response.into_body()),
             Ok(response) => {
                 let mut e = error::service_error(&response);
                 e.message = redact::redact(&e.message, &self.credentials.borrow());
-                if !last && retry::is_retryable_response(e.status, &e.code) {
-                    Outcome::Retry
+                if retry::is_throttling(e.status, &e.code) {
+                    Answer::Throttled(e)
+                } else if retry::is_retryable_response(e.status, &e.code) {
+                    Answer::Retryable(StoreError::Service(e))
                 } else {
-                    e.attempts = attempt;
-                    Outcome::Done(Err(StoreError::Service(e)))
+                    Answer::Failed(StoreError::Service(e))
                 }
             }
             Err(failure) if failure.code == BODY_TOO_LARGE => {
-                Outcome::Done(Err(StoreError::malformed(format!(
+                Answer::Failed(StoreError::malformed(format!(
                     "{} response body is larger than {MAX_RESPONSE_BYTES} bytes",
                     op.name()
-                ))))
+                )))
             }
-            Err(failure) if !last && failure.retryable => Outcome::Retry,
-            Err(failure) => Outcome::Done(Err(StoreError::Transport(TransportError {
-                code: failure.code,
-                detail: failure.detail,
-                attempts: attempt,
-            }))),
+            Err(failure) => {
+                let e = StoreError::Transport(TransportError {
+                    code: failure.code,
+                    detail: failure.detail,
+                    attempts: 0,
+                });
+                if failure.retryable {
+                    Answer::Retryable(e)
+                } else {
+                    Answer::Failed(e)
+                }
+            }
         }
     }
 

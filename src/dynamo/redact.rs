@@ -72,9 +72,13 @@ fn redact_scopes(text: &str) -> String {
     let mut search = 0;
     while let Some(found) = text[search..].find(SUFFIX) {
         let end = search + found + SUFFIX.len();
+        // The scope starts after the last separator before the suffix; the
+        // separator may be multi-byte (Unicode whitespace), so step over its
+        // UTF-8 length, never over one byte.
         let start = text[copied..search + found]
-            .rfind(|c: char| ends_value(c) || c == '=')
-            .map_or(copied, |at| copied + at + 1);
+            .char_indices()
+            .rfind(|&(_, c)| ends_value(c) || c == '=')
+            .map_or(copied, |(at, c)| copied + at + c.len_utf8());
         out.push_str(&text[copied..start]);
         out.push_str(REDACTED);
         copied = end;
@@ -120,6 +124,15 @@ mod tests {
             assert!(!shown.contains(secret), "{secret}: {shown}");
         }
         assert!(shown.contains("SignedHeaders=host;x-amz-date"), "{shown}");
+    }
+
+    #[test]
+    fn a_scope_after_multi_byte_whitespace_is_redacted_without_panicking() {
+        for space in ['\u{a0}', '\u{2003}', '\u{3000}', '\u{85}'] {
+            let message = format!("scope{space}AKID/20261127/us-east-1/dynamodb/aws4_request end");
+            let shown = redact(&message, &credentials());
+            assert_eq!(shown, format!("scope{space}** redacted ** end"));
+        }
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! flight (every request, for `send_all`), starting the next as soon as one is
 //! answered, waits on the response futures with `wasi:io/poll`, and reads each
 //! body up to a size cap.
-//! A `monotonic-clock` pollable in every poll set enforces the component's own
-//! deadline, whatever timeouts the host applies.
+//! A `monotonic-clock` pollable in every poll set (the request body's writes
+//! included) enforces the component's own deadline, whatever timeouts the host
+//! applies.
 
 use super::bindings::clocks::monotonic_clock;
 use super::bindings::http::outgoing_handler;
@@ -12,18 +13,18 @@ use super::bindings::http::types::{
     Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
 };
 use super::bindings::io::poll;
-use super::bindings::io::streams::StreamError;
+use super::bindings::io::streams::{OutputStream, StreamError};
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::clock::nanos;
 use super::WasiPlatform;
 use crate::config::Timeouts;
 use crate::transport::{
-    Answered, HttpRequest, HttpResponse, NextRequest, Transport, TransportFailure, BODY_TOO_LARGE,
-    MAX_RESPONSE_BYTES, REQUEST_ID,
+    Answered, HttpRequest, HttpResponse, Next, NextRequest, Transport, TransportFailure,
+    BODY_TOO_LARGE, MAX_RESPONSE_BYTES, REQUEST_ID,
 };
 
-/// Largest write to an output stream at once.
-const WRITE_CHUNK: usize = 4096;
 /// Largest read from an input stream at once.
 const READ_CHUNK: u64 = 64 * 1024;
 
@@ -41,7 +42,10 @@ impl Transport for WasiPlatform {
         self.send_window(
             count,
             timeouts,
-            &mut || requests.next(),
+            &mut |_| match requests.next() {
+                Some((tag, request)) => Next::Send(tag, request),
+                None => Next::Done,
+            },
             &mut |tag, result| results[tag] = Some(result),
         );
         results
@@ -62,11 +66,15 @@ impl Transport for WasiPlatform {
         let mut more = true;
         loop {
             while more && in_flight.len() < limit.max(1) {
-                match next() {
-                    None => more = false,
-                    Some((tag, request)) => {
+                match next(in_flight.len()) {
+                    Next::Done => more = false,
+                    // Nothing in flight to wait for: ask again (a caller
+                    // that paces sleeps before it answers).
+                    Next::Wait if in_flight.is_empty() => {}
+                    Next::Wait => break,
+                    Next::Send(tag, request) => {
                         let deadline = Deadline::after(timeouts.deadline());
-                        match start(request, timeouts) {
+                        match start(request, timeouts, &deadline) {
                             Ok(future) => in_flight.push((tag, future, deadline)),
                             Err(failure) => done(tag, Err(failure)),
                         }
@@ -74,6 +82,9 @@ impl Transport for WasiPlatform {
                 }
             }
             if in_flight.is_empty() {
+                if more {
+                    continue;
+                }
                 return;
             }
             let ready = wait_any(&in_flight);
@@ -135,10 +146,12 @@ impl Deadline {
     }
 }
 
-/// Sends the request head and body; the response arrives on the returned future.
+/// Sends the request head and body (by `deadline`); the response arrives on
+/// the returned future.
 fn start(
     request: HttpRequest,
     timeouts: &Timeouts,
+    deadline: &Deadline,
 ) -> Result<FutureIncomingResponse, TransportFailure> {
     let (parts, body) = request.into_parts();
     let entries: Vec<(String, Vec<u8>)> = parts
@@ -148,7 +161,7 @@ fn start(
         .map(|(name, value)| (name.as_str().to_string(), value.as_bytes().to_vec()))
         .collect();
     let headers = Fields::from_list(&entries)
-        .map_err(|e| failure_text("HTTP-request-denied", format!("{e:?}")))?;
+        .map_err(|_| failure_text("HTTP-request-denied", "a header was refused".into()))?;
     let outgoing = OutgoingRequest::new(headers);
     let denied = |what: &str| failure_text("HTTP-request-URI-invalid", what.to_string());
     outgoing
@@ -176,35 +189,96 @@ fn start(
         let stream = outgoing_body.write().map_err(|()| {
             failure_text("internal-error", "request body stream already taken".into())
         })?;
-        for chunk in body.chunks(WRITE_CHUNK) {
-            stream
-                .blocking_write_and_flush(chunk)
-                .map_err(stream_failure)?;
-        }
+        write_body(&stream, &body, deadline)?;
     }
     OutgoingBody::finish(outgoing_body, None).map_err(|e| failure(&e))?;
     Ok(future)
 }
 
+/// Writes `body` as the stream permits and flushes it, waiting on the stream
+/// and the deadline together: a peer that stops reading cannot block the
+/// call past its deadline.
+fn write_body(
+    stream: &OutputStream,
+    body: &[u8],
+    deadline: &Deadline,
+) -> Result<(), TransportFailure> {
+    let timer = deadline.pollable();
+    let writable = stream.subscribe();
+    let wait = || {
+        if poll::poll(&[&writable, &timer]).contains(&0) {
+            Ok(())
+        } else {
+            Err(deadline.failure("request body written"))
+        }
+    };
+    let mut rest = body;
+    while !rest.is_empty() {
+        let permitted = stream.check_write().map_err(stream_failure)?;
+        if permitted == 0 {
+            wait()?;
+            continue;
+        }
+        let n = rest
+            .len()
+            .min(usize::try_from(permitted).unwrap_or(usize::MAX));
+        stream.write(&rest[..n]).map_err(stream_failure)?;
+        rest = &rest[n..];
+    }
+    // After a flush the stream accepts writes again once it has completed. A
+    // host may close it as soon as it has taken the whole body (its length
+    // was announced): that is a finished write, not a failure.
+    match stream.flush() {
+        Ok(()) => {}
+        Err(StreamError::Closed) => return Ok(()),
+        Err(e) => return Err(stream_failure(e)),
+    }
+    loop {
+        match stream.check_write() {
+            Ok(0) => wait()?,
+            Ok(_) | Err(StreamError::Closed) => return Ok(()),
+            Err(e) => return Err(stream_failure(e)),
+        }
+    }
+}
+
 /// The request options carrying the configured timeouts; none when no timeout
-/// is configured (the host's defaults apply). A host that does not support a
-/// timeout keeps its own default for it.
+/// is configured (the host's defaults apply). A host that refuses a timeout
+/// keeps its own default for it, and that is logged once per instance (the
+/// component's own deadline still applies).
 fn request_options(timeouts: &Timeouts) -> Option<RequestOptions> {
     if !timeouts.has_request_options() {
         return None;
     }
     let options = RequestOptions::new();
+    let mut refused = Vec::new();
     if let Some(d) = timeouts.connect {
-        let _ = options.set_connect_timeout(Some(nanos(d)));
+        if options.set_connect_timeout(Some(nanos(d))).is_err() {
+            refused.push("connect");
+        }
     }
     if let Some(d) = timeouts.first_byte {
-        let _ = options.set_first_byte_timeout(Some(nanos(d)));
+        if options.set_first_byte_timeout(Some(nanos(d))).is_err() {
+            refused.push("first-byte");
+        }
     }
     if let Some(d) = timeouts.between_bytes {
-        let _ = options.set_between_bytes_timeout(Some(nanos(d)));
+        if options.set_between_bytes_timeout(Some(nanos(d))).is_err() {
+            refused.push("between-bytes");
+        }
+    }
+    if !refused.is_empty() && !REFUSED_LOGGED.swap(true, Ordering::Relaxed) {
+        super::log::write_line(&format!(
+            "ld-dynamodb: the host refused the configured {} timeout(s) and applies its own; \
+             the request deadline (timeouts.request-ms) still holds",
+            refused.join(", ")
+        ));
     }
     Some(options)
 }
+
+/// Whether a refused timeout was logged by this instance.
+static REFUSED_LOGGED: AtomicBool = AtomicBool::new(false);
 
 /// The response of a finished future, with its whole body.
 fn finish(
@@ -326,10 +400,15 @@ fn failure(code: &ErrorCode) -> TransportFailure {
         ErrorCode::InternalError(_) => ("internal-error", false),
         _ => ("HTTP-protocol-error", false),
     };
+    // The name says what happened; only these cases carry text worth adding
+    // (a generic `Debug` of every case would cost kilobytes of code).
     let detail = match code {
-        ErrorCode::InternalError(Some(text)) => Some(text.clone()),
-        ErrorCode::InternalError(None) => None,
-        other => Some(format!("{other:?}")),
+        ErrorCode::InternalError(text) => text.clone(),
+        ErrorCode::DnsError(payload) => payload.rcode.clone(),
+        ErrorCode::TlsAlertReceived(payload) => payload.alert_message.clone(),
+        ErrorCode::HttpResponseTransferCoding(text)
+        | ErrorCode::HttpResponseContentCoding(text) => text.clone(),
+        _ => None,
     };
     TransportFailure {
         code: name.into(),

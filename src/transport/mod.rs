@@ -33,8 +33,21 @@ pub struct TransportFailure {
     pub retryable: bool,
 }
 
-/// The next request of a window, with its tag; `None` when there is no more.
-pub type NextRequest<'a> = dyn FnMut() -> Option<(usize, HttpRequest)> + 'a;
+/// What a window sends next.
+// A request is moved once, from the caller into the window: boxing it would
+// only add an allocation.
+#[allow(clippy::large_enum_variant)]
+pub enum Next {
+    /// This request, with its tag.
+    Send(usize, HttpRequest),
+    /// Nothing until an answer arrives (only while a request is in flight).
+    Wait,
+    /// Nothing more: the window ends once the requests in flight are answered.
+    Done,
+}
+
+/// Gives the next request of a window, told how many are in flight.
+pub type NextRequest<'a> = dyn FnMut(usize) -> Next + 'a;
 /// Takes each answer of a window, with its request's tag.
 pub type Answered<'a> = dyn FnMut(usize, Result<HttpResponse, TransportFailure>) + 'a;
 
@@ -48,9 +61,10 @@ pub trait Transport {
         timeouts: &Timeouts,
     ) -> Vec<Result<HttpResponse, TransportFailure>>;
 
-    /// Sends the requests `next` yields with at most `limit` in flight, a new
-    /// one as soon as one is answered, and gives each answer to `done` as it
-    /// arrives. This default sends waves of `limit` with [`Transport::send_all`].
+    /// Sends the requests `next` gives with at most `limit` in flight, asking
+    /// for the next one whenever fewer are out (so a new one leaves as soon as
+    /// one is answered), and gives each answer to `done` as it arrives. This
+    /// default sends each request on its own with [`Transport::send_all`].
     fn send_window(
         &self,
         limit: usize,
@@ -58,14 +72,17 @@ pub trait Transport {
         next: &mut NextRequest<'_>,
         done: &mut Answered<'_>,
     ) {
+        let _ = limit;
         loop {
-            let (tags, requests): (Vec<usize>, Vec<HttpRequest>) =
-                std::iter::from_fn(&mut *next).take(limit).unzip();
-            if tags.is_empty() {
-                return;
-            }
-            for (tag, result) in tags.into_iter().zip(self.send_all(requests, timeouts)) {
-                done(tag, result);
+            match next(0) {
+                Next::Send(tag, request) => {
+                    let result = self.send_all(vec![request], timeouts).pop();
+                    done(tag, result.expect("one result per request"));
+                }
+                // Nothing is in flight here: a pacing caller sleeps before it
+                // answers `Wait`, so ask again.
+                Next::Wait => {}
+                Next::Done => return,
             }
         }
     }

@@ -4,10 +4,11 @@
 pub mod proxy;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
 
 use serde_json::{json, Value};
 
@@ -70,6 +71,7 @@ impl Backend {
             retry: None,
             timeouts: None,
             init_concurrency: None,
+            init_no_progress_ms: None,
         }
     }
 
@@ -143,13 +145,103 @@ pub fn run_with_stdin(mut command: Command, stdin: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
-/// The `ld-dynamodb` CLI as `scripts/build.sh` builds it (or `LD_DYNAMODB_BIN`).
-pub fn cli_binary() -> PathBuf {
-    std::env::var_os("LD_DYNAMODB_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/ld-dynamodb")
+/// The project's root folder.
+pub fn project_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The newest modification time of the files under `path`, with the file
+/// that has it.
+fn newest(path: &Path) -> Option<(SystemTime, PathBuf)> {
+    let meta = std::fs::metadata(path).ok()?;
+    if meta.is_file() {
+        return Some((meta.modified().ok()?, path.to_path_buf()));
+    }
+    std::fs::read_dir(path)
+        .ok()?
+        .filter_map(|entry| newest(&entry.ok()?.path()))
+        .max_by_key(|(time, _)| *time)
+}
+
+/// The source files cargo recorded for a build in its dep-info file
+/// (`target/.../NAME.d`: `output: input input ...`).
+fn depinfo_sources(depfile: &Path) -> Vec<PathBuf> {
+    std::fs::read_to_string(depfile)
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .next()
+                .and_then(|line| line.split_once(": "))
+                .map(|(_, inputs)| inputs.split_whitespace().map(PathBuf::from).collect())
         })
+        .unwrap_or_default()
+}
+
+/// Why `artifact` cannot be used: missing, or older than one of `sources`
+/// (files or folders); `make` is the command that builds it.
+pub fn stale_artifact(artifact: &Path, sources: &[PathBuf], make: &str) -> Option<String> {
+    let Ok(built) = std::fs::metadata(artifact).and_then(|m| m.modified()) else {
+        return Some(format!("{} is missing: run {make}", artifact.display()));
+    };
+    let (changed, file) = sources
+        .iter()
+        .filter_map(|source| newest(source))
+        .max_by_key(|(time, _)| *time)?;
+    (changed > built).then(|| {
+        format!(
+            "{} is older than {}: run {make} (scripts/test.sh does), so no test runs an old build",
+            artifact.display(),
+            file.display()
+        )
+    })
+}
+
+/// `artifact`, after checking that it is newer than every source file of the
+/// builds whose dep-info files are `depfiles` (paths under `target/`), and of
+/// `extra` (paths under the project root).
+pub fn fresh_artifact(artifact: &str, depfiles: &[&str], extra: &[&str], make: &str) -> PathBuf {
+    let root = project_root();
+    let mut sources: Vec<PathBuf> = depfiles
+        .iter()
+        .flat_map(|d| depinfo_sources(&root.join("target").join(d)))
+        .collect();
+    sources.extend(extra.iter().map(|e| root.join(e)));
+    let artifact = root.join(artifact);
+    if let Some(why) = stale_artifact(&artifact, &sources, make) {
+        panic!("{why}");
+    }
+    artifact
+}
+
+/// The dep-info of the store component's core module, and its WIT.
+const COMPONENT_DEPINFO: &str = "wasm32-unknown-unknown/release/ld_dynamodb_store.d";
+
+/// The `ld-dynamodb` CLI as `scripts/build.sh` builds it (or `LD_DYNAMODB_BIN`),
+/// checked to be newer than its sources.
+pub fn cli_binary() -> PathBuf {
+    match std::env::var_os("LD_DYNAMODB_BIN") {
+        Some(path) => PathBuf::from(path),
+        None => fresh_artifact(
+            "target/debug/ld-dynamodb",
+            &["debug/ld-dynamodb.d"],
+            &["host-example/Cargo.toml"],
+            "scripts/build.sh",
+        ),
+    }
+}
+
+/// The composed edge flag server of `scripts/edge-build.sh`, checked to be
+/// newer than the app's and the store's sources.
+pub fn edge_component() -> PathBuf {
+    fresh_artifact(
+        "target/component/edge-flags.wasm",
+        &[
+            "wasm32-unknown-unknown/release/ld_dynamodb_edge_flags.d",
+            COMPONENT_DEPINFO,
+        ],
+        &["wit", "examples/edge-flags/wit"],
+        "scripts/edge-build.sh",
+    )
 }
 
 /// Runs a helper script of `support/` with the project's Python.
@@ -170,15 +262,17 @@ fn run_script(name: &str, args: &[&str], stdin: &str) -> String {
 }
 
 /// The component under test: `LD_DYNAMODB_COMPONENT`, else the release build
-/// of `scripts/build.sh`.
+/// of `scripts/build.sh`, checked to be newer than its sources.
 pub fn component_path() -> PathBuf {
-    std::env::var_os("LD_DYNAMODB_COMPONENT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../target/component")
-                .join(COMPONENT_FILE)
-        })
+    match std::env::var_os("LD_DYNAMODB_COMPONENT") {
+        Some(path) => PathBuf::from(path),
+        None => fresh_artifact(
+            &format!("target/component/{COMPONENT_FILE}"),
+            &[COMPONENT_DEPINFO],
+            &["wit"],
+            "scripts/build.sh",
+        ),
+    }
 }
 
 /// The component, compiled once per test binary.
@@ -365,5 +459,42 @@ impl Backend {
             }
         }
         self.boto(Value::Array(calls));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_artifact_older_than_a_source_or_missing_is_refused() {
+        let root = std::env::temp_dir().join(format!("ld-stale-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("src/deep")).unwrap();
+        let artifact = root.join("built.wasm");
+        let sources = [root.join("src")];
+        assert!(stale_artifact(&artifact, &sources, "make")
+            .unwrap()
+            .contains("missing"));
+        std::fs::write(root.join("src/deep/a.rs"), "old").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&artifact, "wasm").unwrap();
+        assert_eq!(stale_artifact(&artifact, &sources, "make"), None);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(root.join("src/deep/a.rs"), "new").unwrap();
+        let why = stale_artifact(&artifact, &sources, "make").unwrap();
+        assert!(why.contains("a.rs") && why.contains("run make"), "{why}");
+        // Dep-info files name the inputs of a build.
+        let depfile = root.join("out.d");
+        std::fs::write(
+            &depfile,
+            format!(
+                "{}: {}\n",
+                artifact.display(),
+                root.join("src/deep/a.rs").display()
+            ),
+        )
+        .unwrap();
+        assert_eq!(depinfo_sources(&depfile), [root.join("src/deep/a.rs")]);
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

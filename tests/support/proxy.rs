@@ -337,3 +337,130 @@ impl Tunnel {
         self.connections.load(Ordering::SeqCst)
     }
 }
+
+/// DynamoDB's per-partition write capacity, emulated in front of a server
+/// that has none: a token bucket of `rate` write units per second for each
+/// partition key (`namespace`), holding at most `burst` seconds of them and
+/// full at the start. A BatchWriteItem takes from each item's bucket what it
+/// can (one unit per KiB of item, at least one); the server gets the items
+/// that fit and the answer lists the others as `UnprocessedItems`, as AWS
+/// does; a request with nothing accepted is answered
+/// `ProvisionedThroughputExceededException`. Other operations pass.
+pub struct Partitions {
+    rate: f64,
+    burst: f64,
+    buckets: Mutex<std::collections::HashMap<String, (f64, Instant)>>,
+    /// Write requests received in BatchWriteItem requests, re-sends included.
+    pub items_received: AtomicUsize,
+    /// BatchWriteItem requests answered with unprocessed items or refused.
+    pub throttled: AtomicUsize,
+    /// BatchWriteItem requests received.
+    pub batches: AtomicUsize,
+}
+
+impl Partitions {
+    pub fn new(rate: f64, burst: f64) -> Arc<Partitions> {
+        Arc::new(Partitions {
+            rate,
+            burst,
+            buckets: Mutex::default(),
+            items_received: AtomicUsize::new(0),
+            throttled: AtomicUsize::new(0),
+            batches: AtomicUsize::new(0),
+        })
+    }
+
+    /// Whether the bucket of `namespace` has `units` now; takes them if so.
+    fn take(&self, namespace: &str, units: f64) -> bool {
+        let mut buckets = self.buckets.lock().unwrap();
+        let now = Instant::now();
+        let full = self.rate * self.burst;
+        let (tokens, at) = buckets.entry(namespace.to_string()).or_insert((full, now));
+        *tokens = (*tokens + self.rate * now.duration_since(*at).as_secs_f64()).min(full);
+        *at = now;
+        if *tokens >= units {
+            *tokens -= units;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The proxy script.
+    pub fn script(self: &Arc<Self>) -> impl FnMut(&Request) -> Action + Send + 'static {
+        let partitions = self.clone();
+        move |request: &Request| {
+            if request.op != "BatchWriteItem" {
+                return Action::Forward;
+            }
+            let body = request.json();
+            let (table, writes) = body["RequestItems"]
+                .as_object()
+                .and_then(|tables| tables.iter().next())
+                .map(|(table, writes)| {
+                    (
+                        table.clone(),
+                        writes.as_array().cloned().unwrap_or_default(),
+                    )
+                })
+                .expect("a BatchWriteItem body");
+            partitions.batches.fetch_add(1, Ordering::SeqCst);
+            partitions
+                .items_received
+                .fetch_add(writes.len(), Ordering::SeqCst);
+            let (accepted, refused): (Vec<Value>, Vec<Value>) =
+                writes.into_iter().partition(|write| {
+                    let (namespace, units) = match &write["PutRequest"]["Item"] {
+                        Value::Null => (&write["DeleteRequest"]["Key"]["namespace"]["S"], 1.0),
+                        item => (
+                            &item["namespace"]["S"],
+                            (item.to_string().len() as f64 / 1024.0).ceil().max(1.0),
+                        ),
+                    };
+                    partitions.take(namespace.as_str().unwrap_or_default(), units)
+                });
+            if !refused.is_empty() {
+                partitions.throttled.fetch_add(1, Ordering::SeqCst);
+            }
+            if accepted.is_empty() {
+                return Action::Respond(
+                    400,
+                    r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provisioned throughput for the table was exceeded."}"#.into(),
+                );
+            }
+            let forwarded = serde_json::json!({ "RequestItems": { &table: accepted } });
+            Action::Rewrite(
+                forwarded.to_string().into_bytes(),
+                Box::new(move |answer: Vec<u8>| {
+                    let mut answer: Value =
+                        serde_json::from_slice(&answer).unwrap_or_else(|_| serde_json::json!({}));
+                    if !refused.is_empty() {
+                        answer["UnprocessedItems"] = serde_json::json!({ &table: refused });
+                    }
+                    answer.to_string().into_bytes()
+                }),
+            )
+        }
+    }
+}
+
+impl Proxy {
+    /// The most requests of `op` that were in the proxy at once (from
+    /// arrival to answer).
+    pub fn most_in_flight(&self, op: &str) -> usize {
+        let mut events: Vec<(Instant, i32)> = self
+            .exchanges()
+            .iter()
+            .filter(|e| e.request.op == op)
+            .flat_map(|e| [(e.arrived, 1), (e.answered, -1)])
+            .collect();
+        // Answers before arrivals at the same instant.
+        events.sort();
+        let (mut now, mut most) = (0, 0);
+        for (_, step) in events {
+            now += step;
+            most = most.max(now);
+        }
+        most as usize
+    }
+}

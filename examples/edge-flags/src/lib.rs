@@ -1,8 +1,9 @@
 //! An edge flag server: LaunchDarkly's server-side polling API
 //! (`/sdk/latest-all`, `/sdk/latest-flags[/{key}]`, `/sdk/latest-segments[/{key}]`,
 //! `/status`) served from the ld-dynamodb data store. The logic is in [`api`],
-//! plain Rust; `component` maps `wasi:http`, `wasi:config` and the store's WIT
-//! onto it (compiled for wasm only).
+//! plain Rust; `component` maps `wasi:http`, `wasi:config` (settings),
+//! `wasi:cli/environment` (secrets), `wasi:cli/stderr` (the log) and the
+//! store's WIT onto it (compiled for wasm only).
 
 pub mod api;
 
@@ -17,12 +18,14 @@ mod component {
     use exports::wasi::http::incoming_handler::Guest;
     use ld_dynamodb::store::data_store::Store;
     use ld_dynamodb::store::types::{Config, Credentials, StoreError};
+    use wasi::cli::{environment, stderr};
     use wasi::config::store as config;
     use wasi::http::types::{
-        Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
+        ErrorCode, Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse,
+        ResponseOutparam,
     };
 
-    use crate::api::{self, FlagSource, Item, Settings};
+    use crate::api::{self, Auth, FlagSource, Item, Settings};
 
     struct App;
 
@@ -78,6 +81,7 @@ mod component {
             retry: None,
             timeouts: None,
             init_concurrency: None,
+            init_no_progress_ms: None,
         };
         Store::open(&config).map(StoreSource).map_err(describe)
     }
@@ -113,28 +117,67 @@ mod component {
                 if_none_match: first("if-none-match")
                     .map(|v| String::from_utf8_lossy(&v).into_owned()),
             };
-            let settings = Settings::read(|key| {
-                config::get(key).map_err(|e| format!("cannot read the configuration: {e:?}"))
-            });
-            let sdk_key = settings.as_ref().ok().and_then(|s| s.sdk_key.clone());
-            let response = api::handle(&req, sdk_key.as_deref(), || open(settings?));
+            let environment = environment::get_environment();
+            let settings = Settings::read(
+                |key| config::get(key).map_err(|e| format!("cannot read the configuration: {e:?}")),
+                |name| {
+                    environment
+                        .iter()
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| v.clone())
+                },
+            );
+            if let Ok(Settings {
+                auth: Auth::None, ..
+            }) = &settings
+            {
+                // `wasmtime serve` makes an instance per request, so this is
+                // the start of this instance.
+                log("edge-flags: auth=none: every route is served without a key");
+            }
+            let response = api::handle(
+                &req,
+                settings.as_ref().map_err(String::as_str),
+                || open(settings.clone()?),
+                &mut log,
+            );
             send(out, response);
         }
     }
 
+    /// One line to stderr (the host's log); a failed write is ignored.
+    fn log(line: &str) {
+        let stream = stderr::get_stderr();
+        let text = format!("{line}\n");
+        for chunk in text.as_bytes().chunks(4096) {
+            if stream.blocking_write_and_flush(chunk).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Sends the response; when it cannot be built, the outparam still gets
+    /// an error, so the host answers (500) instead of waiting on nothing.
     fn send(out: ResponseOutparam, response: api::Response) {
         let entries: Vec<(String, Vec<u8>)> = response
             .headers
             .into_iter()
             .map(|(k, v)| (k, v.into_bytes()))
             .collect();
-        let Ok(headers) = Fields::from_list(&entries) else {
-            return;
+        let fail = |out: ResponseOutparam, what: &str| {
+            log(&format!("edge-flags: cannot build the response: {what}"));
+            ResponseOutparam::set(out, Err(ErrorCode::InternalError(Some(what.to_string()))));
+        };
+        let headers = match Fields::from_list(&entries) {
+            Ok(headers) => headers,
+            Err(e) => return fail(out, &format!("bad header: {e:?}")),
         };
         let outgoing = OutgoingResponse::new(headers);
-        let _ = outgoing.set_status_code(response.status);
+        if outgoing.set_status_code(response.status).is_err() {
+            return fail(out, &format!("bad status {}", response.status));
+        }
         let Ok(body) = outgoing.body() else {
-            return;
+            return fail(out, "no body");
         };
         ResponseOutparam::set(out, Ok(outgoing));
         if let Ok(stream) = body.write() {

@@ -128,31 +128,42 @@ fn median(samples: &[Sample]) -> Sample {
 }
 
 /// This process's user+sys CPU seconds.
-fn own_cpu() -> f64 {
+fn own_cpu() -> Result<f64> {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage fills the struct it is given.
+    // SAFETY: getrusage fills the struct it is given; it was zeroed before.
     let usage = unsafe {
-        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        if libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) != 0 {
+            bail!("getrusage failed: {}", std::io::Error::last_os_error());
+        }
         usage.assume_init()
     };
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    secs(usage.ru_utime) + secs(usage.ru_stime)
+    Ok(secs(usage.ru_utime) + secs(usage.ru_stime))
 }
 
-/// Another process's user+sys CPU seconds, from /proc.
-fn process_cpu(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+/// Another process's user+sys CPU seconds, from /proc; an error when they
+/// cannot be read (a zero would make ratios infinite).
+fn process_cpu(pid: u32) -> Result<f64> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    let after = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .with_context(|| format!("{path} has no command name"))?;
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
+    let ticks = |i: usize| -> Result<f64> {
         fields
             .get(i)
             .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
+            .with_context(|| format!("{path} has no CPU time in field {}", i + 3))
     };
     // utime and stime are fields 14 and 15 of the line (11 and 12 after the name).
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    (ticks(11) + ticks(12)) / hz
+    // SAFETY: sysconf only reads a constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if hz <= 0 {
+        bail!("sysconf(_SC_CLK_TCK) failed");
+    }
+    Ok((ticks(11)? + ticks(12)?) / hz as f64)
 }
 
 /// A store result as an error line.
@@ -228,6 +239,7 @@ impl Bench {
             retry: None,
             timeouts: None,
             init_concurrency: None,
+            init_no_progress_ms: None,
         }
     }
 
@@ -265,15 +277,21 @@ impl Bench {
             bail!("the Python benchmark failed");
         }
         let runs: Vec<Value> = serde_json::from_slice(&out.stdout)?;
-        Ok(runs
-            .iter()
-            .map(|r| Sample {
-                wall: r["wall"].as_f64().unwrap_or(0.0),
-                cpu: r["cpu"].as_f64().unwrap_or(0.0),
-                requests: r["requests"].as_f64().unwrap_or(0.0),
-                server_cpu: r["server_cpu"].as_f64().unwrap_or(0.0),
+        let field = |r: &Value, name: &str| {
+            r[name]
+                .as_f64()
+                .with_context(|| format!("the Python benchmark gave no number {name:?}: {r}"))
+        };
+        runs.iter()
+            .map(|r| {
+                Ok(Sample {
+                    wall: field(r, "wall")?,
+                    cpu: field(r, "cpu")?,
+                    requests: field(r, "requests")?,
+                    server_cpu: field(r, "server_cpu")?,
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// A new table holding `n` flags of 1 KB, written directly, and a store on it.
@@ -290,23 +308,23 @@ impl Bench {
     }
 
     /// Starts timing one operation of ours.
-    fn start(&self, store: &Session) -> Meter {
-        Meter {
+    fn start(&self, store: &Session) -> Result<Meter> {
+        Ok(Meter {
             requests: store.instance().requests_sent(),
             wall: Instant::now(),
-            cpu: own_cpu(),
-            server: process_cpu(self.server_pid),
-        }
+            cpu: own_cpu()?,
+            server: process_cpu(self.server_pid)?,
+        })
     }
 
     /// The sample of the operation started with [`Bench::start`].
-    fn finish(&self, meter: Meter, store: &Session) -> Sample {
-        Sample {
+    fn finish(&self, meter: Meter, store: &Session) -> Result<Sample> {
+        Ok(Sample {
             wall: meter.wall.elapsed().as_secs_f64(),
-            cpu: own_cpu() - meter.cpu,
+            cpu: own_cpu()? - meter.cpu,
             requests: (store.instance().requests_sent() - meter.requests) as f64,
-            server_cpu: process_cpu(self.server_pid) - meter.server,
-        }
+            server_cpu: process_cpu(self.server_pid)? - meter.server,
+        })
     }
 
     fn start_proxy(&self, delay_ms: u64) -> Result<DelayProxy> {
@@ -393,9 +411,9 @@ impl Bench {
                     let mut store = self.open(&runtime, &self.endpoint, &table).await?;
                     check(store.create_table().await?)?;
                     let mut store = self.open(&runtime, &endpoint, &table).await?;
-                    let meter = self.start(&store);
+                    let meter = self.start(&store)?;
                     check(store.init(&collections).await?)?;
-                    ours.push(self.finish(meter, &store));
+                    ours.push(self.finish(meter, &store)?);
                 }
                 let python =
                     self.python(json!({ "endpoint": endpoint, "op": "init", "data_file": file }))?;
@@ -417,18 +435,18 @@ impl Bench {
         let mut get_all = Vec::new();
         let mut gets = Vec::new();
         for _ in 0..self.runs {
-            let meter = self.start(&store);
+            let meter = self.start(&store)?;
             let items = check(store.get_all("features").await?)?;
-            get_all.push(self.finish(meter, &store));
+            get_all.push(self.finish(meter, &store)?);
             anyhow::ensure!(items.len() == 1000, "GetAll returned {}", items.len());
-            let meter = self.start(&store);
+            let meter = self.start(&store)?;
             for key in &keys {
                 anyhow::ensure!(
                     check(store.get("features", key).await?)?.is_some(),
                     "{key} is missing"
                 );
             }
-            gets.push(self.finish(meter, &store));
+            gets.push(self.finish(meter, &store)?);
         }
         let py_all = self.python(
             json!({ "endpoint": self.endpoint, "op": "get_all", "table": table, "expect": 1000 }),
@@ -810,7 +828,7 @@ async fn component_figures(path: &Path, runs: usize, full_wasi: bool) -> Result<
     let gzip: usize = String::from_utf8_lossy(&gz.stdout)
         .trim()
         .parse()
-        .unwrap_or(0);
+        .with_context(|| format!("gzip gave no size for {}", path.display()))?;
     let engine = new_engine()?;
     let mut compile = Vec::new();
     let mut component = None;

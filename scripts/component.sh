@@ -7,10 +7,15 @@
 # zero-filled at start, and the first 1 KiB is never used, since rustc places
 # the stack first, at [0, 1 MiB), growing down (only a stack within 1 KiB of
 # overflowing would reach it). `--converge` repeats -Oz until it stops shrinking.
+# The passes before it are semantics-preserving rewrites that -Oz alone does not
+# run: whole-program type flow (`--gufa-optimizing`), control flow rebuilt by
+# the Relooper (`--flatten --rereloop`, which then shrinks) and merging of
+# functions that differ only in constants (measured: 3.6 KB less than -Oz).
 make_component() {
   local core="$1" out="$2" tools="$root/.tools" tmp
   tmp="$(mktemp -d "$root/target/component-build.XXXXXX")"
-  node "$tools/node/node_modules/binaryen/bin/wasm-opt" -Oz --converge \
+  node "$tools/node/node_modules/binaryen/bin/wasm-opt" \
+    --gufa-optimizing -Oz --flatten --rereloop -Oz --merge-similar-functions -Oz --converge \
     --zero-filled-memory --low-memory-unused \
     --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals --enable-multivalue --enable-reference-types \

@@ -32,10 +32,13 @@ pub struct WriteStats {
     pub throttled: u32,
 }
 
-/// Write units a write request costs: one per KiB of its item, at least one.
+/// Write units a write request costs: one per KiB of its item (its JSON and
+/// about 100 bytes of keys and names), at least one.
 fn units(request: &Value) -> f64 {
-    let bytes = request["PutRequest"]["Item"].to_string().len();
-    (bytes as f64 / 1024.0).ceil().max(1.0)
+    let json = request["PutRequest"]["Item"]["item"]["S"]
+        .as_str()
+        .map_or(0, str::len);
+    ((json + 100) as f64 / 1024.0).ceil()
 }
 
 /// Requests to send in one BatchWriteItem, and what became of earlier tries.

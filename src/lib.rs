@@ -128,14 +128,21 @@ mod component {
         fn get_all(&self, kind: String) -> Result<Vec<wit::KeyedItem>, wit::StoreError> {
             self.0
                 .get_all(&kind)
-                .map(|items| {
-                    items
+                .map(|items| items.into_iter().map(wit_keyed_item).collect())
+                .map_err(error)
+        }
+
+        fn snapshot(&self, kinds: Vec<String>) -> Result<wit::Snapshot, wit::StoreError> {
+            let kinds: Vec<&str> = kinds.iter().map(String::as_str).collect();
+            self.0
+                .snapshot(&kinds)
+                .map(|snapshot| wit::Snapshot {
+                    initialized: snapshot.initialized,
+                    kinds: snapshot
+                        .kinds
                         .into_iter()
-                        .map(|k| wit::KeyedItem {
-                            key: k.key,
-                            item: wit_item(k.item),
-                        })
-                        .collect()
+                        .map(|items| items.into_iter().map(wit_keyed_item).collect())
+                        .collect(),
                 })
                 .map_err(error)
         }
@@ -220,6 +227,13 @@ mod component {
         KeyedItem {
             key: k.key,
             item: core_item(k.item),
+        }
+    }
+
+    fn wit_keyed_item(k: KeyedItem) -> wit::KeyedItem {
+        wit::KeyedItem {
+            key: k.key,
+            item: wit_item(k.item),
         }
     }
 

@@ -24,6 +24,14 @@ pub struct Collection {
 }
 
 /// Names one item.
+/// Several kinds read together, with the Init marker.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub initialized: bool,
+    /// The items of each kind asked, in the order asked.
+    pub kinds: Vec<Vec<KeyedItem>>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemRef {
     pub kind: String,

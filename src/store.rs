@@ -13,7 +13,7 @@ use crate::dynamo::{Client, Operation};
 use crate::error::StoreError;
 use crate::init_plan;
 use crate::input::{item_json, validate_key, validate_kind};
-use crate::model::{Collection, InitReport, Item, ItemRef, KeyedItem, UpsertOutcome};
+use crate::model::{Collection, InitReport, Item, ItemRef, KeyedItem, Snapshot, UpsertOutcome};
 use crate::pacing::Pacer;
 use crate::schema::{self, INITED_BASE};
 use crate::transport::Platform;
@@ -64,13 +64,46 @@ impl<P: Platform> DataStore<P> {
     /// A malformed row (no numeric `version`, an empty or missing key, an
     /// `item` that is not a JSON object) is skipped and logged with its key.
     pub fn get_all(&self, kind: &str) -> Result<Vec<KeyedItem>, StoreError> {
-        validate_kind(kind)?;
-        let namespace = self.namespace(kind);
-        let mut items = Vec::new();
-        self.query_all(&[&namespace], false, |_, raw| {
+        let (mut kinds, _) = self.read(&[kind], false)?;
+        Ok(kinds.pop().unwrap_or_default())
+    }
+
+    /// Every item of each kind and whether the `$inited` marker exists, read
+    /// together: the queries of every kind and of the marker are in flight at
+    /// once (one round trip when each kind fits in a page).
+    pub fn snapshot(&self, kinds: &[&str]) -> Result<Snapshot, StoreError> {
+        let (kinds, initialized) = self.read(kinds, true)?;
+        Ok(Snapshot { initialized, kinds })
+    }
+
+    /// The items of `kinds`, and with `marker` whether the marker exists (its
+    /// namespace queried beside them; false when not asked).
+    fn read(
+        &self,
+        kinds: &[&str],
+        marker: bool,
+    ) -> Result<(Vec<Vec<KeyedItem>>, bool), StoreError> {
+        let mut namespaces = Vec::with_capacity(kinds.len() + 1);
+        for kind in kinds {
+            validate_kind(kind)?;
+            namespaces.push(self.namespace(kind));
+        }
+        let marker_namespace = self.namespace(INITED_BASE);
+        if marker {
+            namespaces.push(marker_namespace.clone());
+        }
+        let queried: Vec<&str> = namespaces.iter().map(String::as_str).collect();
+        let mut items: Vec<Vec<KeyedItem>> = vec![Vec::new(); kinds.len()];
+        let mut initialized = false;
+        self.query_all(&queried, false, |index, raw| {
+            let Some(kind) = items.get_mut(index) else {
+                // The marker's namespace: its row is keyed by the namespace.
+                initialized |= raw.key.and_then(|k| k.s).as_deref() == Some(&marker_namespace);
+                return Ok(());
+            };
             // One bad row must not hide every other item: it is logged and skipped.
-            match response::stored_item(&namespace, raw) {
-                Ok((key, item)) => items.push(KeyedItem { key, item }),
+            match response::stored_item(&namespaces[index], raw) {
+                Ok((key, item)) => kind.push(KeyedItem { key, item }),
                 Err(e) => self
                     .client
                     .platform()
@@ -78,7 +111,7 @@ impl<P: Platform> DataStore<P> {
             }
             Ok(())
         })?;
-        Ok(items)
+        Ok((items, initialized))
     }
 
     /// Writes the item unless the table holds an equal or newer version.
@@ -724,6 +757,39 @@ mod tests {
         assert!(
             matches!(err, StoreError::MalformedResponse(m) if m.contains("same LastEvaluatedKey"))
         );
+    }
+
+    #[test]
+    fn a_snapshot_queries_every_kind_and_the_marker_in_one_round() {
+        let platform = FakePlatform::new(|sent: &Sent| {
+            let ns = sent.body["KeyConditions"]["namespace"]["AttributeValueList"][0]["S"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let row = |key: &str| {
+                json!({"namespace": {"S": ns}, "key": {"S": key}, "version": {"N": "2"},
+                                        "item": {"S": format!("{{\"key\":\"{key}\",\"version\":2}}")}})
+            };
+            let items = match ns.as_str() {
+                "p:features" => vec![row("f1"), row("f2")],
+                "p:segments" => vec![row("s1")],
+                "p:$inited" => vec![json!({"namespace": {"S": ns}, "key": {"S": "p:$inited"}})],
+                other => panic!("{other}"),
+            };
+            ok(&json!({ "Items": items }).to_string())
+        });
+        let store = DataStore::new(config("p", 3, 8), platform);
+        let snapshot = store.snapshot(&["features", "segments"]).unwrap();
+        assert!(snapshot.initialized);
+        let keys: Vec<Vec<&str>> = snapshot
+            .kinds
+            .iter()
+            .map(|items| items.iter().map(|k| k.key.as_str()).collect())
+            .collect();
+        assert_eq!(keys, [vec!["f1", "f2"], vec!["s1"]]);
+        // The three queries went out together, in one round.
+        assert_eq!(*store.client.platform().rounds.borrow(), [3]);
+        assert!(store.snapshot(&["bad:kind"]).is_err());
     }
 
     #[test]

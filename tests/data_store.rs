@@ -52,6 +52,29 @@ macro_rules! store_suite {
             }
 
             #[tokio::test]
+            async fn a_snapshot_reads_every_kind_and_the_marker_together() {
+                let (_, mut store) = fresh_store(&backend(), "snapshot", PREFIX).await;
+                let kinds = ["features".to_string(), "segments".to_string()];
+                let empty = ok!(store.snapshot(&kinds));
+                assert!(!empty.initialized);
+                assert_eq!(empty.kinds, vec![vec![], vec![]]);
+                ok!(store.init(&[
+                    collection("segments", vec![item("s1", 1, json!({}))]),
+                    collection("features", vec![item("f1", 2, json!({})), tombstone("f2", 3)]),
+                ]));
+                let snapshot = ok!(store.snapshot(&kinds));
+                assert!(snapshot.initialized);
+                assert_eq!(
+                    versions(&snapshot.kinds[0]),
+                    vec![("f1".into(), 2, false), ("f2".into(), 3, true)]
+                );
+                assert_eq!(versions(&snapshot.kinds[1]), vec![("s1".into(), 1, false)]);
+                assert_eq!(snapshot.kinds[0], ok!(store.get_all("features")));
+                let err = store.snapshot(&["a:b".to_string()]).await.unwrap().unwrap_err();
+                assert!(matches!(err, StoreError::InvalidInput(_)), "{err:?}");
+            }
+
+            #[tokio::test]
             async fn init_completely_replaces_previous_data() {
                 let (_, mut store) = fresh_store(&backend(), "replace", PREFIX).await;
                 ok!(store.init(&[

@@ -596,3 +596,35 @@ fn the_composed_server_imports_only_the_proxy_world_wasi_config_and_the_environm
         .collect();
     assert_eq!(exports, ["wasi:http/incoming-handler@0.2.0"]);
 }
+
+#[test]
+fn each_request_reads_its_data_in_one_round_trip() {
+    let backend = Backend::moto();
+    let table = loaded_table(&backend);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let proxy = runtime.block_on(ld_dynamodb_tests::proxy::Proxy::start(
+        &backend.endpoint,
+        |_| ld_dynamodb_tests::proxy::Action::Stall(std::time::Duration::from_millis(50)),
+    ));
+    let served = Served::start(&backend, &table, &proxy.endpoint, Some(SDK_KEY));
+    let auth = [("authorization", SDK_KEY)];
+    for (path, queries) in [
+        ("/sdk/latest-all", 3),
+        ("/sdk/latest-flags", 2),
+        ("/sdk/latest-segments/beta-testers", 2),
+    ] {
+        let before = proxy.exchanges().len();
+        assert_eq!(served.get(path, &auth).0, 200, "{path}");
+        let exchanges = proxy.exchanges()[before..].to_vec();
+        // The kinds and the marker, each one Query, all sent before any was
+        // answered: one round trip (each answer is held 50 ms).
+        assert_eq!(exchanges.len(), queries, "{path}");
+        assert!(exchanges.iter().all(|e| e.request.op == "Query"), "{path}");
+        let last_arrival = exchanges.iter().map(|e| e.arrived).max().unwrap();
+        let first_answer = exchanges.iter().map(|e| e.answered).min().unwrap();
+        assert!(
+            last_arrival < first_answer,
+            "{path}: the queries were sequential"
+        );
+    }
+}

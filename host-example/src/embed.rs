@@ -32,7 +32,8 @@ pub use bindings::exports::ld_dynamodb::store::types as wit;
 use bindings::{StoreExports, StoreExportsPre};
 pub use ld_dynamodb_store::config::Credentials;
 pub use wit::{
-    Collection, InitReport, Item, KeyedItem, RetryPolicy, StoreError, Timeouts, UpsertOutcome,
+    Collection, InitReport, Item, KeyedItem, RetryPolicy, Snapshot, StoreError, Timeouts,
+    UpsertOutcome,
 };
 
 /// Where and how to reach the table: the WIT `config` record. Unlike the
@@ -432,6 +433,17 @@ impl Session {
         Ok(b.ld_dynamodb_store_data_store()
             .store()
             .call_get_all(store, handle, kind)
+            .await?)
+    }
+
+    /// Every item of each kind and whether the `$inited` marker exists, read
+    /// together (one round trip when each kind fits in a page).
+    pub async fn snapshot(&mut self, kinds: &[String]) -> Result<Result<Snapshot, StoreError>> {
+        let handle = self.handle;
+        let (store, b) = self.parts();
+        Ok(b.ld_dynamodb_store_data_store()
+            .store()
+            .call_snapshot(store, handle, kinds)
             .await?)
     }
 

@@ -229,7 +229,9 @@ impl<P: Platform> Client<P> {
         }
     }
 
-    /// How the outcome of one attempt came back.
+    /// How the outcome of one attempt came back. (Not inlined: the windowed
+    /// and the retrying paths share one copy.)
+    #[inline(never)]
     fn answer(&self, op: Operation, outcome: Result<HttpResponse, TransportFailure>) -> Answer {
         match outcome {
             Ok(response) if response.status().is_success() => Answer::Body(response.into_body()),

@@ -129,32 +129,42 @@ pub fn row_key(namespace: &str, key: Option<Attr>) -> Result<String, StoreError>
 /// A flag, segment or other item row: its key and stored version.
 pub fn stored_item(namespace: &str, row: Row) -> Result<(String, Item), StoreError> {
     let key = row_key(namespace, row.key)?;
-    let bad =
-        |what: String| StoreError::malformed(format!("item {key:?} in {namespace:?}: {what}"));
-    if key.is_empty() {
-        return Err(bad("the key is empty".into()));
+    // One place formats the error (smaller code than one format per case).
+    match stored_version_and_item(&key, row.version, row.item) {
+        Ok(item) => Ok((key, item)),
+        Err(what) => Err(StoreError::malformed(format!(
+            "item {key:?} in {namespace:?}: {what}"
+        ))),
     }
-    let version = match row.version {
-        None => return Err(bad("no version attribute".into())),
+}
+
+/// The stored item of a row with key `key`, or what is wrong with it.
+fn stored_version_and_item(
+    key: &str,
+    version: Option<Attr>,
+    item: Option<Attr>,
+) -> Result<Item, String> {
+    if key.is_empty() {
+        return Err("the key is empty".into());
+    }
+    let version = match version {
+        None => return Err("no version attribute".into()),
         Some(Attr { n: Some(n), .. }) => n
             .parse::<u64>()
-            .map_err(|_| bad(format!("version {n:?} is not a non-negative integer")))?,
-        Some(_) => return Err(bad("the version attribute is not a number".into())),
+            .map_err(|_| format!("version {n:?} is not a non-negative integer"))?,
+        Some(_) => return Err("the version attribute is not a number".into()),
     };
-    let json = match row.item {
+    let json = match item {
         None => None,
         Some(Attr { s: Some(s), .. }) => Some(s),
-        Some(_) => return Err(bad("the item attribute is not a string".into())),
+        Some(_) => return Err("the item attribute is not a string".into()),
     };
-    let deleted = schema::is_deleted(json.as_deref()).map_err(bad)?;
-    Ok((
-        key,
-        Item {
-            version,
-            deleted,
-            json: json.unwrap_or_default(),
-        },
-    ))
+    let deleted = schema::is_deleted(json.as_deref())?;
+    Ok(Item {
+        version,
+        deleted,
+        json: json.unwrap_or_default(),
+    })
 }
 
 #[cfg(test)]

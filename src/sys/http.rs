@@ -251,28 +251,21 @@ fn request_options(timeouts: &Timeouts) -> Option<RequestOptions> {
         return None;
     }
     let options = RequestOptions::new();
-    let mut refused = Vec::new();
+    let mut refused = false;
     if let Some(d) = timeouts.connect {
-        if options.set_connect_timeout(Some(nanos(d))).is_err() {
-            refused.push("connect");
-        }
+        refused |= options.set_connect_timeout(Some(nanos(d))).is_err();
     }
     if let Some(d) = timeouts.first_byte {
-        if options.set_first_byte_timeout(Some(nanos(d))).is_err() {
-            refused.push("first-byte");
-        }
+        refused |= options.set_first_byte_timeout(Some(nanos(d))).is_err();
     }
     if let Some(d) = timeouts.between_bytes {
-        if options.set_between_bytes_timeout(Some(nanos(d))).is_err() {
-            refused.push("between-bytes");
-        }
+        refused |= options.set_between_bytes_timeout(Some(nanos(d))).is_err();
     }
-    if !refused.is_empty() && !REFUSED_LOGGED.swap(true, Ordering::Relaxed) {
-        super::log::write_line(&format!(
-            "ld-dynamodb: the host refused the configured {} timeout(s) and applies its own; \
-             the request deadline (timeouts.request-ms) still holds",
-            refused.join(", ")
-        ));
+    if refused && !REFUSED_LOGGED.swap(true, Ordering::Relaxed) {
+        super::log::write_line(
+            "ld-dynamodb: the host refused a configured connect, first-byte or between-bytes \
+             timeout and applies its own; timeouts.request-ms still bounds each request",
+        );
     }
     Some(options)
 }

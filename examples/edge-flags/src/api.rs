@@ -12,12 +12,21 @@ pub struct Item {
     pub json: String,
 }
 
+/// Every item of some kinds (tombstones included), and whether the data is
+/// initialized, read together.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub initialized: bool,
+    /// The items of each kind asked, in the order asked.
+    pub kinds: Vec<Vec<(String, Item)>>,
+}
+
 /// Where flags and segments come from (the data store in the component).
 /// Errors are messages that carry no secret.
 pub trait FlagSource {
     fn is_initialized(&mut self) -> Result<bool, String>;
-    fn get(&mut self, kind: &str, key: &str) -> Result<Option<Item>, String>;
-    fn get_all(&mut self, kind: &str) -> Result<Vec<(String, Item)>, String>;
+    /// The kinds and the marker in one round trip.
+    fn snapshot(&mut self, kinds: &[&str]) -> Result<Snapshot, String>;
 }
 
 /// What the handler reads of a request.
@@ -181,9 +190,8 @@ fn respond<S: FlagSource>(
             return error(503, UNAVAILABLE);
         }
     };
-    let initialized = source.is_initialized();
     if route == Route::Status {
-        return match initialized {
+        return match source.is_initialized() {
             Ok(initialized) => json_response(
                 200,
                 &json!({ "initialized": initialized, "available": true }),
@@ -196,31 +204,30 @@ fn respond<S: FlagSource>(
             }
         };
     }
-    match initialized {
-        Ok(true) => {}
-        Ok(false) => {
-            log(&format!(
-                "edge-flags: the data store is not initialized ({where_}): no $inited marker \
-                 under that prefix; load data with `ld-dynamodb init`, or check the prefix"
-            ));
-            return error(503, "the data store is not initialized");
-        }
+    // One round trip: the kinds the route needs and the marker, together.
+    let kinds: &[&str] = match &route {
+        Route::All => &[FLAGS, SEGMENTS],
+        Route::Flags | Route::Flag(_) => &[FLAGS],
+        Route::Segments | Route::Segment(_) | Route::Status => &[SEGMENTS],
+    };
+    let snapshot = match source.snapshot(kinds) {
+        Ok(snapshot) => snapshot,
         Err(e) => {
             log(&format!(
                 "edge-flags: the data store failed ({where_}): {e}"
             ));
             return error(503, UNAVAILABLE);
         }
+    };
+    if !snapshot.initialized {
+        log(&format!(
+            "edge-flags: the data store is not initialized ({where_}): no $inited marker \
+             under that prefix; load data with `ld-dynamodb init`, or check the prefix"
+        ));
+        return error(503, "the data store is not initialized");
     }
-    let body = match body(&mut source, &route) {
-        Ok(Some(body)) => body,
-        Ok(None) => return error(404, "not found"),
-        Err(e) => {
-            log(&format!(
-                "edge-flags: the data store failed ({where_}): {e}"
-            ));
-            return error(503, UNAVAILABLE);
-        }
+    let Some(body) = body(snapshot.kinds, &route) else {
+        return error(404, "not found");
     };
     let tag = etag(&body);
     let matches = request.if_none_match.as_deref().is_some_and(|header| {
@@ -246,29 +253,27 @@ fn respond<S: FlagSource>(
     }
 }
 
-/// The JSON of a route: `None` for an absent or deleted item.
-fn body<S: FlagSource>(source: &mut S, route: &Route) -> Result<Option<Vec<u8>>, String> {
-    let one = |source: &mut S, kind: &str, key: &str| {
-        Ok(source
-            .get(kind, key)?
-            .filter(|item| !item.deleted)
-            .map(|item| item.json.into_bytes()))
-    };
-    Ok(Some(match route {
+/// The JSON of a route from the kinds it read: `None` for an absent or
+/// deleted item.
+fn body(mut kinds: Vec<Vec<(String, Item)>>, route: &Route) -> Option<Vec<u8>> {
+    let mut next = || kinds.drain(..1).next().unwrap_or_default();
+    Some(match route {
         Route::All => {
             let mut out = b"{\"flags\":".to_vec();
-            out.extend(collection(source.get_all(FLAGS)?));
+            out.extend(collection(next()));
             out.extend(b",\"segments\":");
-            out.extend(collection(source.get_all(SEGMENTS)?));
+            out.extend(collection(next()));
             out.push(b'}');
             out
         }
-        Route::Flags => collection(source.get_all(FLAGS)?),
-        Route::Segments => collection(source.get_all(SEGMENTS)?),
-        Route::Flag(key) => return one(source, FLAGS, key),
-        Route::Segment(key) => return one(source, SEGMENTS, key),
-        Route::Status => unreachable!("answered before"),
-    }))
+        Route::Flags | Route::Segments | Route::Status => collection(next()),
+        Route::Flag(key) | Route::Segment(key) => {
+            return next()
+                .into_iter()
+                .find(|(k, item)| k == key && !item.deleted)
+                .map(|(_, item)| item.json.into_bytes())
+        }
+    })
 }
 
 /// `{"key": item, ...}` of the live items, sorted by key; the items' JSON is
@@ -438,28 +443,26 @@ mod tests {
         initialized: bool,
         items: HashMap<&'static str, Vec<(String, Item)>>,
         fail: Option<String>,
-        calls: usize,
     }
 
     impl FlagSource for Fake {
         fn is_initialized(&mut self) -> Result<bool, String> {
-            self.calls += 1;
             match &self.fail {
                 Some(e) => Err(e.clone()),
                 None => Ok(self.initialized),
             }
         }
-        fn get(&mut self, kind: &str, key: &str) -> Result<Option<Item>, String> {
-            self.calls += 1;
-            Ok(self
-                .items
-                .get(kind)
-                .and_then(|items| items.iter().find(|(k, _)| k == key))
-                .map(|(_, item)| item.clone()))
-        }
-        fn get_all(&mut self, kind: &str) -> Result<Vec<(String, Item)>, String> {
-            self.calls += 1;
-            Ok(self.items.get(kind).cloned().unwrap_or_default())
+        fn snapshot(&mut self, kinds: &[&str]) -> Result<Snapshot, String> {
+            if let Some(e) = &self.fail {
+                return Err(e.clone());
+            }
+            Ok(Snapshot {
+                initialized: self.initialized,
+                kinds: kinds
+                    .iter()
+                    .map(|kind| self.items.get(kind).cloned().unwrap_or_default())
+                    .collect(),
+            })
         }
     }
 

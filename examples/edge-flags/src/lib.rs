@@ -25,7 +25,7 @@ mod component {
         ResponseOutparam,
     };
 
-    use crate::api::{self, Auth, FlagSource, Item, Settings};
+    use crate::api::{self, Auth, FlagSource, Item, Settings, Snapshot};
 
     struct App;
 
@@ -55,14 +55,18 @@ mod component {
             self.0.is_initialized().map_err(describe)
         }
 
-        fn get(&mut self, kind: &str, key: &str) -> Result<Option<Item>, String> {
-            self.0.get(kind, key).map(|i| i.map(item)).map_err(describe)
-        }
-
-        fn get_all(&mut self, kind: &str) -> Result<Vec<(String, Item)>, String> {
+        fn snapshot(&mut self, kinds: &[&str]) -> Result<Snapshot, String> {
+            let kinds: Vec<String> = kinds.iter().map(|k| k.to_string()).collect();
             self.0
-                .get_all(kind)
-                .map(|items| items.into_iter().map(|k| (k.key, item(k.item))).collect())
+                .snapshot(&kinds)
+                .map(|snapshot| Snapshot {
+                    initialized: snapshot.initialized,
+                    kinds: snapshot
+                        .kinds
+                        .into_iter()
+                        .map(|items| items.into_iter().map(|k| (k.key, item(k.item))).collect())
+                        .collect(),
+                })
                 .map_err(describe)
         }
     }

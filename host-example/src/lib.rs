@@ -29,7 +29,8 @@
 //! Modules: a self-stopping private runtime (`background`), the embedding and the component's types (`embed`), the pooled
 //! store (`store`), credentials (`credentials`), the compile cache (`cache`),
 //! the outbound HTTP policy (`outbound`) and its keep-alive client (`pool`),
-//! the AWS settings read from the environment (`environment`),
+//! the AWS settings read from the environment (`environment`), the flag
+//! evaluator component (`evaluator`),
 //! conversions between LaunchDarkly's JSON and the component's types (`data`).
 
 #![warn(missing_docs)]
@@ -41,6 +42,7 @@ pub mod data;
 pub mod embed;
 pub mod environment;
 pub mod error;
+pub mod evaluator;
 #[cfg(feature = "launchdarkly")]
 pub mod launchdarkly;
 pub mod outbound;

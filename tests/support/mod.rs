@@ -230,6 +230,20 @@ pub fn cli_binary() -> PathBuf {
     }
 }
 
+/// The composed flag evaluator of `scripts/edge-build.sh`, checked to be
+/// newer than the evaluator's and the store's sources.
+pub fn evaluator_component() -> PathBuf {
+    fresh_artifact(
+        "target/component/flag-evaluator.wasm",
+        &[
+            "wasm32-unknown-unknown/release/ld_dynamodb_evaluator.d",
+            COMPONENT_DEPINFO,
+        ],
+        &["wit", "evaluator/wit"],
+        "scripts/edge-build.sh",
+    )
+}
+
 /// The composed edge flag server of `scripts/edge-build.sh`, checked to be
 /// newer than the app's and the store's sources.
 pub fn edge_component() -> PathBuf {

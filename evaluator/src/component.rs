@@ -1,0 +1,166 @@
+//! The WIT glue: `ld-dynamodb:flags/evaluator` over the imported data store.
+
+wit_bindgen::generate!({
+    path: "wit",
+    world: "flag-evaluator",
+    generate_all,
+});
+
+use exports::ld_dynamodb::evaluation::evaluator::{
+    self as api, EvalError, Evaluation, Evaluator, FlagFilter, Guest, GuestEvaluator, StateOptions,
+};
+use ld_dynamodb::store::data_store::Store;
+use ld_dynamodb::store::types::{self as store, KeyedItem};
+use wasi::cli::stderr;
+
+use crate::{Data, Filter};
+
+struct Component;
+
+impl Guest for Component {
+    type Evaluator = EvaluatorResource;
+}
+
+/// An evaluator: an open data store.
+struct EvaluatorResource(Store);
+
+/// One line to stderr; a failed write is dropped.
+fn log(line: &str) {
+    let stream = stderr::get_stderr();
+    let text = format!("{line}\n");
+    for chunk in text.as_bytes().chunks(4096) {
+        if stream.blocking_write_and_flush(chunk).is_err() {
+            return;
+        }
+    }
+}
+
+fn live(items: Vec<KeyedItem>) -> Vec<(String, String)> {
+    items
+        .into_iter()
+        .filter(|k| !k.item.deleted)
+        .map(|k| (k.key, k.item.json))
+        .collect()
+}
+
+impl EvaluatorResource {
+    /// Flags and segments, in one round trip (the store's snapshot).
+    fn data(&self) -> Result<Data, EvalError> {
+        let snapshot = self
+            .0
+            .snapshot(&["features".to_string(), "segments".to_string()])
+            .map_err(|e| EvalError::Store(store_error(e)))?;
+        let mut kinds = snapshot.kinds.into_iter();
+        let flags = live(kinds.next().unwrap_or_default());
+        let segments = live(kinds.next().unwrap_or_default());
+        let (data, skipped) = Data::from_json(snapshot.initialized, flags, segments);
+        for why in skipped {
+            log(&format!("ld-dynamodb evaluator: {why}"));
+        }
+        Ok(data)
+    }
+}
+
+/// The evaluator's config record as the store's (the same fields).
+fn store_config(c: api::Config) -> store::Config {
+    store::Config {
+        table: c.table,
+        prefix: c.prefix,
+        region: c.region,
+        endpoint: c.endpoint,
+        credentials: store::Credentials {
+            access_key_id: c.credentials.access_key_id,
+            secret_access_key: c.credentials.secret_access_key,
+            session_token: c.credentials.session_token,
+        },
+        retry: c.retry.map(|r| store::RetryPolicy {
+            max_attempts: r.max_attempts,
+            base_delay_ms: r.base_delay_ms,
+            max_delay_ms: r.max_delay_ms,
+        }),
+        timeouts: c.timeouts.map(|t| store::Timeouts {
+            connect_ms: t.connect_ms,
+            first_byte_ms: t.first_byte_ms,
+            between_bytes_ms: t.between_bytes_ms,
+            request_ms: t.request_ms,
+        }),
+        init_concurrency: c.init_concurrency,
+        init_no_progress_ms: c.init_no_progress_ms,
+    }
+}
+
+/// The store's error as the evaluator's (the same cases).
+fn store_error(e: store::StoreError) -> api::StoreError {
+    match e {
+        store::StoreError::InvalidConfig(m) => api::StoreError::InvalidConfig(m),
+        store::StoreError::InvalidInput(m) => api::StoreError::InvalidInput(m),
+        store::StoreError::Transport(t) => api::StoreError::Transport(api::TransportError {
+            code: t.code,
+            detail: t.detail,
+            attempts: t.attempts,
+        }),
+        store::StoreError::Service(s) => api::StoreError::Service(api::ServiceError {
+            code: s.code,
+            message: s.message,
+            status: s.status,
+            request_id: s.request_id,
+            attempts: s.attempts,
+        }),
+        store::StoreError::MalformedResponse(m) => api::StoreError::MalformedResponse(m),
+    }
+}
+
+fn context(json: &str) -> Result<launchdarkly_server_sdk_evaluation::Context, EvalError> {
+    crate::parse_context(json).map_err(EvalError::InvalidContext)
+}
+
+impl GuestEvaluator for EvaluatorResource {
+    fn open(config: api::Config) -> Result<Evaluator, api::StoreError> {
+        Store::open(&store_config(config))
+            .map(|store| Evaluator::new(EvaluatorResource(store)))
+            .map_err(store_error)
+    }
+
+    fn evaluate(
+        &self,
+        flag_key: String,
+        context_json: String,
+        default_json: String,
+    ) -> Result<Evaluation, EvalError> {
+        let context = context(&context_json)?;
+        let default = serde_json::from_str(&default_json)
+            .map_err(|e| EvalError::InvalidDefault(format!("the default is not JSON: {e}")))?;
+        let evaluation = crate::evaluate(&self.data()?, &flag_key, &context, default);
+        Ok(Evaluation {
+            value_json: evaluation.value.to_string(),
+            variation_index: evaluation
+                .variation_index
+                .and_then(|i| u32::try_from(i).ok()),
+            reason_json: crate::reason_json(&evaluation.reason).to_string(),
+        })
+    }
+
+    fn all_flags_state(
+        &self,
+        context_json: String,
+        options: StateOptions,
+    ) -> Result<String, EvalError> {
+        let context = context(&context_json)?;
+        let options = crate::StateOptions {
+            filter: match options.filter {
+                FlagFilter::All => Filter::All,
+                FlagFilter::ClientSide => Filter::ClientSide,
+                FlagFilter::Mobile => Filter::Mobile,
+            },
+            with_reasons: options.with_reasons,
+            details_only_for_tracked_flags: options.details_only_for_tracked_flags,
+        };
+        Ok(crate::all_flags_state(&self.data()?, &context, options).to_string())
+    }
+
+    fn secure_mode_hash(&self, context_json: String, sdk_key: String) -> Result<String, EvalError> {
+        Ok(crate::secure_mode_hash(&sdk_key, &context(&context_json)?))
+    }
+}
+
+export!(Component);

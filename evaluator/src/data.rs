@@ -1,0 +1,139 @@
+//! The flags and segments of one snapshot, as LaunchDarkly's evaluation
+//! engine reads them (its `Store`).
+
+use std::collections::HashMap;
+
+use launchdarkly_server_sdk_evaluation::{Flag, Segment, Store};
+use serde_json::Value;
+
+/// Flags and segments parsed from the store's items, and whether the data is
+/// initialized.
+#[derive(Debug, Clone, Default)]
+pub struct Data {
+    pub initialized: bool,
+    flags: HashMap<String, Flag>,
+    segments: HashMap<String, Segment>,
+}
+
+impl Data {
+    /// Parses the JSON of each live item; `(key, json)` pairs, deleted items
+    /// left out by the caller. An item the engine cannot parse is left out
+    /// too (its key and why are returned, for the log), as the SDKs skip it.
+    /// Fields that LaunchDarkly always writes but other writers may leave out
+    /// (a flag's `targets`, `rules`, `prerequisites`, a rule's `trackEvents`)
+    /// default to empty or false, as the JavaScript and Python SDKs read them.
+    pub fn from_json(
+        initialized: bool,
+        flags: Vec<(String, String)>,
+        segments: Vec<(String, String)>,
+    ) -> (Data, Vec<String>) {
+        let mut skipped = Vec::new();
+        let flags = parse(flags, "flag", &mut skipped);
+        let segments = parse(segments, "segment", &mut skipped);
+        (
+            Data {
+                initialized,
+                flags,
+                segments,
+            },
+            skipped,
+        )
+    }
+
+    /// The flags, sorted by key.
+    pub fn flags(&self) -> Vec<&Flag> {
+        let mut flags: Vec<&Flag> = self.flags.values().collect();
+        flags.sort_by(|a, b| a.key.cmp(&b.key));
+        flags
+    }
+
+    /// One flag.
+    pub fn flag(&self, key: &str) -> Option<&Flag> {
+        self.flags.get(key)
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(
+    items: Vec<(String, String)>,
+    what: &str,
+    skipped: &mut Vec<String>,
+) -> HashMap<String, T> {
+    items
+        .into_iter()
+        .filter_map(|(key, json)| {
+            let parsed = serde_json::from_str(&json).and_then(|mut value: Value| {
+                if what == "flag" {
+                    fill_flag_defaults(&mut value);
+                }
+                serde_json::from_value(value)
+            });
+            match parsed {
+                Ok(item) => Some((key, item)),
+                Err(e) => {
+                    skipped.push(format!("{what} {key:?} cannot be evaluated: {e}"));
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+/// Adds the fields a flag may lack but the engine requires.
+fn fill_flag_defaults(flag: &mut Value) {
+    let Some(fields) = flag.as_object_mut() else {
+        return;
+    };
+    for list in ["targets", "rules", "prerequisites"] {
+        fields
+            .entry(list)
+            .or_insert_with(|| Value::Array(Vec::new()));
+    }
+    if let Some(Value::Array(rules)) = fields.get_mut("rules") {
+        for rule in rules.iter_mut().filter_map(Value::as_object_mut) {
+            rule.entry("trackEvents").or_insert(Value::Bool(false));
+        }
+    }
+}
+
+impl Store for Data {
+    fn flag(&self, flag_key: &str) -> Option<Flag> {
+        self.flags.get(flag_key).cloned()
+    }
+
+    fn segment(&self, segment_key: &str) -> Option<Segment> {
+        self.segments.get(segment_key).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unparseable_items_are_left_out_and_named() {
+        let (data, skipped) = Data::from_json(
+            true,
+            vec![
+                ("ok".into(), r#"{"key":"ok","version":1,"on":false,"variations":[true],"offVariation":0,"fallthrough":{"variation":0},"salt":"s"}"#.into()),
+                ("bad".into(), r#"{"key":"bad","version":"one"}"#.into()),
+            ],
+            vec![],
+        );
+        // "ok" lacks targets, rules and prerequisites: they default to empty.
+        assert!(data.flag("ok").is_some() && data.flag("bad").is_none());
+        assert_eq!(skipped.len(), 1);
+        assert!(skipped[0].contains("flag \"bad\""), "{skipped:?}");
+    }
+
+    #[test]
+    fn the_legacy_client_side_field_counts_as_the_environment_id_and_mobile_is_on() {
+        let (data, _) = Data::from_json(
+            true,
+            vec![("legacy".into(), r#"{"key":"legacy","version":1,"on":false,"variations":[true],"offVariation":0,"fallthrough":{"variation":0},"salt":"s","clientSide":true}"#.into())],
+            vec![],
+        );
+        let flag = data.flag("legacy").unwrap();
+        // LaunchDarkly's rule for flags without `clientSideAvailability`.
+        assert!(flag.using_environment_id() && flag.using_mobile_key());
+    }
+}

@@ -1,0 +1,217 @@
+//! The state of every flag for one context, as the server SDKs' `allFlagsState`
+//! builds it: the JSON a JS client SDK takes as bootstrap data, and the shape
+//! the Relay Proxy's `evalx` endpoints answer with.
+
+use std::cell::RefCell;
+
+use launchdarkly_server_sdk_evaluation::{
+    evaluate as evaluate_flag, Context, PrerequisiteEvent, PrerequisiteEventRecorder,
+};
+use serde_json::{json, Map, Value};
+
+use crate::{reason_json, value_json, Data};
+
+/// Which flags are included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filter {
+    All,
+    /// Available to client-side IDs (`usingEnvironmentId`, or the legacy `clientSide`).
+    ClientSide,
+    /// Available to mobile keys (`usingMobileKey`).
+    Mobile,
+}
+
+/// The options of `allFlagsState`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateOptions {
+    pub filter: Filter,
+    pub with_reasons: bool,
+    pub details_only_for_tracked_flags: bool,
+}
+
+/// Collects the keys of the prerequisites one flag evaluated directly.
+struct Prerequisites<'a> {
+    of: &'a str,
+    keys: RefCell<Vec<String>>,
+}
+
+impl PrerequisiteEventRecorder for Prerequisites<'_> {
+    fn record(&self, event: PrerequisiteEvent) {
+        if event.target_flag_key == self.of {
+            self.keys.borrow_mut().push(event.prerequisite_flag.key);
+        }
+    }
+}
+
+/// `{flag key: value, ..., "$flagsState": {flag key: metadata}, "$valid": bool}`;
+/// `$valid` is false when the data is not initialized (the flags there are
+/// still evaluated, as the SDKs do with a store's last known data).
+pub fn all_flags_state(data: &Data, context: &Context, options: StateOptions) -> Value {
+    let mut state = Map::new();
+    let mut metadata = Map::new();
+    for flag in data.flags() {
+        let included = match options.filter {
+            Filter::All => true,
+            Filter::ClientSide => flag.using_environment_id(),
+            Filter::Mobile => flag.using_mobile_key(),
+        };
+        if !included {
+            continue;
+        }
+        let prerequisites = Prerequisites {
+            of: &flag.key,
+            keys: RefCell::default(),
+        };
+        let detail = evaluate_flag(data, flag, context, Some(&prerequisites));
+        let experiment = flag.is_experimentation_enabled(&detail.reason);
+        let track_events = flag.track_events || experiment;
+        let omit_details = options.details_only_for_tracked_flags
+            && !track_events
+            && !experiment
+            && flag.debug_events_until_date.is_none();
+        let mut meta = Map::new();
+        if let Some(index) = detail.variation_index {
+            meta.insert("variation".into(), json!(index));
+        }
+        if !omit_details {
+            meta.insert("version".into(), json!(flag.version));
+        }
+        if experiment || (options.with_reasons && !omit_details) {
+            meta.insert("reason".into(), reason_json(&detail.reason));
+        }
+        if track_events {
+            meta.insert("trackEvents".into(), json!(true));
+        }
+        if experiment {
+            meta.insert("trackReason".into(), json!(true));
+        }
+        if let Some(until) = flag.debug_events_until_date {
+            meta.insert("debugEventsUntilDate".into(), json!(until));
+        }
+        let keys = prerequisites.keys.into_inner();
+        if !keys.is_empty() {
+            meta.insert("prerequisites".into(), json!(keys));
+        }
+        state.insert(
+            flag.key.clone(),
+            detail.value.map_or(Value::Null, value_json),
+        );
+        metadata.insert(flag.key.clone(), Value::Object(meta));
+    }
+    state.insert("$flagsState".into(), Value::Object(metadata));
+    state.insert("$valid".into(), json!(data.initialized));
+    Value::Object(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse_context;
+
+    fn flag(key: &str, extra: Value) -> (String, String) {
+        let mut flag = json!({"key": key, "version": 4, "on": true, "salt": "s",
+            "variations": ["a", "b"], "offVariation": 1, "fallthrough": {"variation": 0},
+            "trackEvents": false, "targets": [], "rules": [], "prerequisites": [],
+            "clientSideAvailability": {"usingEnvironmentId": false, "usingMobileKey": false}});
+        for (k, v) in extra.as_object().unwrap() {
+            flag[k] = v.clone();
+        }
+        (key.to_string(), flag.to_string())
+    }
+
+    fn state(options: StateOptions) -> Value {
+        let (data, _) = Data::from_json(
+            true,
+            vec![
+                flag(
+                    "plain",
+                    json!({"clientSideAvailability": {"usingEnvironmentId": true, "usingMobileKey": false}}),
+                ),
+                flag(
+                    "mobile",
+                    json!({"clientSideAvailability": {"usingEnvironmentId": false, "usingMobileKey": true}}),
+                ),
+                flag("tracked", json!({"trackEvents": true})),
+                flag("experiment", json!({"trackEventsFallthrough": true})),
+                flag(
+                    "debugged",
+                    json!({"debugEventsUntilDate": 1_900_000_000_000u64}),
+                ),
+                flag(
+                    "needs",
+                    json!({"prerequisites": [{"key": "plain", "variation": 0}]}),
+                ),
+            ],
+            vec![],
+        );
+        let context = parse_context(r#"{"key": "u"}"#).unwrap();
+        all_flags_state(&data, &context, options)
+    }
+
+    const ALL: StateOptions = StateOptions {
+        filter: Filter::All,
+        with_reasons: false,
+        details_only_for_tracked_flags: false,
+    };
+
+    #[test]
+    fn values_and_metadata_follow_the_sdks() {
+        let s = state(ALL);
+        assert_eq!(s["plain"], "a");
+        assert_eq!(s["$valid"], true);
+        let meta = &s["$flagsState"];
+        assert_eq!(meta["plain"], json!({"variation": 0, "version": 4}));
+        assert_eq!(
+            meta["tracked"],
+            json!({"variation": 0, "version": 4, "trackEvents": true})
+        );
+        // An experiment (fallthrough tracked) always carries its reason.
+        assert_eq!(
+            meta["experiment"],
+            json!({"variation": 0, "version": 4, "trackEvents": true, "trackReason": true,
+                   "reason": {"kind": "FALLTHROUGH"}})
+        );
+        assert_eq!(meta["needs"]["prerequisites"], json!(["plain"]));
+        assert_eq!(
+            meta["debugged"]["debugEventsUntilDate"],
+            1_900_000_000_000u64
+        );
+    }
+
+    #[test]
+    fn filters_reasons_and_tracked_only_details() {
+        let client = state(StateOptions {
+            filter: Filter::ClientSide,
+            ..ALL
+        });
+        let keys: Vec<&String> = client["$flagsState"].as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["plain"]);
+        let mobile = state(StateOptions {
+            filter: Filter::Mobile,
+            ..ALL
+        });
+        let keys: Vec<&String> = mobile["$flagsState"].as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["mobile"]);
+        let reasons = state(StateOptions {
+            with_reasons: true,
+            ..ALL
+        });
+        assert_eq!(
+            reasons["$flagsState"]["plain"]["reason"],
+            json!({"kind": "FALLTHROUGH"})
+        );
+        let tracked = state(StateOptions {
+            with_reasons: true,
+            details_only_for_tracked_flags: true,
+            ..ALL
+        });
+        let meta = &tracked["$flagsState"];
+        assert_eq!(
+            meta["plain"],
+            json!({"variation": 0}),
+            "untracked: no version or reason"
+        );
+        assert!(meta["tracked"]["version"].is_number() && meta["tracked"]["reason"].is_object());
+        assert!(meta["debugged"]["version"].is_number());
+    }
+}

@@ -1,0 +1,282 @@
+//! The flag evaluator component (evaluator composed with the store) from the
+//! project's wasmtime host, against moto with SigV4 checking on: every flag of
+//! a rich data set for every context equals LaunchDarkly's Node server SDK on
+//! the same file (`variationDetail`, `allFlagsState` with its options, the
+//! secure-mode hash); typed errors; one round trip per call.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+use ld_dynamodb_host::data;
+use ld_dynamodb_host::embed::HostOptions;
+use ld_dynamodb_host::evaluator::{
+    EvalError, Evaluator, EvaluatorRuntime, FlagFilter, StateOptions,
+};
+use ld_dynamodb_tests::proxy::{Action, Proxy};
+use ld_dynamodb_tests::{evaluator_component, fresh_store, run_with_stdin, Backend};
+
+const PREFIX: Option<&str> = Some("eval");
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn read(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(root().join("tests/data").join(name)).unwrap())
+        .unwrap()
+}
+
+/// A table loaded with `tests/data/parity.json` and an evaluator on it
+/// (through `endpoint`, the backend's own when `None`).
+async fn evaluator_on_loaded_table(backend: &Backend, endpoint: Option<&str>) -> Evaluator {
+    let (table, mut store) = fresh_store(backend, "evaluator", PREFIX).await;
+    let text = std::fs::read_to_string(root().join("tests/data/parity.json")).unwrap();
+    store
+        .init(&data::all_data(&text).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut config = backend.config(&table, PREFIX);
+    if let Some(endpoint) = endpoint {
+        config.endpoint = Some(endpoint.to_string());
+    }
+    let runtime = EvaluatorRuntime::load(&evaluator_component()).unwrap();
+    runtime
+        .open(&HostOptions::default(), &config)
+        .await
+        .expect("no trap")
+        .expect("valid config")
+}
+
+const OPTIONS: [(FlagFilter, bool, bool); 4] = [
+    (FlagFilter::All, false, false),
+    (FlagFilter::ClientSide, false, false),
+    (FlagFilter::All, true, false),
+    (FlagFilter::All, true, true),
+];
+
+fn node_options((filter, with_reasons, tracked_only): (FlagFilter, bool, bool)) -> Value {
+    json!({
+        "clientSideOnly": filter == FlagFilter::ClientSide,
+        "withReasons": with_reasons,
+        "detailsOnlyForTrackedFlags": tracked_only,
+    })
+}
+
+/// What LaunchDarkly's Node server SDK answers for the data file.
+fn oracle(contexts: &Value, flags: &[String]) -> Value {
+    let mut command = Command::new("node");
+    command
+        .arg(root().join("tests/support/node_oracle.cjs"))
+        .env(
+            "LD_TEST_NODE_MODULES",
+            root().join(".tools/node/node_modules"),
+        );
+    let spec = json!({
+        "data_file": root().join("tests/data/parity.json"),
+        "contexts": contexts,
+        "flags": flags,
+        "default": "fallback",
+        "options": OPTIONS.iter().map(|o| node_options(*o)).collect::<Vec<_>>(),
+    });
+    let out = run_with_stdin(command, &spec.to_string());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_flag_for_every_context_equals_the_node_server_sdk() {
+    let backend = Backend::moto();
+    let mut evaluator = evaluator_on_loaded_table(&backend, None).await;
+    let data = read("parity.json");
+    let contexts = read("parity-contexts.json");
+    let mut flags: Vec<String> = data["flags"].as_object().unwrap().keys().cloned().collect();
+    flags.push("no-such-flag".into());
+    assert!(flags.len() > 40 && data["segments"].as_object().unwrap().len() >= 6);
+    assert!(contexts.as_array().unwrap().len() >= 20);
+    let expected = oracle(&contexts, &flags);
+    let mut compared = 0;
+    for (c, context) in contexts.as_array().unwrap().iter().enumerate() {
+        let context_json = context.to_string();
+        for (f, flag) in flags.iter().enumerate() {
+            let ours = evaluator
+                .evaluate(flag, &context_json, "\"fallback\"")
+                .await
+                .expect("no trap")
+                .unwrap_or_else(|e| panic!("{flag} for {context}: {e:?}"));
+            let theirs = &expected["details"][c][f];
+            let value: Value = serde_json::from_str(&ours.value_json).unwrap();
+            let reason: Value = serde_json::from_str(&ours.reason_json).unwrap();
+            let what = format!("{flag} for {context}");
+            assert_eq!(value, theirs["value"], "value of {what}");
+            assert_eq!(
+                ours.variation_index.map(Value::from).unwrap_or(Value::Null),
+                theirs["variationIndex"],
+                "variation of {what}"
+            );
+            assert_eq!(reason, theirs["reason"], "reason of {what}");
+            compared += 1;
+        }
+        for (o, options) in OPTIONS.iter().enumerate() {
+            let (filter, with_reasons, details_only_for_tracked_flags) = *options;
+            let state = evaluator
+                .all_flags_state(
+                    &context_json,
+                    StateOptions {
+                        filter,
+                        with_reasons,
+                        details_only_for_tracked_flags,
+                    },
+                )
+                .await
+                .unwrap()
+                .unwrap();
+            let state: Value = serde_json::from_str(&state).unwrap();
+            assert_eq!(
+                state, expected["states"][o][c],
+                "allFlagsState {options:?} for {context}"
+            );
+        }
+        // Mobile: the flags available to mobile keys, as the Node SDK's full state has them.
+        let mobile: Value = serde_json::from_str(
+            &evaluator
+                .all_flags_state(
+                    &context_json,
+                    StateOptions {
+                        filter: FlagFilter::Mobile,
+                        with_reasons: false,
+                        details_only_for_tracked_flags: false,
+                    },
+                )
+                .await
+                .unwrap()
+                .unwrap(),
+        )
+        .unwrap();
+        let all = &expected["states"][0][c];
+        let mobile_keys: Vec<&String> = data["flags"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, f)| f["clientSideAvailability"]["usingMobileKey"] == true)
+            .map(|(k, _)| k)
+            .collect();
+        for key in &mobile_keys {
+            assert_eq!(mobile[key.as_str()], all[key.as_str()], "{key}");
+            assert_eq!(
+                mobile["$flagsState"][key.as_str()],
+                all["$flagsState"][key.as_str()]
+            );
+        }
+        assert_eq!(
+            mobile["$flagsState"].as_object().unwrap().len(),
+            mobile_keys.len()
+        );
+        let hash = evaluator
+            .secure_mode_hash(&context_json, "sdk-oracle-key")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(hash, expected["hashes"][c], "secure-mode hash of {context}");
+    }
+    eprintln!("{compared} evaluations equal the Node server SDK's");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_contexts_defaults_and_tables_are_typed_errors() {
+    let backend = Backend::moto();
+    let mut evaluator = evaluator_on_loaded_table(&backend, None).await;
+    // (A legacy user, `{"key": ""}`, may have an empty key, as in every SDK.)
+    for context in [
+        "{",
+        "[1]",
+        r#"{"kind":"user"}"#,
+        r#"{"kind":"user","key":""}"#,
+        r#"{"kind":"multi"}"#,
+        r#"{"name":"no key"}"#,
+    ] {
+        match evaluator
+            .evaluate("op-in", context, "null")
+            .await
+            .expect("no trap")
+        {
+            Err(EvalError::InvalidContext(why)) => assert!(why.contains("context"), "{why}"),
+            other => panic!("{context}: {other:?}"),
+        }
+        assert!(matches!(
+            evaluator.secure_mode_hash(context, "k").await.unwrap(),
+            Err(EvalError::InvalidContext(_))
+        ));
+    }
+    assert!(matches!(
+        evaluator
+            .evaluate("op-in", r#"{"key":"u"}"#, "not json")
+            .await
+            .unwrap(),
+        Err(EvalError::InvalidDefault(_))
+    ));
+    // A table that does not exist: the store's typed error, no trap.
+    let runtime = EvaluatorRuntime::load(&evaluator_component()).unwrap();
+    let mut missing = runtime
+        .open(
+            &HostOptions::default(),
+            &backend.config("no-such-table", PREFIX),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    match missing
+        .evaluate("op-in", r#"{"key":"u"}"#, "null")
+        .await
+        .expect("no trap")
+    {
+        Err(EvalError::Store(ld_dynamodb_host::evaluator::StoreError::Service(e))) => {
+            assert_eq!(e.code, "ResourceNotFoundException")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_call_reads_the_table_in_one_round_trip() {
+    let backend = Backend::moto();
+    let proxy = Proxy::start(&backend.endpoint, |_| {
+        Action::Stall(std::time::Duration::from_millis(30))
+    })
+    .await;
+    let mut evaluator = evaluator_on_loaded_table(&backend, Some(&proxy.endpoint)).await;
+    let before = proxy.exchanges().len();
+    let ours = evaluator
+        .evaluate("prereq-chain", r#"{"key":"user-1","country":"fr"}"#, "null")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ours.value_json, "\"on\"");
+    let exchanges = proxy.exchanges()[before..].to_vec();
+    // Flags, segments and the marker: three Queries, all sent before any was
+    // answered (each answer is held 30 ms).
+    assert_eq!(exchanges.len(), 3);
+    let last_arrival = exchanges.iter().map(|e| e.arrived).max().unwrap();
+    let first_answer = exchanges.iter().map(|e| e.answered).min().unwrap();
+    assert!(last_arrival < first_answer, "the reads were sequential");
+    let before = proxy.exchanges().len();
+    evaluator
+        .all_flags_state(
+            r#"{"key":"user-1"}"#,
+            StateOptions {
+                filter: FlagFilter::All,
+                with_reasons: true,
+                details_only_for_tracked_flags: false,
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(proxy.exchanges().len() - before, 3);
+}

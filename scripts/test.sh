@@ -18,6 +18,10 @@ cargo test --workspace -- --test-threads 4 "$@"
 
 jco_dir="$root/.tools/node/transpiled"
 rm -rf "$jco_dir"
-node "$root/.tools/node/node_modules/@bytecodealliance/jco/dist/jco.js" transpile \
-  "$root/target/component/ld_dynamodb_store.wasm" -o "$jco_dir" --name store --quiet
-LD_TEST_JCO_MODULE="$jco_dir/store.js" node --test "$root/tests/jco/"
+jco="$root/.tools/node/node_modules/@bytecodealliance/jco/dist/jco.js"
+node "$jco" transpile "$root/target/component/ld_dynamodb_store.wasm" -o "$jco_dir" \
+  --name store --quiet
+node "$jco" transpile "$root/target/component/flag-evaluator.wasm" -o "$jco_dir" \
+  --name flag-evaluator --quiet
+LD_TEST_JCO_MODULE="$jco_dir/store.js" LD_TEST_JCO_EVALUATOR="$jco_dir/flag-evaluator.js" \
+  LD_TEST_NODE_MODULES="$root/.tools/node/node_modules" node --test "$root/tests/jco/"

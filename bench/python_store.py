@@ -2,8 +2,10 @@
 (launchdarkly-server-sdk, caching disabled).
 
 stdin: {"endpoint", "region", "access_key_id", "secret_access_key", "op",
-        "runs", "data_file" (init), "table" (get_all/gets), "keys" (gets)}
-stdout: [{"wall": s, "cpu": s, "requests": n, "server_cpu": s}, ...] one per run.
+        "runs", "data_file" (init), "table" (get_all/gets), "keys" (gets),
+        "report" (init: also count what was stored)}
+stdout: [{"wall": s, "cpu": s, "requests": n, "server_cpu": s}, ...] one per run;
+        with "report", each also has "stored" (item rows) and "marker" (bool).
 
 init: each run gets a fresh table (created and deleted outside the timing).
 CPU is this process's own user+sys time (resource.getrusage).
@@ -71,7 +73,16 @@ def main():
             for key in spec["keys"]:
                 assert store.get(FEATURES, key, lambda x: x) is not None
         wall, used = time.perf_counter() - wall0, cpu() - cpu0
-        results.append({"wall": wall, "cpu": used, "requests": count[0], "server_cpu": server_cpu(spec["server_pid"]) - server0})
+        result = {"wall": wall, "cpu": used, "requests": count[0], "server_cpu": server_cpu(spec["server_pid"]) - server0}
+        if spec.get("report"):
+            rows = [
+                item["namespace"]["S"]
+                for page in admin.get_paginator("scan").paginate(TableName=table)
+                for item in page["Items"]
+            ]
+            result["stored"] = sum(1 for ns in rows if ns in ("features", "segments"))
+            result["marker"] = "$inited" in rows
+        results.append(result)
         if spec["op"] == "init":
             admin.delete_table(TableName=table)
     print(json.dumps(results))

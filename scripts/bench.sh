@@ -3,7 +3,9 @@
 # the same local dynalite, directly and through a 10 ms and a 50 ms delay
 # proxy; the component beside its build of commit ba6b244 (before the
 # proxy-world, size-tuned build); and the edge flag server under `wasmtime
-# serve`. Prints one table and writes it to BENCHMARKS.md. Not part of the tests.
+# serve`; then Init through a partition emulator beside the Python store, and
+# the flag evaluator beside LaunchDarkly's Node server SDK. Prints the tables
+# and writes each section of BENCHMARKS.md. Not part of the tests.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -35,3 +37,13 @@ start_dynalite "$logs/bench-dynalite.log"
   --wasmtime "$root/.tools/bin/wasmtime" \
   --out "$root/BENCHMARKS.md" \
   --command "scripts/bench.sh"
+"$root/target/debug/ld-dynamodb-bench" pacing \
+  --endpoint "$LD_TEST_DYNALITE_ENDPOINT" \
+  --server-pid "${EMULATOR_PIDS[0]}" \
+  --python "$root/.tools/venv/bin/python" \
+  --runs "${BENCH_RUNS:-3}" \
+  --out "$root/BENCHMARKS.md"
+"$root/target/debug/ld-dynamodb-bench" evaluator \
+  --endpoint "$LD_TEST_DYNALITE_ENDPOINT" \
+  --evaluator "$root/target/component/flag-evaluator.wasm" \
+  --out "$root/BENCHMARKS.md"

@@ -23,8 +23,8 @@ cli="$root/target/debug/ld-dynamodb"
 
 export LD_SDK_KEY=sdk-demo-key
 port=$(free_port)
-"$root/.tools/bin/wasmtime" serve --addr "127.0.0.1:$port" -S config -S cli \
-  --env AWS_ACCESS_KEY_ID --env AWS_SECRET_ACCESS_KEY --env LD_SDK_KEY \
+mapfile -t flags < <("$root/scripts/edge-serve-flags.sh")
+"$root/.tools/bin/wasmtime" serve --addr "127.0.0.1:$port" "${flags[@]}" \
   -S config-var=table="$LD_DYNAMODB_TABLE" -S config-var=prefix="$LD_DYNAMODB_PREFIX" \
   -S config-var=region="$AWS_REGION" -S config-var=endpoint="$AWS_ENDPOINT_URL_DYNAMODB" \
   target/component/edge-flags.wasm 2>"$logs/edge-demo-serve.log" &

@@ -33,7 +33,7 @@ const CUT: f64 = 0.8;
 /// under it, so that the partition's burst capacity can refill.
 const MARGIN: f64 = 0.95;
 /// Growth of the rate while answers come back clean, per second.
-const GROWTH_PER_SECOND: f64 = 0.25;
+const GROWTH_PER_SECOND: f64 = 0.1;
 /// The least rate, in write units per second.
 const MIN_RATE: f64 = 1.0;
 /// Tokens may accumulate for this long at the current rate (and at least one

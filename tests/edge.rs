@@ -68,6 +68,19 @@ fn loaded_table(backend: &Backend) -> String {
     table
 }
 
+/// The options of `scripts/edge-serve-flags.sh`, as the README serves the app.
+fn serve_flags() -> Vec<String> {
+    let out = Command::new(root().join("scripts/edge-serve-flags.sh"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
 /// `wasmtime serve` running the composed component; stopped on drop.
 struct Served {
     child: Child,
@@ -103,18 +116,9 @@ impl Served {
     /// `wasmtime serve` with the given environment already set on `command`
     /// and these `wasi:config` variables.
     fn spawn(mut command: Command, vars: &[String]) -> Served {
-        command.args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "-S",
-            "config",
-            "-S",
-            "cli",
-        ]);
-        for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "LD_SDK_KEY"] {
-            command.args(["--env", name]);
-        }
+        command
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(serve_flags());
         for var in vars {
             command.args(["-S", &format!("config-var={var}")]);
         }
@@ -627,4 +631,47 @@ fn each_request_reads_its_data_in_one_round_trip() {
             "{path}: the queries were sequential"
         );
     }
+}
+
+#[test]
+fn hundreds_of_concurrent_connections_get_no_5xx() {
+    let backend = Backend::dynalite();
+    let table = loaded_table(&backend);
+    let served = Arc::new(Served::start(
+        &backend,
+        &table,
+        &backend.endpoint,
+        Some(SDK_KEY),
+    ));
+    // 256 connections at once, 2,048 requests in all, one connection each.
+    let (threads, per_thread) = (256, 8);
+    let started = std::time::Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let served = served.clone();
+            std::thread::spawn(move || {
+                (0..per_thread)
+                    .map(|_| {
+                        served
+                            .get("/sdk/latest-all", &[("authorization", SDK_KEY)])
+                            .0
+                    })
+                    .collect::<Vec<u16>>()
+            })
+        })
+        .collect();
+    let mut statuses = std::collections::BTreeMap::new();
+    for handle in handles {
+        for status in handle.join().unwrap() {
+            *statuses.entry(status).or_insert(0) += 1;
+        }
+    }
+    eprintln!("{statuses:?} in {:?}", started.elapsed());
+    let log = served.log();
+    assert_eq!(
+        statuses.get(&200),
+        Some(&(threads * per_thread)),
+        "{statuses:?}; the server's log ends with: {}",
+        &log[log.len().saturating_sub(2000)..]
+    );
 }

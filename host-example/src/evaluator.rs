@@ -39,10 +39,15 @@ pub struct EvaluatorRuntime {
 impl EvaluatorRuntime {
     /// Compiles the composed evaluator at `path` (or loads it from the compile cache).
     pub fn load(path: &Path) -> Result<EvaluatorRuntime> {
+        Self::load_with_cache(path, cache::default_dir().as_deref())
+    }
+
+    /// [`EvaluatorRuntime::load`] with another compile cache folder (`None`: none).
+    pub fn load_with_cache(path: &Path, cache_dir: Option<&Path>) -> Result<EvaluatorRuntime> {
         let engine = new_engine()?;
         let bytes = std::fs::read(path)
             .with_context(|| format!("cannot read the evaluator at {}", path.display()))?;
-        let component: Component = cache::load(&engine, &bytes, cache::default_dir().as_deref())
+        let component: Component = cache::load(&engine, &bytes, cache_dir)
             .with_context(|| format!("component {}", path.display()))?;
         let pre = EvaluatorExportsPre::new(proxy_linker(&engine)?.instantiate_pre(&component)?)?;
         Ok(EvaluatorRuntime { engine, pre })

@@ -38,6 +38,8 @@ pub enum Action {
     DropMidResponse,
     /// Wait this long before forwarding.
     Stall(Duration),
+    /// Wait this long, then do the inner action.
+    Delayed(Duration, Box<Action>),
 }
 
 type Script = Box<dyn FnMut(&Request) -> Action + Send>;
@@ -269,7 +271,11 @@ async fn serve(
     };
     let arrived = Instant::now();
     count.fetch_add(1, Ordering::SeqCst);
-    let action = (script.lock().unwrap())(&request);
+    let mut action = (script.lock().unwrap())(&request);
+    while let Action::Delayed(pause, inner) = action {
+        tokio::time::sleep(pause).await;
+        action = *inner;
+    }
     let reply = match action {
         Action::Forward => forward(upstream, &request_line, &request, &request.body).await?,
         Action::Respond(status, body) => response(status, body.as_bytes()),
@@ -287,6 +293,7 @@ async fn serve(
             tokio::time::sleep(pause).await;
             forward(upstream, &request_line, &request, &request.body).await?
         }
+        Action::Delayed(..) => unreachable!("unwrapped above"),
     };
     // Logged before the answer goes out, so the log is complete by the time
     // the client has its answer.
@@ -342,13 +349,15 @@ impl Tunnel {
 /// that has none: a token bucket of `rate` write units per second for each
 /// partition key (`namespace`), holding at most `burst` seconds of them and
 /// full at the start. A BatchWriteItem takes from each item's bucket what it
-/// can (one unit per KiB of item, at least one); the server gets the items
+/// can (one unit per KiB of item, as AWS counts it); the server gets the items
 /// that fit and the answer lists the others as `UnprocessedItems`, as AWS
 /// does; a request with nothing accepted is answered
 /// `ProvisionedThroughputExceededException`. Other operations pass.
 pub struct Partitions {
     rate: f64,
     burst: f64,
+    /// Added to every request's round trip.
+    rtt: Duration,
     buckets: Mutex<std::collections::HashMap<String, (f64, Instant)>>,
     /// Write requests received in BatchWriteItem requests, re-sends included.
     pub items_received: AtomicUsize,
@@ -360,9 +369,15 @@ pub struct Partitions {
 
 impl Partitions {
     pub fn new(rate: f64, burst: f64) -> Arc<Partitions> {
+        Self::with_rtt(rate, burst, Duration::ZERO)
+    }
+
+    /// [`Partitions::new`], each request answered `rtt` later.
+    pub fn with_rtt(rate: f64, burst: f64, rtt: Duration) -> Arc<Partitions> {
         Arc::new(Partitions {
             rate,
             burst,
+            rtt,
             buckets: Mutex::default(),
             items_received: AtomicUsize::new(0),
             throttled: AtomicUsize::new(0),
@@ -389,59 +404,77 @@ impl Partitions {
     /// The proxy script.
     pub fn script(self: &Arc<Self>) -> impl FnMut(&Request) -> Action + Send + 'static {
         let partitions = self.clone();
-        move |request: &Request| {
-            if request.op != "BatchWriteItem" {
-                return Action::Forward;
-            }
-            let body = request.json();
-            let (table, writes) = body["RequestItems"]
-                .as_object()
-                .and_then(|tables| tables.iter().next())
-                .map(|(table, writes)| {
-                    (
-                        table.clone(),
-                        writes.as_array().cloned().unwrap_or_default(),
-                    )
-                })
-                .expect("a BatchWriteItem body");
-            partitions.batches.fetch_add(1, Ordering::SeqCst);
-            partitions
-                .items_received
-                .fetch_add(writes.len(), Ordering::SeqCst);
-            let (accepted, refused): (Vec<Value>, Vec<Value>) =
-                writes.into_iter().partition(|write| {
-                    let (namespace, units) = match &write["PutRequest"]["Item"] {
-                        Value::Null => (&write["DeleteRequest"]["Key"]["namespace"]["S"], 1.0),
-                        item => (
-                            &item["namespace"]["S"],
-                            (item.to_string().len() as f64 / 1024.0).ceil().max(1.0),
-                        ),
-                    };
-                    partitions.take(namespace.as_str().unwrap_or_default(), units)
-                });
-            if !refused.is_empty() {
-                partitions.throttled.fetch_add(1, Ordering::SeqCst);
-            }
-            if accepted.is_empty() {
-                return Action::Respond(
-                    400,
-                    r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provisioned throughput for the table was exceeded."}"#.into(),
-                );
-            }
-            let forwarded = serde_json::json!({ "RequestItems": { &table: accepted } });
-            Action::Rewrite(
-                forwarded.to_string().into_bytes(),
-                Box::new(move |answer: Vec<u8>| {
-                    let mut answer: Value =
-                        serde_json::from_slice(&answer).unwrap_or_else(|_| serde_json::json!({}));
-                    if !refused.is_empty() {
-                        answer["UnprocessedItems"] = serde_json::json!({ &table: refused });
-                    }
-                    answer.to_string().into_bytes()
-                }),
-            )
+        move |request: &Request| match partitions.decide(request) {
+            action if partitions.rtt.is_zero() => action,
+            action => Action::Delayed(partitions.rtt, Box::new(action)),
         }
     }
+
+    fn decide(&self, request: &Request) -> Action {
+        if request.op != "BatchWriteItem" {
+            return Action::Forward;
+        }
+        let body = request.json();
+        let (table, writes) = body["RequestItems"]
+            .as_object()
+            .and_then(|tables| tables.iter().next())
+            .map(|(table, writes)| {
+                (
+                    table.clone(),
+                    writes.as_array().cloned().unwrap_or_default(),
+                )
+            })
+            .expect("a BatchWriteItem body");
+        self.batches.fetch_add(1, Ordering::SeqCst);
+        self.items_received
+            .fetch_add(writes.len(), Ordering::SeqCst);
+        let (accepted, refused): (Vec<Value>, Vec<Value>) = writes.into_iter().partition(|write| {
+            let (namespace, units) = match &write["PutRequest"]["Item"] {
+                Value::Null => (&write["DeleteRequest"]["Key"]["namespace"]["S"], 1.0),
+                item => (&item["namespace"]["S"], write_units(item)),
+            };
+            self.take(namespace.as_str().unwrap_or_default(), units)
+        });
+        if !refused.is_empty() {
+            self.throttled.fetch_add(1, Ordering::SeqCst);
+        }
+        if accepted.is_empty() {
+            return Action::Respond(
+                400,
+                r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provisioned throughput for the table was exceeded."}"#.into(),
+            );
+        }
+        let forwarded = serde_json::json!({ "RequestItems": { &table: accepted } });
+        Action::Rewrite(
+            forwarded.to_string().into_bytes(),
+            Box::new(move |answer: Vec<u8>| {
+                let mut answer: Value =
+                    serde_json::from_slice(&answer).unwrap_or_else(|_| serde_json::json!({}));
+                if !refused.is_empty() {
+                    answer["UnprocessedItems"] = serde_json::json!({ &table: refused });
+                }
+                answer.to_string().into_bytes()
+            }),
+        )
+    }
+}
+
+/// AWS's write units of an item: one per KiB of the lengths of its
+/// attribute names and string or number values, at least one.
+fn write_units(item: &Value) -> f64 {
+    let bytes: usize = item
+        .as_object()
+        .map(|attributes| {
+            attributes
+                .iter()
+                .map(|(name, value)| {
+                    let scalar = value["S"].as_str().or_else(|| value["N"].as_str());
+                    name.len() + scalar.map_or(0, str::len)
+                })
+                .sum()
+        })
+        .unwrap_or(0);
+    (bytes as f64 / 1024.0).ceil().max(1.0)
 }
 
 impl Proxy {

@@ -10,6 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod evaluator;
+mod pacing;
+mod report;
+
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
@@ -58,6 +62,35 @@ enum Cmd {
         #[arg(long)]
         wasmtime: Option<PathBuf>,
     },
+    /// Init through the partition emulator, beside the Python store; writes
+    /// its section of the report.
+    Pacing {
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long)]
+        server_pid: u32,
+        #[arg(long)]
+        python: PathBuf,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// The report to update (its section is replaced or appended).
+        #[arg(long)]
+        out: PathBuf,
+        /// The partition's write units per second, one Init series each.
+        #[arg(long, value_delimiter = ',', default_values_t = [200.0, 1000.0, 5000.0])]
+        rates: Vec<f64>,
+    },
+    /// The flag evaluator beside LaunchDarkly's Node server SDK; writes its
+    /// section of the report.
+    Evaluator {
+        #[arg(long)]
+        endpoint: String,
+        /// The composed evaluator.
+        #[arg(long)]
+        evaluator: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Forward TCP to UPSTREAM, delaying each request by DELAY_MS (prints its port).
     DelayProxy {
         #[arg(long)]
@@ -73,6 +106,30 @@ const SIZES: &[usize] = &[100, 1000, 5000];
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     match Cli::parse().command {
+        Cmd::Pacing {
+            endpoint,
+            server_pid,
+            python,
+            runs,
+            out,
+            rates,
+        } => {
+            let runtime = Runtime::load(&default_component_path()?)?;
+            let text =
+                pacing::report(&runtime, &endpoint, &python, runs, server_pid, &rates).await?;
+            println!("{text}");
+            report::replace_section(&out, "pacing", &text)
+        }
+        Cmd::Evaluator {
+            endpoint,
+            evaluator,
+            out,
+        } => {
+            let runtime = Runtime::load(&default_component_path()?)?;
+            let text = evaluator::report(&runtime, &evaluator, &endpoint).await?;
+            println!("{text}");
+            report::replace_section(&out, "evaluator", &text)
+        }
         Cmd::DelayProxy { upstream, delay_ms } => {
             delay_proxy(&upstream, Duration::from_millis(delay_ms)).await
         }
@@ -97,7 +154,7 @@ async fn main() -> Result<()> {
             };
             let report = bench.run().await?;
             let text = format!("{report}\nCommand: `{command}`\n");
-            std::fs::write(&out, &text)?;
+            report::replace_section(&out, "main", &text)?;
             println!("{text}");
             Ok(())
         }

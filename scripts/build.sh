@@ -32,6 +32,5 @@ if [ "$size" -gt "$max_size" ]; then
 fi
 # The whole workspace, so dependency features unify exactly as in `cargo test
 # --workspace` and the tests reuse this build instead of compiling wasmtime again.
+# The host library embeds the component built above (host-example/build.rs).
 cargo build --workspace
-# The CLI looks for the component beside its executable.
-cp "$component" "$root/target/debug/"

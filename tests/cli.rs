@@ -379,41 +379,27 @@ fn a_closed_stdout_ends_the_output_quietly() {
 }
 
 #[test]
-fn an_installed_cli_finds_the_component_beside_itself() {
+fn an_installed_cli_carries_its_component_and_works_from_any_folder() {
     let cli = Cli::new(None);
     let dir = std::env::temp_dir().join(format!("ld-dynamodb-installed-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(dir.join("elsewhere")).unwrap();
+    // The executable alone, as `cargo install` leaves it, run from another folder.
     let binary = dir.join("ld-dynamodb");
     std::fs::copy(cli_binary(), &binary).unwrap();
-    // The same command and environment, from the copy.
-    let run = |cli: &Cli| {
-        let template = cli.command(&["status"]);
-        let mut installed = Command::new(&binary);
-        installed.arg("status").env_clear();
-        for (key, value) in template.get_envs() {
-            if let Some(value) = value {
-                installed.env(key, value);
-            }
-        }
-        installed.output().unwrap()
-    };
-    // Without the component beside it: a clear error naming where it looked.
-    let out = run(&cli);
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains(&dir.join("ld_dynamodb_store.wasm").display().to_string()),
-        "{stderr}"
-    );
-    // With it: works, whatever the build tree holds.
-    std::fs::copy(
-        ld_dynamodb_tests::component_path(),
-        dir.join("ld_dynamodb_store.wasm"),
-    )
-    .unwrap();
     cli.json(&["create-table"], "");
-    let out = run(&cli);
+    let template = cli.command(&["status"]);
+    let mut installed = Command::new(&binary);
+    installed
+        .arg("status")
+        .env_clear()
+        .current_dir(dir.join("elsewhere"));
+    for (key, value) in template.get_envs() {
+        if let Some(value) = value {
+            installed.env(key, value);
+        }
+    }
+    let out = installed.output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -421,6 +407,18 @@ fn an_installed_cli_finds_the_component_beside_itself() {
     );
     let status: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status, json!({ "initialized": false, "available": true }));
+    // --component still names another build; a missing one is a clear error.
+    let missing = dir.join("no-such.wasm");
+    let out = installed
+        .args(["--component", missing.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no-such.wasm"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -280,3 +280,74 @@ async fn each_call_reads_the_table_in_one_round_trip() {
         .unwrap();
     assert_eq!(proxy.exchanges().len() - before, 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_snapshot_serves_until_its_time_to_live_and_never_after() {
+    let backend = Backend::moto();
+    let proxy = Proxy::start(&backend.endpoint, |_| Action::Forward).await;
+    let (table, mut store) = fresh_store(&backend, "evaluator-cache", PREFIX).await;
+    let text = std::fs::read_to_string(root().join("tests/data/parity.json")).unwrap();
+    store
+        .init(&data::all_data(&text).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut config = backend.config(&table, PREFIX);
+    config.endpoint = Some(proxy.endpoint.clone());
+    let ttl = std::time::Duration::from_millis(400);
+    let runtime = EvaluatorRuntime::load(&evaluator_component()).unwrap();
+    let mut evaluator = runtime
+        .open_with_cache(&HostOptions::default(), &config, Some(ttl))
+        .await
+        .unwrap()
+        .unwrap();
+    let user = r#"{"key":"user-9"}"#;
+    let value = |e: &ld_dynamodb_host::evaluator::Evaluation| e.value_json.clone();
+    let started = std::time::Instant::now();
+    let first = evaluator
+        .evaluate("string-value", user, "null")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(value(&first), "\"blue\"");
+    // The flag changes behind the evaluator's back.
+    let mut flag = read("parity.json")["flags"]["string-value"].clone();
+    flag["version"] = json!(99);
+    flag["fallthrough"] = json!({"variation": 0});
+    store
+        .upsert(
+            "features",
+            "string-value",
+            &ld_dynamodb_host::embed::Item {
+                version: 99,
+                deleted: false,
+                json: flag.to_string(),
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let requests = proxy.requests();
+    let cached = evaluator
+        .evaluate("string-value", user, "null")
+        .await
+        .unwrap()
+        .unwrap();
+    if started.elapsed() < ttl {
+        // Within the time to live: the same snapshot, no request.
+        assert_eq!(value(&cached), "\"blue\"");
+        assert_eq!(proxy.requests(), requests);
+    }
+    tokio::time::sleep(ttl).await;
+    let fresh = evaluator
+        .evaluate("string-value", user, "null")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        value(&fresh),
+        "\"red\"",
+        "past the time to live the table is read again"
+    );
+    assert_eq!(proxy.requests(), requests + 3);
+}

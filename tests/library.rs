@@ -359,7 +359,6 @@ fn run_example(backend: &Backend, table: &str, endpoint: &str) -> std::process::
     Command::new(example_binary())
         .args(["checkout-banner", "user-1", "user-2", "user-3"])
         .env("LD_DYNAMODB_TABLE", table)
-        .env("LD_DYNAMODB_COMPONENT", ld_dynamodb_tests::component_path())
         .env("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
         .env_remove("AWS_ENDPOINT_URL")
         .env("AWS_REGION", REGION)

@@ -161,6 +161,22 @@ pub async fn report(store: &Runtime, evaluator_path: &Path, dynalite: &str) -> R
         text.push_str(&format!(
             "| {size} | this evaluator (wasmtime, one snapshot of the table per call) | {evaluations:.0} | {states:.0} |\n"
         ));
+        let mut cached = match runtime
+            .open_with_cache(
+                &HostOptions::default(),
+                &config(dynalite, &table),
+                Some(Duration::from_secs(60)),
+            )
+            .await?
+        {
+            Ok(evaluator) => evaluator,
+            Err(e) => bail!("open: {e:?}"),
+        };
+        let evaluations = per_second(&mut cached, 2000, |e| Box::pin(evaluate(e))).await?;
+        let states = per_second(&mut cached, 200, |e| Box::pin(state(e))).await?;
+        text.push_str(&format!(
+            "| {size} | this evaluator, snapshot cached (`cache-ttl-ms`) | {evaluations:.0} | {states:.0} |\n"
+        ));
         let file = std::env::temp_dir().join(format!("ld-eval-bench-{size}.json"));
         std::fs::write(&file, &data_text)?;
         let theirs = node(&file, 20_000, 200)?;

@@ -22,8 +22,7 @@ use tokio::net::{TcpListener, TcpStream};
 use wasmtime::component::Component;
 
 use ld_dynamodb_host::embed::{
-    default_component_path, describe, new_engine, Credentials, HostOptions, Runtime, Session,
-    StoreConfig,
+    describe, new_engine, Credentials, HostOptions, Runtime, Session, StoreConfig,
 };
 use ld_dynamodb_host::{data, CredentialSource, DataStore};
 
@@ -114,7 +113,7 @@ async fn main() -> Result<()> {
             out,
             rates,
         } => {
-            let runtime = Runtime::load(&default_component_path()?)?;
+            let runtime = Runtime::load_or_embedded(None)?;
             let text =
                 pacing::report(&runtime, &endpoint, &python, runs, server_pid, &rates).await?;
             println!("{text}");
@@ -125,7 +124,7 @@ async fn main() -> Result<()> {
             evaluator,
             out,
         } => {
-            let runtime = Runtime::load(&default_component_path()?)?;
+            let runtime = Runtime::load_or_embedded(None)?;
             let text = evaluator::report(&runtime, &evaluator, &endpoint).await?;
             println!("{text}");
             report::replace_section(&out, "evaluator", &text)
@@ -417,7 +416,10 @@ impl Bench {
              Client CPU is each client process's own user+sys time during the operation (dynalite's \
              CPU is shown apart). Every Init starts on a fresh, empty table.\n\n",
         );
-        let now = component_figures(&default_component_path()?, self.runs, false).await?;
+        // The component built into this benchmark, as a file to measure.
+        let component = std::env::temp_dir().join(format!("ld-bench-{}.wasm", std::process::id()));
+        std::fs::write(&component, ld_dynamodb_host::embed::EMBEDDED_COMPONENT)?;
+        let now = component_figures(&component, self.runs, false).await?;
         report += "## Component\n\n";
         match &self.baseline {
             Some(path) => {
@@ -436,7 +438,7 @@ impl Bench {
             }
         }
         report += "\n";
-        let runtime = Arc::new(Runtime::load_with_cache(&default_component_path()?, None)?);
+        let runtime = Arc::new(Runtime::load_with_cache(&component, None)?);
 
         // Init, direct and through the delay proxy.
         report += "## Init (wall and client CPU: median of runs; requests: HTTP requests sent)\n\n";

@@ -11,7 +11,11 @@ use exports::ld_dynamodb::evaluation::evaluator::{
 };
 use ld_dynamodb::store::data_store::Store;
 use ld_dynamodb::store::types::{self as store, KeyedItem};
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use wasi::cli::stderr;
+use wasi::clocks::monotonic_clock;
 
 use crate::{Data, Filter};
 
@@ -21,8 +25,15 @@ impl Guest for Component {
     type Evaluator = EvaluatorResource;
 }
 
-/// An evaluator: an open data store.
-struct EvaluatorResource(Store);
+/// An evaluator: an open data store, and the last snapshot while it is young
+/// enough to serve.
+struct EvaluatorResource {
+    store: Store,
+    /// How long a snapshot serves, in nanoseconds; 0: not at all.
+    ttl: u64,
+    /// The snapshot and the monotonic time its read began.
+    cached: RefCell<Option<(u64, Rc<Data>)>>,
+}
 
 /// One line to stderr; a failed write is dropped.
 fn log(line: &str) {
@@ -44,10 +55,26 @@ fn live(items: Vec<KeyedItem>) -> Vec<(String, String)> {
 }
 
 impl EvaluatorResource {
-    /// Flags and segments, in one round trip (the store's snapshot).
-    fn data(&self) -> Result<Data, EvalError> {
+    /// Flags and segments: the cached snapshot while it is younger than the
+    /// time to live, else a new one, in one round trip (the store's snapshot).
+    fn data(&self) -> Result<Rc<Data>, EvalError> {
+        let now = monotonic_clock::now();
+        if let Some((at, data)) = self.cached.borrow().as_ref() {
+            if now.saturating_sub(*at) < self.ttl {
+                return Ok(data.clone());
+            }
+        }
+        let data = Rc::new(self.read()?);
+        if self.ttl > 0 {
+            // Aged from before the read: never served past the time to live.
+            *self.cached.borrow_mut() = Some((now, data.clone()));
+        }
+        Ok(data)
+    }
+
+    fn read(&self) -> Result<Data, EvalError> {
         let snapshot = self
-            .0
+            .store
             .snapshot(&["features".to_string(), "segments".to_string()])
             .map_err(|e| EvalError::Store(store_error(e)))?;
         let mut kinds = snapshot.kinds.into_iter();
@@ -116,8 +143,15 @@ fn context(json: &str) -> Result<launchdarkly_server_sdk_evaluation::Context, Ev
 
 impl GuestEvaluator for EvaluatorResource {
     fn open(config: api::Config) -> Result<Evaluator, api::StoreError> {
+        let ttl = u64::from(config.cache_ttl_ms.unwrap_or(0)) * 1_000_000;
         Store::open(&store_config(config))
-            .map(|store| Evaluator::new(EvaluatorResource(store)))
+            .map(|store| {
+                Evaluator::new(EvaluatorResource {
+                    store,
+                    ttl,
+                    cached: RefCell::default(),
+                })
+            })
             .map_err(store_error)
     }
 
@@ -130,7 +164,7 @@ impl GuestEvaluator for EvaluatorResource {
         let context = context(&context_json)?;
         let default = serde_json::from_str(&default_json)
             .map_err(|e| EvalError::InvalidDefault(format!("the default is not JSON: {e}")))?;
-        let evaluation = crate::evaluate(&self.data()?, &flag_key, &context, default);
+        let evaluation = crate::evaluate(&*self.data()?, &flag_key, &context, default);
         Ok(Evaluation {
             value_json: evaluation.value.to_string(),
             variation_index: evaluation
@@ -155,7 +189,7 @@ impl GuestEvaluator for EvaluatorResource {
             with_reasons: options.with_reasons,
             details_only_for_tracked_flags: options.details_only_for_tracked_flags,
         };
-        Ok(crate::all_flags_state(&self.data()?, &context, options).to_string())
+        Ok(crate::all_flags_state(&*self.data()?, &context, options).to_string())
     }
 
     fn secure_mode_hash(&self, context_json: String, sdk_key: String) -> Result<String, EvalError> {

@@ -16,7 +16,7 @@ use launchdarkly_server_sdk::{
 };
 use ld_dynamodb_host::environment::{self, TABLE_VAR};
 use ld_dynamodb_host::launchdarkly::PersistentStoreFactory;
-use ld_dynamodb_host::{embed::default_component_path, DataStore, Runtime};
+use ld_dynamodb_host::{DataStore, Runtime};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -37,12 +37,10 @@ async fn run() -> anyhow::Result<()> {
     let Some((flag, contexts)) = args.split_first() else {
         anyhow::bail!("usage: evaluate-flags FLAG-KEY CONTEXT-KEY...");
     };
-    let component = match std::env::var_os("LD_DYNAMODB_COMPONENT") {
-        Some(path) => path.into(),
-        None => default_component_path()?,
-    };
-    // Compiled once; a pool of instances serves the SDK's reads.
-    let runtime = Arc::new(Runtime::load(&component)?);
+    // The component built into the library, unless LD_DYNAMODB_COMPONENT names
+    // another build. Compiled once; a pool of instances serves the SDK's reads.
+    let component = std::env::var_os("LD_DYNAMODB_COMPONENT").map(std::path::PathBuf::from);
+    let runtime = Arc::new(Runtime::load_or_embedded(component.as_deref())?);
     let mut builder = DataStore::builder(environment::var(TABLE_VAR).unwrap_or_default());
     if let Some(prefix) = environment::var("LD_DYNAMODB_PREFIX") {
         builder = builder.prefix(prefix);

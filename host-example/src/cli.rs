@@ -35,7 +35,7 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub endpoint: Option<String>,
 
-    /// The component to load [env: LD_DYNAMODB_COMPONENT; default: ld_dynamodb_store.wasm beside this executable].
+    /// Another build of the component to load instead of the one built into this binary.
     #[arg(long, env = "LD_DYNAMODB_COMPONENT", global = true)]
     pub component: Option<PathBuf>,
 

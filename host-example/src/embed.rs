@@ -1,11 +1,11 @@
 //! Loads the component into wasmtime with WASI and `wasi:http`, and calls the
 //! exported data store.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -88,15 +88,9 @@ fn wit_credentials(c: &Credentials) -> wit::Credentials {
 /// The component's file name.
 pub const COMPONENT_FILE: &str = "ld_dynamodb_store.wasm";
 
-/// Where an installed host finds the component: beside its executable
-/// ([`COMPONENT_FILE`]), where `scripts/build.sh` also puts it.
-pub fn default_component_path() -> Result<PathBuf> {
-    let exe = std::env::current_exe().context("cannot locate the running executable")?;
-    let dir = exe
-        .parent()
-        .ok_or_else(|| anyhow!("the executable {} has no folder", exe.display()))?;
-    Ok(dir.join(COMPONENT_FILE))
-}
+/// The release store component, embedded at build time (`build.rs` reads
+/// `target/component/ld_dynamodb_store.wasm`, which `scripts/build.sh` makes).
+pub const EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("LD_DYNAMODB_EMBEDDED_COMPONENT"));
 
 /// Default cap of an instance's linear memory.
 pub const DEFAULT_MEMORY_LIMIT: usize = 256 << 20;
@@ -225,6 +219,21 @@ impl Runtime {
     /// [`Runtime::load_with_cache`] with the default cache folder.
     pub fn load(path: &Path) -> Result<Runtime> {
         Self::load_with_cache(path, cache::default_dir().as_deref())
+    }
+
+    /// The component at `path` when given, else the embedded one
+    /// ([`EMBEDDED_COMPONENT`]), with the default cache folder.
+    pub fn load_or_embedded(path: Option<&Path>) -> Result<Runtime> {
+        match path {
+            Some(path) => Self::load(path),
+            None => {
+                let engine = new_engine()?;
+                let component =
+                    cache::load(&engine, EMBEDDED_COMPONENT, cache::default_dir().as_deref())
+                        .context("the embedded component")?;
+                Self::from_compiled(engine, component)
+            }
+        }
     }
 
     /// Links an already compiled component (its engine must come from [`new_engine`]).

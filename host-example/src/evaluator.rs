@@ -53,12 +53,24 @@ impl EvaluatorRuntime {
         Ok(EvaluatorRuntime { engine, pre })
     }
 
-    /// A fresh instance with an evaluator open on `config`. The outer `Result`
-    /// is a trap or host failure; the inner one the store's own error.
+    /// A fresh instance with an evaluator open on `config`, reading the table
+    /// on every call. The outer `Result` is a trap or host failure; the inner
+    /// one the store's own error.
     pub async fn open(
         &self,
         options: &HostOptions,
         config: &StoreConfig,
+    ) -> Result<Result<Evaluator, api::StoreError>> {
+        self.open_with_cache(options, config, None).await
+    }
+
+    /// [`EvaluatorRuntime::open`], with each snapshot of the table serving the
+    /// calls of the next `ttl` (never longer; `None`: no cache).
+    pub async fn open_with_cache(
+        &self,
+        options: &HostOptions,
+        config: &StoreConfig,
+        ttl: Option<std::time::Duration>,
     ) -> Result<Result<Evaluator, api::StoreError>> {
         let HostStore { mut store, .. } = HostStore::new(&self.engine, options, Arc::default());
         store.data_mut().allow_endpoint_of(config);
@@ -66,7 +78,7 @@ impl EvaluatorRuntime {
         let opened = bindings
             .ld_dynamodb_evaluation_evaluator()
             .evaluator()
-            .call_open(&mut store, &evaluator_config(config))
+            .call_open(&mut store, &evaluator_config(config, ttl))
             .await?;
         Ok(opened.map(|handle| Evaluator {
             store,
@@ -76,8 +88,9 @@ impl EvaluatorRuntime {
     }
 }
 
-/// The store's configuration as the evaluator's record (the same fields).
-fn evaluator_config(config: &StoreConfig) -> api::Config {
+/// The store's configuration as the evaluator's record (the same fields),
+/// with the cache's time to live.
+fn evaluator_config(config: &StoreConfig, ttl: Option<std::time::Duration>) -> api::Config {
     api::Config {
         table: config.table.clone(),
         prefix: config.prefix.clone(),
@@ -101,6 +114,7 @@ fn evaluator_config(config: &StoreConfig) -> api::Config {
         }),
         init_concurrency: config.init_concurrency,
         init_no_progress_ms: config.init_no_progress_ms,
+        cache_ttl_ms: ttl.map(|t| u32::try_from(t.as_millis()).unwrap_or(u32::MAX)),
     }
 }
 

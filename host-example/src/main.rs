@@ -12,8 +12,8 @@ use serde_json::{json, Map, Value};
 use cli::{BigSegmentsCommand, Cli, Command, DataCommand};
 use ld_dynamodb_host::data::{self, Kind};
 use ld_dynamodb_host::embed::{
-    context_hash, default_component_path, describe, HostOptions, Instance, Item, Runtime, Session,
-    StoreConfig, StoreError, UpsertOutcome,
+    context_hash, describe, HostOptions, Instance, Item, Runtime, Session, StoreConfig, StoreError,
+    UpsertOutcome,
 };
 use ld_dynamodb_host::environment;
 use ld_dynamodb_host::error::explained;
@@ -105,11 +105,8 @@ fn check<T>(result: Result<T, StoreError>, config: &StoreConfig) -> Result<T> {
 /// stored (false only for an item over the size limit).
 async fn run(cli: Cli) -> Result<(Value, bool)> {
     let config = store_config(&cli).await?;
-    let component = match cli.component.clone() {
-        Some(path) => path,
-        None => default_component_path()?,
-    };
-    let runtime = Runtime::load(&component)?;
+    // The component built into this binary, unless another one is named.
+    let runtime = Runtime::load_or_embedded(cli.component.as_deref())?;
     // The component may reach only the configured endpoint (the default policy).
     let options = HostOptions::default();
     let instance = runtime.instance(&options).await?;

@@ -337,3 +337,101 @@ async fn init_starts_the_next_batch_as_soon_as_one_is_answered_within_the_limit(
         assert!(overlapping <= 2, "{overlapping} batches in flight");
     }
 }
+
+/// A server that answers Query with no items and, on a BatchWriteItem, stops
+/// reading: once the kernel's buffers are full, writing the body blocks.
+fn server_that_stops_reading_batches() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                loop {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        if stream.read(&mut byte).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        head.push(byte[0]);
+                    }
+                    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                    if head.contains("batchwriteitem") {
+                        std::thread::sleep(Duration::from_secs(30));
+                        return;
+                    }
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    let mut body = vec![0u8; length];
+                    if stream.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let answer = r#"{"Items":[],"Count":0}"#;
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                    if stream.write_all(response.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    endpoint
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_stops_reading_the_body_cannot_hold_a_call_past_its_deadline() {
+    let backend = Backend::dynalite();
+    let mut config = backend.config("body-deadline", None);
+    config.endpoint = Some(server_that_stops_reading_batches());
+    config.retry = Some(RetryPolicy {
+        max_attempts: 1,
+        base_delay_ms: 1,
+        max_delay_ms: 1,
+    });
+    config.timeouts = Some(Timeouts {
+        connect_ms: None,
+        first_byte_ms: None,
+        between_bytes_ms: None,
+        request_ms: Some(500),
+    });
+    let mut store = open_config(&config).await;
+    // One BatchWriteItem of about 9 MB: 24 items of 380 KB.
+    let pad = "p".repeat(380_000);
+    let items: Vec<_> = (0..24)
+        .map(|i| item(&format!("big{i:02}"), 1, json!({ "pad": pad })))
+        .collect();
+    let started = Instant::now();
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(20),
+        store.init(&[collection("features", items)]),
+    )
+    .await
+    .expect("the call returned: the body write has a deadline")
+    .expect("no trap");
+    match outcome {
+        Err(StoreError::Transport(t)) => {
+            assert_eq!(t.code, "HTTP-response-timeout", "{t:?}");
+            assert!(
+                t.detail
+                    .as_deref()
+                    .unwrap_or_default()
+                    .contains("request body"),
+                "{t:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -43,21 +43,7 @@ fn dataset(n: usize) -> Value {
 }
 
 fn config(endpoint: &str, table: &str) -> StoreConfig {
-    StoreConfig {
-        table: table.to_string(),
-        prefix: Some("bench".into()),
-        region: super::REGION.into(),
-        endpoint: Some(endpoint.to_string()),
-        credentials: ld_dynamodb_host::embed::Credentials {
-            access_key_id: "AKIDBENCH".into(),
-            secret_access_key: "bench-secret".into(),
-            session_token: None,
-        },
-        retry: None,
-        timeouts: None,
-        init_concurrency: None,
-        init_no_progress_ms: None,
-    }
+    super::store_config(endpoint, table, Some("bench"))
 }
 
 async fn open(runtime: &EvaluatorRuntime, config: &StoreConfig) -> Result<Evaluator> {

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod edge_load;
 mod evaluator;
 mod pacing;
 mod report;
@@ -90,6 +91,17 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// The edge flag server under bursts of 16 to 1,024 connections; writes
+    /// its section of the report.
+    EdgeLoad {
+        #[arg(long)]
+        endpoint: String,
+        /// The wasmtime CLI.
+        #[arg(long)]
+        wasmtime: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Forward TCP to UPSTREAM, delaying each request by DELAY_MS (prints its port).
     DelayProxy {
         #[arg(long)]
@@ -129,6 +141,15 @@ async fn main() -> Result<()> {
             println!("{text}");
             report::replace_section(&out, "evaluator", &text)
         }
+        Cmd::EdgeLoad {
+            endpoint,
+            wasmtime,
+            out,
+        } => {
+            let text = edge_load::report(&wasmtime, &endpoint).await?;
+            println!("{text}");
+            report::replace_section(&out, "edge-load", &text)
+        }
         Cmd::DelayProxy { upstream, delay_ms } => {
             delay_proxy(&upstream, Duration::from_millis(delay_ms)).await
         }
@@ -157,6 +178,26 @@ async fn main() -> Result<()> {
             println!("{text}");
             Ok(())
         }
+    }
+}
+
+/// The configuration of a benchmark table at `endpoint` (fixed credentials:
+/// dynalite checks none).
+fn store_config(endpoint: &str, table: &str, prefix: Option<&str>) -> StoreConfig {
+    StoreConfig {
+        table: table.into(),
+        prefix: prefix.map(str::to_string),
+        region: REGION.into(),
+        endpoint: Some(endpoint.into()),
+        credentials: Credentials {
+            access_key_id: "AKIDBENCH".into(),
+            secret_access_key: "bench-secret".into(),
+            session_token: None,
+        },
+        retry: None,
+        timeouts: None,
+        init_concurrency: None,
+        init_no_progress_ms: None,
     }
 }
 
@@ -282,21 +323,7 @@ impl Drop for DelayProxy {
 
 impl Bench {
     fn config(&self, endpoint: &str, table: &str) -> StoreConfig {
-        StoreConfig {
-            table: table.into(),
-            prefix: None,
-            region: REGION.into(),
-            endpoint: Some(endpoint.into()),
-            credentials: Credentials {
-                access_key_id: "AKIDBENCH".into(),
-                secret_access_key: "bench-secret".into(),
-                session_token: None,
-            },
-            retry: None,
-            timeouts: None,
-            init_concurrency: None,
-            init_no_progress_ms: None,
-        }
+        store_config(endpoint, table, None)
     }
 
     fn table(&mut self) -> String {
@@ -614,7 +641,7 @@ impl Bench {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/component/edge-flags.wasm");
         let mut report = format!(
             "\n## Edge flag server (`wasmtime serve`, `GET /sdk/latest-all`)\n\n\
-             The composed component (`scripts/edge-build.sh`) under `wasmtime serve` 48 (a new \
+             The composed component (`scripts/edge-build.sh`) under `wasmtime serve` 49 (a new \
              instance per request, as `wasmtime serve` does by default), reading this dynalite; \
              {CONNECTIONS} keep-alive connections from this process; each request opens the store, \
              checks the marker and reads both kinds (3 DynamoDB requests). A 304 revalidation \
@@ -653,15 +680,25 @@ struct EdgeServer {
 }
 
 impl EdgeServer {
+    /// Served as the README serves it (`scripts/edge-serve-flags.sh`), with
+    /// `auth=none` and the secrets in the environment.
     fn start(wasmtime: &Path, component: &Path, endpoint: &str, table: &str) -> Result<EdgeServer> {
         use std::io::BufRead;
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let flags = Command::new(root.join("scripts/edge-serve-flags.sh")).output()?;
+        if !flags.status.success() {
+            bail!("scripts/edge-serve-flags.sh failed");
+        }
+        let flags = String::from_utf8(flags.stdout)?;
         let mut child = Command::new(wasmtime)
-            .args(["serve", "--addr", "127.0.0.1:0", "-S", "config"])
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(flags.lines())
+            .env("AWS_ACCESS_KEY_ID", "AKIDBENCH")
+            .env("AWS_SECRET_ACCESS_KEY", "bench-secret")
             .args(["-S", &format!("config-var=table={table}")])
             .args(["-S", &format!("config-var=region={REGION}")])
             .args(["-S", &format!("config-var=endpoint={endpoint}")])
-            .args(["-S", "config-var=aws-access-key-id=AKIDBENCH"])
-            .args(["-S", "config-var=aws-secret-access-key=bench-secret"])
+            .args(["-S", "config-var=auth=none"])
             .arg(component)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

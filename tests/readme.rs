@@ -1,0 +1,106 @@
+//! The README's shell blocks, run as a reader pastes them: in order, in one
+//! bash session (so a block sees the variables and servers of the blocks
+//! before it), from the project's root, without the test environment's AWS
+//! and project variables. A block that cannot run here is preceded by
+//! `<!-- readme-test: skip: why -->`. A README change that breaks a command
+//! fails this test. (Processes the blocks start are stopped afterwards.)
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The `sh` blocks: (line of the fence, the block, the skip reason if any).
+fn shell_blocks(readme: &str) -> Vec<(usize, String, Option<String>)> {
+    let lines: Vec<&str> = readme.lines().collect();
+    let mut blocks = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        if lines[i].trim() == "```sh" {
+            let skip = lines[..i]
+                .iter()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .and_then(|l| l.trim().strip_prefix("<!-- readme-test: skip:"))
+                .map(|reason| reason.trim_end_matches("-->").trim().to_string());
+            let end = (i + 1..lines.len())
+                .find(|&j| lines[j].trim() == "```")
+                .expect("a closed block");
+            blocks.push((i + 1, lines[i + 1..end].join("\n"), skip));
+            i = end;
+        }
+        i += 1;
+    }
+    blocks
+}
+
+#[test]
+fn every_shell_block_runs_as_written_or_says_why_not() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let blocks = shell_blocks(&readme);
+    let mut script = String::from("set -euo pipefail\n");
+    let mut run = 0;
+    for (line, block, skip) in &blocks {
+        if let Some(reason) = skip {
+            assert!(
+                !reason.is_empty(),
+                "the skip marker before line {line} gives no reason"
+            );
+            continue;
+        }
+        script.push_str(&format!(
+            "echo '== README line {line}' >&2\n{block}\necho '== done {line}' >&2\n"
+        ));
+        run += 1;
+    }
+    assert!(run >= 4, "{run} blocks run");
+    // A session of its own, so every process a block leaves running is stopped.
+    let mut command = Command::new("setsid");
+    command
+        .args(["bash", "-c", &script])
+        .current_dir(root())
+        .stdin(std::process::Stdio::null());
+    for (name, _) in std::env::vars() {
+        if name.starts_with("AWS_") || name.starts_with("LD_") {
+            command.env_remove(name);
+        }
+    }
+    // Into files, not pipes: a server a block leaves running keeps its
+    // inherited output open.
+    let dir = std::env::temp_dir().join(format!("ld-readme-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut child = command
+        .stdout(std::fs::File::create(dir.join("stdout")).unwrap())
+        .stderr(std::fs::File::create(dir.join("stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    let session = child.id();
+    let status = child.wait().unwrap();
+    let _ = Command::new("kill")
+        .args(["-s", "TERM", "--", &format!("-{session}")])
+        .status();
+    let stdout = std::fs::read_to_string(dir.join("stdout")).unwrap();
+    let stderr = std::fs::read_to_string(dir.join("stderr")).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        status.success(),
+        "a README block failed:\n{stderr}\n{stdout}"
+    );
+    for (line, _, skip) in &blocks {
+        if skip.is_none() {
+            assert!(
+                stderr.contains(&format!("== done {line}")),
+                "block at line {line}: {stderr}"
+            );
+        }
+    }
+    // What the walkthrough promises: the example's values, and the edge
+    // server's flag.
+    assert!(
+        stdout.contains(r#""value":"Try the new checkout""#),
+        "{stdout}"
+    );
+    assert!(stdout.contains(r#""key":"checkout-banner""#), "{stdout}");
+}

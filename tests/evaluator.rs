@@ -10,7 +10,7 @@ use std::process::Command;
 use serde_json::{json, Value};
 
 use ld_dynamodb_host::data;
-use ld_dynamodb_host::embed::HostOptions;
+use ld_dynamodb_host::embed::{HostOptions, Session};
 use ld_dynamodb_host::evaluator::{
     EvalError, Evaluator, EvaluatorRuntime, FlagFilter, StateOptions,
 };
@@ -28,16 +28,22 @@ fn read(name: &str) -> Value {
         .unwrap()
 }
 
-/// A table loaded with `tests/data/parity.json` and an evaluator on it
-/// (through `endpoint`, the backend's own when `None`).
-async fn evaluator_on_loaded_table(backend: &Backend, endpoint: Option<&str>) -> Evaluator {
-    let (table, mut store) = fresh_store(backend, "evaluator", PREFIX).await;
+/// A new table loaded with `tests/data/parity.json`, and a store on it.
+async fn parity_table(backend: &Backend, label: &str) -> (String, Session) {
+    let (table, mut store) = fresh_store(backend, label, PREFIX).await;
     let text = std::fs::read_to_string(root().join("tests/data/parity.json")).unwrap();
     store
         .init(&data::all_data(&text).unwrap())
         .await
         .unwrap()
         .unwrap();
+    (table, store)
+}
+
+/// A table loaded with `tests/data/parity.json` and an evaluator on it
+/// (through `endpoint`, the backend's own when `None`).
+async fn evaluator_on_loaded_table(backend: &Backend, endpoint: Option<&str>) -> Evaluator {
+    let (table, _) = parity_table(backend, "evaluator").await;
     let mut config = backend.config(&table, PREFIX);
     if let Some(endpoint) = endpoint {
         config.endpoint = Some(endpoint.to_string());
@@ -285,13 +291,7 @@ async fn each_call_reads_the_table_in_one_round_trip() {
 async fn a_cached_snapshot_serves_until_its_time_to_live_and_never_after() {
     let backend = Backend::moto();
     let proxy = Proxy::start(&backend.endpoint, |_| Action::Forward).await;
-    let (table, mut store) = fresh_store(&backend, "evaluator-cache", PREFIX).await;
-    let text = std::fs::read_to_string(root().join("tests/data/parity.json")).unwrap();
-    store
-        .init(&data::all_data(&text).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let (table, mut store) = parity_table(&backend, "evaluator-cache").await;
     let mut config = backend.config(&table, PREFIX);
     config.endpoint = Some(proxy.endpoint.clone());
     let ttl = std::time::Duration::from_millis(400);

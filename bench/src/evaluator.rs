@@ -90,24 +90,12 @@ fn node(data_file: &Path, evaluations: usize, states: usize) -> Result<Value> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let spec = json!({"data_file": data_file, "context": serde_json::from_str::<Value>(CONTEXT)?,
         "flag": "flag-0000", "evaluations": evaluations, "states": states});
-    let mut child = std::process::Command::new("node")
-        .arg(root.join("bench/node_eval.cjs"))
-        .env(
-            "LD_TEST_NODE_MODULES",
-            root.join(".tools/node/node_modules"),
-        )
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()?;
-    std::io::Write::write_all(
-        &mut child.stdin.take().unwrap(),
-        spec.to_string().as_bytes(),
-    )?;
-    let output = child.wait_with_output()?;
-    if !output.status.success() {
-        bail!("the Node benchmark failed");
-    }
-    Ok(serde_json::from_slice(&output.stdout)?)
+    let mut command = std::process::Command::new("node");
+    command.arg(root.join("bench/node_eval.cjs")).env(
+        "LD_TEST_NODE_MODULES",
+        root.join(".tools/node/node_modules"),
+    );
+    super::run_script(command, &spec, "Node")
 }
 
 /// The report section.

@@ -201,6 +201,27 @@ fn store_config(endpoint: &str, table: &str, prefix: Option<&str>) -> StoreConfi
     }
 }
 
+/// Runs a benchmark script that reads `spec` as JSON on stdin and prints
+/// JSON; what it printed. `what` names it in errors.
+fn run_script(mut command: Command, spec: &Value, what: &str) -> Result<Value> {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("start the {what} benchmark"))?;
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(spec.to_string().as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!("the {what} benchmark failed");
+    }
+    serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("the {what} benchmark printed no JSON"))
+}
+
 /// One measured run.
 #[derive(Clone, Copy, Default)]
 struct Sample {
@@ -343,23 +364,9 @@ impl Bench {
         spec["secret_access_key"] = json!("bench-secret");
         spec["runs"] = json!(self.runs);
         spec["server_pid"] = json!(self.server_pid);
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/python_store.py");
-        let mut child = Command::new(&self.python)
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .context("start python")?;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(spec.to_string().as_bytes())?;
-        let out = child.wait_with_output()?;
-        if !out.status.success() {
-            bail!("the Python benchmark failed");
-        }
-        let runs: Vec<Value> = serde_json::from_slice(&out.stdout)?;
+        let mut command = Command::new(&self.python);
+        command.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("python_store.py"));
+        let runs: Vec<Value> = serde_json::from_value(run_script(command, &spec, "Python")?)?;
         let field = |r: &Value, name: &str| {
             r[name]
                 .as_f64()

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use serde_json::{json, Value};
 
 use ld_dynamodb_host::data;
@@ -100,21 +100,15 @@ async fn python_runs(
             partitions.batches.load(Ordering::SeqCst),
             partitions.throttled.load(Ordering::SeqCst),
         );
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python_store.py");
-        let mut child = std::process::Command::new(python)
-            .arg(script)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()?;
-        std::io::Write::write_all(
-            &mut child.stdin.take().unwrap(),
-            spec.to_string().as_bytes(),
-        )?;
-        let output = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
-        if !output.status.success() {
-            bail!("the Python store's Init failed");
-        }
-        let result: Vec<Value> = serde_json::from_slice(&output.stdout)?;
+        let mut command = std::process::Command::new(python);
+        command.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("python_store.py"));
+        let spec = spec.clone();
+        // Blocking, off this thread: the emulator's proxy runs on it.
+        let result = tokio::task::spawn_blocking(move || {
+            super::run_script(command, &spec, "Python store's Init")
+        })
+        .await??;
+        let result: Vec<Value> = serde_json::from_value(result)?;
         let r = &result[0];
         let number = |name: &str| {
             r[name]

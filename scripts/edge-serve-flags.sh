@@ -13,6 +13,7 @@ args=(
   --env AWS_SECRET_ACCESS_KEY
   --env AWS_SESSION_TOKEN
   --env LD_SDK_KEY
+  --env LD_MOBILE_KEY
   # One request instantiates the composed component: 6 core instances (the
   # app, the store, and the shim and fixup module of each) and 2 memories.
   # The pooling allocator's fixed totals (1,000 core instances by default)

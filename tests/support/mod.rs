@@ -251,11 +251,31 @@ pub fn edge_component() -> PathBuf {
         "target/component/edge-flags.wasm",
         &[
             "wasm32-unknown-unknown/release/ld_dynamodb_edge_flags.d",
+            "wasm32-unknown-unknown/release/ld_dynamodb_evaluator.d",
             COMPONENT_DEPINFO,
         ],
-        &["wit", "examples/edge-flags/wit"],
+        &["wit", "examples/edge-flags/wit", "evaluator/wit"],
         "scripts/edge-build.sh",
     )
+}
+
+/// What LaunchDarkly's Node server SDK answers (`support/node_oracle.cjs`,
+/// whose head says what `spec` holds).
+pub fn node_oracle(spec: &Value) -> Value {
+    let mut command = Command::new("node");
+    command
+        .arg(project_root().join("tests/support/node_oracle.cjs"))
+        .env(
+            "LD_TEST_NODE_MODULES",
+            project_root().join(".tools/node/node_modules"),
+        );
+    let out = run_with_stdin(command, &spec.to_string());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// Runs a helper script of `support/` with the project's Python.

@@ -1,6 +1,7 @@
 // Test oracle: LaunchDarkly's Node server SDK evaluating a data file in
 // memory (its file data source). Reads from stdin
-//   {"data_file", "contexts": [...], "flags": [...], "default", "options": [...]}
+//   {"data_file", "contexts": [...], "flags": [...], "default", "options": [...],
+//    "sdk_key"?: the key of the secure-mode hashes}
 // and prints {"details": [[detail per flag] per context],
 //             "states": [[allFlagsState(...).toJSON() per context] per options]}.
 // The SDK is resolved from $LD_TEST_NODE_MODULES (scripts/setup.sh installs it).
@@ -14,7 +15,7 @@ async function main() {
   for await (const chunk of process.stdin) input += chunk;
   const spec = JSON.parse(input);
   const source = new ld.integrations.FileDataSourceFactory({ paths: [spec.data_file] });
-  const client = ld.init('sdk-oracle-key', {
+  const client = ld.init(spec.sdk_key || 'sdk-oracle-key', {
     updateProcessor: source.getFactory(),
     sendEvents: false,
     diagnosticOptOut: true,

@@ -1,8 +1,12 @@
-//! LaunchDarkly's server-side polling API over a flag source, as plain Rust:
-//! routing, the SDK-key check, ETag revalidation and the JSON shapes. The
-//! component glue (`component`) maps `wasi:http` onto it.
+//! The app's HTTP API over a flag source, as plain Rust: LaunchDarkly's
+//! server-side polling routes (routing, the SDK-key check, ETag revalidation,
+//! the JSON shapes) here, the evaluation routes in [`crate::evalx`]. The
+//! component glue maps `wasi:http` onto it.
 
 use serde_json::json;
+
+use crate::evalx::{self, EvalFailure, Filter};
+use crate::settings::{Auth, Settings};
 
 /// A stored item, as the store returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,12 +25,27 @@ pub struct Snapshot {
     pub kinds: Vec<Vec<(String, Item)>>,
 }
 
-/// Where flags and segments come from (the data store in the component).
-/// Errors are messages that carry no secret.
+/// Where flags and segments come from, and where they are evaluated (the
+/// data store and the flag evaluator in the component). Errors are messages
+/// that carry no secret.
 pub trait FlagSource {
     fn is_initialized(&mut self) -> Result<bool, String>;
     /// The kinds and the marker in one round trip.
     fn snapshot(&mut self, kinds: &[&str]) -> Result<Snapshot, String>;
+    /// LaunchDarkly's `allFlagsState` JSON of the flags `filter` admits for
+    /// a context (the evaluator's `all-flags-state`).
+    fn all_flags_state(
+        &mut self,
+        context_json: &str,
+        filter: Filter,
+        with_reasons: bool,
+    ) -> Result<String, EvalFailure>;
+    /// The secure-mode hash of a context under `sdk_key`.
+    fn secure_mode_hash(
+        &mut self,
+        context_json: &str,
+        sdk_key: &str,
+    ) -> Result<String, EvalFailure>;
 }
 
 /// What the handler reads of a request.
@@ -35,8 +54,15 @@ pub struct Request {
     pub method: String,
     /// The path, without the query.
     pub path: String,
+    /// The query, without the `?`.
+    pub query: Option<String>,
     pub authorization: Option<Vec<u8>>,
     pub if_none_match: Option<String>,
+    pub origin: Option<String>,
+    pub content_type: Option<String>,
+    /// The body of a REPORT (read up to [`evalx::MAX_BODY`] + 1 bytes);
+    /// empty for other methods.
+    pub body: Vec<u8>,
 }
 
 /// A response to send.
@@ -81,7 +107,7 @@ fn route(path: &str) -> Option<Route> {
 }
 
 /// `%XX` escapes decoded; `None` for a bad escape or bytes that are not UTF-8.
-fn percent_decode(text: &str) -> Option<String> {
+pub(crate) fn percent_decode(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -114,7 +140,7 @@ pub fn etag(body: &[u8]) -> String {
     format!("\"{hash:016x}\"")
 }
 
-fn json_response(status: u16, body: &serde_json::Value) -> Response {
+pub(crate) fn json_response(status: u16, body: &serde_json::Value) -> Response {
     Response {
         status,
         headers: vec![("content-type".into(), "application/json".into())],
@@ -122,14 +148,14 @@ fn json_response(status: u16, body: &serde_json::Value) -> Response {
     }
 }
 
-fn error(status: u16, message: &str) -> Response {
+pub(crate) fn error(status: u16, message: &str) -> Response {
     json_response(status, &json!({ "error": message }))
 }
 
 /// The body of a 503 whose cause is in the log: a response never carries the
 /// store's error text (table names, request ids, configuration).
-const UNAVAILABLE: &str = "the data store is unavailable; the server's log says why";
-const NOT_CONFIGURED: &str = "the server is not configured; its log says why";
+pub(crate) const UNAVAILABLE: &str = "the data store is unavailable; the server's log says why";
+pub(crate) const NOT_CONFIGURED: &str = "the server is not configured; its log says why";
 
 /// Answers one request. `settings` is the configuration read for this
 /// request, or why it is invalid (a 503 for every route, never an open
@@ -156,6 +182,9 @@ fn respond<S: FlagSource>(
     open: impl FnOnce() -> Result<S, String>,
     log: &mut dyn FnMut(&str),
 ) -> Response {
+    if let Some(route) = evalx::route(&request.path) {
+        return evalx::respond(request, &route, settings, open, log);
+    }
     if request.method != "GET" && request.method != "HEAD" {
         let mut response = error(405, "only GET and HEAD are supported");
         response.headers.push(("allow".into(), "GET, HEAD".into()));
@@ -229,6 +258,12 @@ fn respond<S: FlagSource>(
     let Some(body) = body(snapshot.kinds, &route) else {
         return error(404, "not found");
     };
+    revalidate(request, body)
+}
+
+/// A 200 with `body` as JSON and its ETag, or a 304 when the request's
+/// `If-None-Match` holds that tag.
+pub(crate) fn revalidate(request: &Request, body: Vec<u8>) -> Response {
     let tag = etag(&body);
     let matches = request.if_none_match.as_deref().is_some_and(|header| {
         header
@@ -294,145 +329,6 @@ fn collection(mut items: Vec<(String, Item)>) -> Vec<u8> {
     out
 }
 
-/// How requests are authorized.
-#[derive(Clone, PartialEq, Eq)]
-pub enum Auth {
-    /// The `Authorization` header must equal this SDK key.
-    SdkKey(String),
-    /// No key: every route is open (configured as `auth=none`).
-    None,
-}
-
-/// What the app reads: non-secret settings from `wasi:config/store`, secrets
-/// from the environment (`wasi:cli/environment`), so that no secret is ever
-/// on the host's command line.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Settings {
-    pub table: String,
-    pub prefix: Option<String>,
-    pub region: String,
-    pub endpoint: Option<String>,
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    pub session_token: Option<String>,
-    pub auth: Auth,
-}
-
-impl std::fmt::Debug for Settings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Settings")
-            .field("table", &self.table)
-            .field("prefix", &self.prefix)
-            .field("region", &self.region)
-            .field("endpoint", &self.endpoint)
-            .field("access_key_id", &self.access_key_id)
-            .field("auth", &matches!(self.auth, Auth::SdkKey(_)))
-            .finish_non_exhaustive()
-    }
-}
-
-/// Secrets, each read from its environment variable, never from `wasi:config`.
-const SECRETS: &[(&str, &str)] = &[
-    ("aws-access-key-id", "AWS_ACCESS_KEY_ID"),
-    ("aws-secret-access-key", "AWS_SECRET_ACCESS_KEY"),
-    ("aws-session-token", "AWS_SESSION_TOKEN"),
-    ("sdk-key", "LD_SDK_KEY"),
-];
-
-/// The environment variable of the SDK key.
-pub const SDK_KEY_VAR: &str = "LD_SDK_KEY";
-
-/// Whether `value` can be a key in an HTTP header: visible ASCII, no spaces.
-fn well_formed_key(value: &str) -> bool {
-    !value.is_empty() && value.bytes().all(|b| b.is_ascii_graphic())
-}
-
-impl Settings {
-    /// Reads the settings: `config` gives `wasi:config` values (`table` and
-    /// `region` required; `prefix`, `endpoint`, `auth` optional), `env` the
-    /// environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
-    /// `AWS_SESSION_TOKEN`, `LD_SDK_KEY`).
-    ///
-    /// `auth` is `sdk-key` (the default: `LD_SDK_KEY` must hold a well-formed
-    /// key) or `none` (serve without a key, an explicit choice). A secret
-    /// given through `wasi:config`, an empty or malformed key, or another
-    /// `auth` is an error: the server then answers 503, never openly.
-    pub fn read(
-        mut config: impl FnMut(&str) -> Result<Option<String>, String>,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Settings, String> {
-        for (key, var) in SECRETS {
-            if config(key)?.is_some() {
-                return Err(format!(
-                    "{key:?} is a secret and is not read from wasi:config (it would be on the \
-                     host's command line): set {var} in the host's environment and pass it \
-                     with `--env {var}`"
-                ));
-            }
-        }
-        let mut optional = |key: &str| -> Result<Option<String>, String> {
-            Ok(config(key)?.filter(|v| !v.is_empty()))
-        };
-        let table = optional("table")?;
-        let region = optional("region")?;
-        let (Some(table), Some(region)) = (table, region) else {
-            return Err(
-                "the configuration needs \"table\" and \"region\" (`-S config-var=table=...`)"
-                    .into(),
-            );
-        };
-        let auth = match optional("auth")?.as_deref() {
-            None | Some("sdk-key") => match env(SDK_KEY_VAR) {
-                Some(key) if well_formed_key(&key) => Auth::SdkKey(key),
-                Some(key) if !key.is_empty() => {
-                    return Err(format!(
-                        "{SDK_KEY_VAR} is malformed: an SDK key is visible ASCII without spaces"
-                    ))
-                }
-                _ => {
-                    return Err(format!(
-                        "{SDK_KEY_VAR} is unset or empty: set it and pass it with \
-                         `--env {SDK_KEY_VAR}`, or configure `auth=none` to serve without a key"
-                    ))
-                }
-            },
-            Some("none") => Auth::None,
-            Some(other) => {
-                return Err(format!(
-                    "auth={other:?} is not known: use \"sdk-key\" (the default) or \"none\""
-                ))
-            }
-        };
-        let secret = |var: &str| env(var).filter(|v| !v.is_empty());
-        Ok(Settings {
-            table,
-            region,
-            prefix: optional("prefix")?,
-            endpoint: optional("endpoint")?,
-            access_key_id: secret("AWS_ACCESS_KEY_ID").unwrap_or_default(),
-            secret_access_key: secret("AWS_SECRET_ACCESS_KEY").unwrap_or_default(),
-            session_token: secret("AWS_SESSION_TOKEN"),
-            auth,
-        })
-    }
-
-    /// Where the data is read, for log lines: table, prefix, region and
-    /// endpoint (never a secret).
-    pub fn describe(&self) -> String {
-        format!(
-            "table {:?}, prefix {:?}, region {:?}, endpoint {}",
-            self.table,
-            self.prefix.as_deref().unwrap_or(""),
-            self.region,
-            self.endpoint
-                .as_deref()
-                .map_or("DynamoDB's public endpoint".to_string(), |e| format!(
-                    "{e:?}"
-                ))
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -463,6 +359,12 @@ mod tests {
                     .map(|kind| self.items.get(kind).cloned().unwrap_or_default())
                     .collect(),
             })
+        }
+        fn all_flags_state(&mut self, _: &str, _: Filter, _: bool) -> Result<String, EvalFailure> {
+            unreachable!("the polling routes do not evaluate")
+        }
+        fn secure_mode_hash(&mut self, _: &str, _: &str) -> Result<String, EvalFailure> {
+            unreachable!("the polling routes do not evaluate")
         }
     }
 
@@ -505,6 +407,9 @@ mod tests {
             secret_access_key: "s3cr3t".into(),
             session_token: None,
             auth,
+            client_side_id: None,
+            mobile_key: None,
+            secure_mode_key: None,
         }
     }
 
@@ -655,68 +560,6 @@ mod tests {
         assert!(!String::from_utf8_lossy(&r.body).contains("no table"));
         assert!(log.contains("no table"), "{log}");
         assert!(!log.contains("s3cr3t"), "{log}");
-    }
-
-    fn read(config: &[(&str, &str)], env: &[(&str, &str)]) -> Result<Settings, String> {
-        let config: HashMap<String, String> = config
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let env: HashMap<String, String> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Settings::read(|k| Ok(config.get(k).cloned()), |k| env.get(k).cloned())
-    }
-
-    #[test]
-    fn settings_take_secrets_from_the_environment_and_hide_them_in_debug() {
-        let base = [("table", "t"), ("region", "us-east-1"), ("prefix", "")];
-        let env = [
-            ("AWS_ACCESS_KEY_ID", "AKID"),
-            ("AWS_SECRET_ACCESS_KEY", "s3cr3t"),
-            ("LD_SDK_KEY", "sdk-k3y"),
-        ];
-        let settings = read(&base, &env).unwrap();
-        assert_eq!(settings.prefix, None);
-        assert_eq!(settings.secret_access_key, "s3cr3t");
-        assert!(settings.auth == Auth::SdkKey("sdk-k3y".into()));
-        let shown = format!("{settings:?}");
-        assert!(
-            !shown.contains("s3cr3t") && !shown.contains("sdk-k3y"),
-            "{shown}"
-        );
-        let err = read(&[("table", "t")], &env).unwrap_err();
-        assert!(err.contains("region"));
-    }
-
-    #[test]
-    fn an_empty_or_malformed_key_or_a_secret_in_config_is_an_error() {
-        let base = [("table", "t"), ("region", "us-east-1")];
-        let err = read(&base, &[]).unwrap_err();
-        assert!(
-            err.contains("LD_SDK_KEY is unset") && err.contains("auth=none"),
-            "{err}"
-        );
-        let err = read(&base, &[("LD_SDK_KEY", "")]).unwrap_err();
-        assert!(err.contains("LD_SDK_KEY is unset or empty"), "{err}");
-        let err = read(&base, &[("LD_SDK_KEY", "sdk key\n")]).unwrap_err();
-        assert!(
-            err.contains("malformed") && !err.contains("sdk key"),
-            "{err}"
-        );
-        for (key, var) in SECRETS {
-            let mut config = base.to_vec();
-            config.push((key, "x"));
-            let err = read(&config, &[("LD_SDK_KEY", "sdk-1")]).unwrap_err();
-            assert!(err.contains(&format!("--env {var}")), "{err}");
-        }
-        let mut none = base.to_vec();
-        none.push(("auth", "none"));
-        assert!(read(&none, &[]).unwrap().auth == Auth::None);
-        let mut odd = base.to_vec();
-        odd.push(("auth", "sometimes"));
-        assert!(read(&odd, &[]).unwrap_err().contains("auth=\"sometimes\""));
     }
 
     #[test]

@@ -1,11 +1,16 @@
 //! An edge flag server: LaunchDarkly's server-side polling API
 //! (`/sdk/latest-all`, `/sdk/latest-flags[/{key}]`, `/sdk/latest-segments[/{key}]`,
-//! `/status`) served from the ld-dynamodb data store. The logic is in [`api`],
-//! plain Rust; `component` maps `wasi:http`, `wasi:config` (settings),
-//! `wasi:cli/environment` (secrets), `wasi:cli/stderr` (the log) and the
-//! store's WIT onto it (compiled for wasm only).
+//! `/status`) served from the ld-dynamodb data store, and the evaluation API
+//! of client-side, mobile and server SDKs (`/sdk/evalx/...`, `/msdk/evalx/...`)
+//! served by the flag evaluator. The logic is plain Rust: [`api`] (routing,
+//! polling), [`evalx`] (evaluation routes), [`settings`]; `component` maps
+//! `wasi:http`, `wasi:config` (settings), `wasi:cli/environment` (secrets),
+//! `wasi:cli/stderr` (the log) and the store's and evaluator's WIT onto it
+//! (compiled for wasm only).
 
 pub mod api;
+pub mod evalx;
+pub mod settings;
 
 #[cfg(target_arch = "wasm32")]
 mod component {
@@ -16,8 +21,11 @@ mod component {
     });
 
     use exports::wasi::http::incoming_handler::Guest;
+    use ld_dynamodb::evaluation::evaluator as eval;
     use ld_dynamodb::store::data_store::Store;
-    use ld_dynamodb::store::types::{Config, Credentials, StoreError};
+    use ld_dynamodb::store::types::{
+        Config, Credentials, ServiceError, StoreError, TransportError,
+    };
     use wasi::cli::{environment, stderr};
     use wasi::config::store as config;
     use wasi::http::types::{
@@ -25,12 +33,18 @@ mod component {
         ResponseOutparam,
     };
 
-    use crate::api::{self, Auth, FlagSource, Item, Settings, Snapshot};
+    use crate::api::{self, FlagSource, Item, Snapshot};
+    use crate::evalx::{EvalFailure, Filter, MAX_BODY};
+    use crate::settings::{Auth, Settings};
 
     struct App;
 
-    /// The data store as the API's flag source.
-    struct StoreSource(Store);
+    /// The data store and the flag evaluator (each opened on the same
+    /// table) as the API's flag source.
+    struct StoreSource {
+        store: Store,
+        evaluator: eval::Evaluator,
+    }
 
     fn describe(e: StoreError) -> String {
         match e {
@@ -39,6 +53,37 @@ mod component {
             StoreError::Transport(t) => format!("transport error: {}", t.code),
             StoreError::Service(s) => format!("DynamoDB error {}: {}", s.code, s.message),
             StoreError::MalformedResponse(m) => format!("malformed response: {m}"),
+        }
+    }
+
+    /// The evaluator's store error (the same record, in the evaluator's
+    /// package) as the store's, so both read the same in the log.
+    fn store_error(e: eval::StoreError) -> StoreError {
+        match e {
+            eval::StoreError::InvalidConfig(m) => StoreError::InvalidConfig(m),
+            eval::StoreError::InvalidInput(m) => StoreError::InvalidInput(m),
+            eval::StoreError::Transport(t) => StoreError::Transport(TransportError {
+                code: t.code,
+                detail: t.detail,
+                attempts: t.attempts,
+            }),
+            eval::StoreError::Service(s) => StoreError::Service(ServiceError {
+                code: s.code,
+                message: s.message,
+                status: s.status,
+                request_id: s.request_id,
+                attempts: s.attempts,
+            }),
+            eval::StoreError::MalformedResponse(m) => StoreError::MalformedResponse(m),
+        }
+    }
+
+    fn eval_failure(e: eval::EvalError) -> EvalFailure {
+        match e {
+            eval::EvalError::InvalidContext(m) | eval::EvalError::InvalidDefault(m) => {
+                EvalFailure::InvalidContext(m)
+            }
+            eval::EvalError::Store(e) => EvalFailure::Store(describe(store_error(e))),
         }
     }
 
@@ -52,12 +97,12 @@ mod component {
 
     impl FlagSource for StoreSource {
         fn is_initialized(&mut self) -> Result<bool, String> {
-            self.0.is_initialized().map_err(describe)
+            self.store.is_initialized().map_err(describe)
         }
 
         fn snapshot(&mut self, kinds: &[&str]) -> Result<Snapshot, String> {
             let kinds: Vec<String> = kinds.iter().map(|k| k.to_string()).collect();
-            self.0
+            self.store
                 .snapshot(&kinds)
                 .map(|snapshot| Snapshot {
                     initialized: snapshot.initialized,
@@ -68,6 +113,37 @@ mod component {
                         .collect(),
                 })
                 .map_err(describe)
+        }
+
+        fn all_flags_state(
+            &mut self,
+            context_json: &str,
+            filter: Filter,
+            with_reasons: bool,
+        ) -> Result<String, EvalFailure> {
+            let filter = match filter {
+                Filter::All => eval::FlagFilter::All,
+                Filter::ClientSide => eval::FlagFilter::ClientSide,
+                Filter::Mobile => eval::FlagFilter::Mobile,
+            };
+            let options = eval::StateOptions {
+                filter,
+                with_reasons,
+                details_only_for_tracked_flags: false,
+            };
+            self.evaluator
+                .all_flags_state(context_json, options)
+                .map_err(eval_failure)
+        }
+
+        fn secure_mode_hash(
+            &mut self,
+            context_json: &str,
+            sdk_key: &str,
+        ) -> Result<String, EvalFailure> {
+            self.evaluator
+                .secure_mode_hash(context_json, sdk_key)
+                .map_err(eval_failure)
         }
     }
 
@@ -87,7 +163,43 @@ mod component {
             init_concurrency: None,
             init_no_progress_ms: None,
         };
-        Store::open(&config).map(StoreSource).map_err(describe)
+        let evaluator = eval::Evaluator::open(&eval::Config {
+            table: config.table.clone(),
+            prefix: config.prefix.clone(),
+            region: config.region.clone(),
+            endpoint: config.endpoint.clone(),
+            credentials: eval::Credentials {
+                access_key_id: config.credentials.access_key_id.clone(),
+                secret_access_key: config.credentials.secret_access_key.clone(),
+                session_token: config.credentials.session_token.clone(),
+            },
+            retry: None,
+            timeouts: None,
+            init_concurrency: None,
+            init_no_progress_ms: None,
+            cache_ttl_ms: None,
+        })
+        .map_err(|e| describe(store_error(e)))?;
+        let store = Store::open(&config).map_err(describe)?;
+        Ok(StoreSource { store, evaluator })
+    }
+
+    /// The body of a REPORT, up to one byte more than the API takes (so it
+    /// can tell a body that is too large); empty when it cannot be read.
+    fn read_body(request: &IncomingRequest) -> Vec<u8> {
+        let mut out = Vec::new();
+        let Ok(body) = request.consume() else {
+            return out;
+        };
+        if let Ok(stream) = body.stream() {
+            while out.len() <= MAX_BODY {
+                match stream.blocking_read((MAX_BODY + 1 - out.len()) as u64) {
+                    Ok(chunk) => out.extend(chunk),
+                    Err(_) => break,
+                }
+            }
+        }
+        out
     }
 
     fn method(m: Method) -> String {
@@ -109,17 +221,27 @@ mod component {
         fn handle(request: IncomingRequest, out: ResponseOutparam) {
             let headers = request.headers();
             let first = |name: &str| headers.get(name).into_iter().next();
+            let text = |name: &str| first(name).map(|v| String::from_utf8_lossy(&v).into_owned());
             let path_with_query = request.path_with_query().unwrap_or_default();
+            let (path, query) = match path_with_query.split_once('?') {
+                Some((path, query)) => (path.to_string(), Some(query.to_string())),
+                None => (path_with_query, None),
+            };
+            let method = method(request.method());
+            let body = if method == "REPORT" {
+                read_body(&request)
+            } else {
+                Vec::new()
+            };
             let req = api::Request {
-                method: method(request.method()),
-                path: path_with_query
-                    .split('?')
-                    .next()
-                    .unwrap_or_default()
-                    .to_string(),
+                method,
+                path,
+                query,
                 authorization: first("authorization"),
-                if_none_match: first("if-none-match")
-                    .map(|v| String::from_utf8_lossy(&v).into_owned()),
+                if_none_match: text("if-none-match"),
+                origin: text("origin"),
+                content_type: text("content-type"),
+                body,
             };
             let environment = environment::get_environment();
             let settings = Settings::read(

@@ -5,7 +5,6 @@
 //! secure-mode hash); typed errors; one round trip per call.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use serde_json::{json, Value};
 
@@ -15,7 +14,7 @@ use ld_dynamodb_host::evaluator::{
     EvalError, Evaluator, EvaluatorRuntime, FlagFilter, StateOptions,
 };
 use ld_dynamodb_tests::proxy::{Action, Proxy};
-use ld_dynamodb_tests::{evaluator_component, fresh_store, run_with_stdin, Backend};
+use ld_dynamodb_tests::{evaluator_component, fresh_store, node_oracle, Backend};
 
 const PREFIX: Option<&str> = Some("eval");
 
@@ -73,27 +72,13 @@ fn node_options((filter, with_reasons, tracked_only): (FlagFilter, bool, bool)) 
 
 /// What LaunchDarkly's Node server SDK answers for the data file.
 fn oracle(contexts: &Value, flags: &[String]) -> Value {
-    let mut command = Command::new("node");
-    command
-        .arg(root().join("tests/support/node_oracle.cjs"))
-        .env(
-            "LD_TEST_NODE_MODULES",
-            root().join(".tools/node/node_modules"),
-        );
-    let spec = json!({
+    node_oracle(&json!({
         "data_file": root().join("tests/data/parity.json"),
         "contexts": contexts,
         "flags": flags,
         "default": "fallback",
         "options": OPTIONS.iter().map(|o| node_options(*o)).collect::<Vec<_>>(),
-    });
-    let out = run_with_stdin(command, &spec.to_string());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    }))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

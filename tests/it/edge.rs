@@ -15,9 +15,9 @@ use ld_dynamodb_tests::{
     cli_binary, edge_component, run_with_stdin, unique_table, Backend, REGION,
 };
 
-const SDK_KEY: &str = "sdk-edge-test-key-123";
+pub(crate) const SDK_KEY: &str = "sdk-edge-test-key-123";
 
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
@@ -34,7 +34,7 @@ fn live(kind: &str) -> Value {
 }
 
 /// Runs the CLI against `backend` and `table`; its stdout as JSON.
-fn cli(backend: &Backend, table: &str, args: &[&str], stdin: &str) -> Value {
+pub(crate) fn cli(backend: &Backend, table: &str, args: &[&str], stdin: &str) -> Value {
     let mut command = Command::new(cli_binary());
     command
         .args(args)
@@ -82,7 +82,7 @@ fn serve_flags() -> Vec<String> {
 }
 
 /// `wasmtime serve` running the composed component; stopped on drop.
-struct Served {
+pub(crate) struct Served {
     child: Child,
     addr: String,
     log: Arc<Mutex<String>>,
@@ -115,7 +115,7 @@ impl Served {
 
     /// `wasmtime serve` with the given environment already set on `command`
     /// and these `wasi:config` variables.
-    fn spawn(mut command: Command, vars: &[String]) -> Served {
+    pub(crate) fn spawn(mut command: Command, vars: &[String]) -> Served {
         command
             .args(["serve", "--addr", "127.0.0.1:0"])
             .args(serve_flags());
@@ -156,16 +156,27 @@ impl Served {
         Served { child, addr, log }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    /// One request: (status, headers lowercased, body).
-    fn request(
+    /// One request without a body: (status, headers lowercased, body).
+    pub(crate) fn request(
         &self,
         method: &str,
         path: &str,
         headers: &[(&str, &str)],
+    ) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        self.send(method, path, headers, b"")
+    }
+
+    /// One request with `body`: (status, headers lowercased, body).
+    pub(crate) fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
     ) -> (u16, Vec<(String, String)>, Vec<u8>) {
         let mut stream = TcpStream::connect(&self.addr).unwrap();
         let mut head = format!(
@@ -175,23 +186,28 @@ impl Served {
         for (name, value) in headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
-        head.push_str("content-length: 0\r\n\r\n");
+        head.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
         stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(body).unwrap();
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).unwrap();
         parse_response(&raw)
     }
 
-    fn get(&self, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    pub(crate) fn get(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, Vec<(String, String)>, Vec<u8>) {
         self.request("GET", path, headers)
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
 
     /// Whether the log shows `needle` within 5 s (a thread reads it).
-    fn logged(&self, needle: &str) -> bool {
+    pub(crate) fn logged(&self, needle: &str) -> bool {
         for _ in 0..100 {
             if self.log().contains(needle) {
                 return true;
@@ -252,14 +268,14 @@ fn parse_response(raw: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
     (status, headers, body)
 }
 
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
         .iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
 }
 
-fn json_of(body: &[u8]) -> Value {
+pub(crate) fn json_of(body: &[u8]) -> Value {
     serde_json::from_slice(body)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(body)))
 }

@@ -1,0 +1,287 @@
+//! The app's configuration: settings from `wasi:config/store`, secrets from
+//! the environment (`wasi:cli/environment`), so that no secret is ever on the
+//! host's command line. A secret given as a setting is refused, naming the fix.
+
+/// How requests are authorized.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// The `Authorization` header must equal this SDK key.
+    SdkKey(String),
+    /// No key: every route is open (configured as `auth=none`).
+    None,
+}
+
+/// What the app reads: non-secret settings from `wasi:config/store`, secrets
+/// from the environment (`wasi:cli/environment`), so that no secret is ever
+/// on the host's command line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub table: String,
+    pub prefix: Option<String>,
+    pub region: String,
+    pub endpoint: Option<String>,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+    pub auth: Auth,
+    /// The client-side ID the JS routes answer to (`client-side-id`); `None`
+    /// turns them off.
+    pub client_side_id: Option<String>,
+    /// The mobile key the mobile routes require (`LD_MOBILE_KEY`); `None`
+    /// turns them off.
+    pub mobile_key: Option<String>,
+    /// With `secure-mode=true`: the SDK key whose secure-mode hash the JS
+    /// routes require in `?h=`.
+    pub secure_mode_key: Option<String>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("table", &self.table)
+            .field("prefix", &self.prefix)
+            .field("region", &self.region)
+            .field("endpoint", &self.endpoint)
+            .field("access_key_id", &self.access_key_id)
+            .field("auth", &matches!(self.auth, Auth::SdkKey(_)))
+            .field("client_side_id", &self.client_side_id)
+            .field("mobile_key", &self.mobile_key.is_some())
+            .field("secure_mode", &self.secure_mode_key.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Secrets, each read from its environment variable, never from `wasi:config`.
+const SECRETS: &[(&str, &str)] = &[
+    ("aws-access-key-id", "AWS_ACCESS_KEY_ID"),
+    ("aws-secret-access-key", "AWS_SECRET_ACCESS_KEY"),
+    ("aws-session-token", "AWS_SESSION_TOKEN"),
+    ("sdk-key", "LD_SDK_KEY"),
+    ("mobile-key", "LD_MOBILE_KEY"),
+];
+
+/// The environment variable of the SDK key.
+pub const SDK_KEY_VAR: &str = "LD_SDK_KEY";
+/// The environment variable of the mobile key.
+pub const MOBILE_KEY_VAR: &str = "LD_MOBILE_KEY";
+
+/// A key from the environment: `None` when unset or empty, an error naming
+/// the variable (never the value) when malformed.
+fn env_key(env: &impl Fn(&str) -> Option<String>, var: &str) -> Result<Option<String>, String> {
+    match env(var) {
+        Some(key) if well_formed_key(&key) => Ok(Some(key)),
+        Some(key) if !key.is_empty() => Err(format!(
+            "{var} is malformed: a key is visible ASCII without spaces"
+        )),
+        _ => Ok(None),
+    }
+}
+
+/// Whether `value` can be a key in an HTTP header: visible ASCII, no spaces.
+fn well_formed_key(value: &str) -> bool {
+    !value.is_empty() && value.bytes().all(|b| b.is_ascii_graphic())
+}
+
+impl Settings {
+    /// Reads the settings: `config` gives `wasi:config` values (`table` and
+    /// `region` required; `prefix`, `endpoint`, `auth`, `client-side-id`,
+    /// `secure-mode` optional), `env` the environment (`AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `LD_SDK_KEY`,
+    /// `LD_MOBILE_KEY`).
+    ///
+    /// `auth` is `sdk-key` (the default: `LD_SDK_KEY` must hold a well-formed
+    /// key) or `none` (serve without a key, an explicit choice). A secret
+    /// given through `wasi:config`, an empty or malformed key, or another
+    /// `auth` is an error: the server then answers 503, never openly. So is
+    /// `secure-mode=true` without a well-formed `LD_SDK_KEY`, or a
+    /// `secure-mode` other than `true` or `false`.
+    pub fn read(
+        mut config: impl FnMut(&str) -> Result<Option<String>, String>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, String> {
+        for (key, var) in SECRETS {
+            if config(key)?.is_some() {
+                return Err(format!(
+                    "{key:?} is a secret and is not read from wasi:config (it would be on the \
+                     host's command line): set {var} in the host's environment and pass it \
+                     with `--env {var}`"
+                ));
+            }
+        }
+        let mut optional = |key: &str| -> Result<Option<String>, String> {
+            Ok(config(key)?.filter(|v| !v.is_empty()))
+        };
+        let table = optional("table")?;
+        let region = optional("region")?;
+        let (Some(table), Some(region)) = (table, region) else {
+            return Err(
+                "the configuration needs \"table\" and \"region\" (`-S config-var=table=...`)"
+                    .into(),
+            );
+        };
+        let sdk_key = env_key(&env, SDK_KEY_VAR)?;
+        let auth = match optional("auth")?.as_deref() {
+            None | Some("sdk-key") => match &sdk_key {
+                Some(key) => Auth::SdkKey(key.clone()),
+                None => {
+                    return Err(format!(
+                        "{SDK_KEY_VAR} is unset or empty: set it and pass it with \
+                         `--env {SDK_KEY_VAR}`, or configure `auth=none` to serve without a key"
+                    ))
+                }
+            },
+            Some("none") => Auth::None,
+            Some(other) => {
+                return Err(format!(
+                    "auth={other:?} is not known: use \"sdk-key\" (the default) or \"none\""
+                ))
+            }
+        };
+        let secure_mode_key = match optional("secure-mode")?.as_deref() {
+            None | Some("false") => None,
+            Some("true") => Some(sdk_key.clone().ok_or_else(|| {
+                format!(
+                    "secure-mode=true needs the SDK key, which keys the hash: set \
+                     {SDK_KEY_VAR} and pass it with `--env {SDK_KEY_VAR}`"
+                )
+            })?),
+            Some(other) => {
+                return Err(format!(
+                    "secure-mode={other:?} is not known: use \"true\" or \"false\""
+                ))
+            }
+        };
+        let secret = |var: &str| env(var).filter(|v| !v.is_empty());
+        Ok(Settings {
+            table,
+            region,
+            prefix: optional("prefix")?,
+            endpoint: optional("endpoint")?,
+            access_key_id: secret("AWS_ACCESS_KEY_ID").unwrap_or_default(),
+            secret_access_key: secret("AWS_SECRET_ACCESS_KEY").unwrap_or_default(),
+            session_token: secret("AWS_SESSION_TOKEN"),
+            auth,
+            client_side_id: optional("client-side-id")?,
+            mobile_key: env_key(&env, MOBILE_KEY_VAR)?,
+            secure_mode_key,
+        })
+    }
+
+    /// Where the data is read, for log lines: table, prefix, region and
+    /// endpoint (never a secret).
+    pub fn describe(&self) -> String {
+        format!(
+            "table {:?}, prefix {:?}, region {:?}, endpoint {}",
+            self.table,
+            self.prefix.as_deref().unwrap_or(""),
+            self.region,
+            self.endpoint
+                .as_deref()
+                .map_or("DynamoDB's public endpoint".to_string(), |e| format!(
+                    "{e:?}"
+                ))
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn read(config: &[(&str, &str)], env: &[(&str, &str)]) -> Result<Settings, String> {
+        let config: HashMap<String, String> = config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::read(|k| Ok(config.get(k).cloned()), |k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn settings_take_secrets_from_the_environment_and_hide_them_in_debug() {
+        let base = [("table", "t"), ("region", "us-east-1"), ("prefix", "")];
+        let env = [
+            ("AWS_ACCESS_KEY_ID", "AKID"),
+            ("AWS_SECRET_ACCESS_KEY", "s3cr3t"),
+            ("LD_SDK_KEY", "sdk-k3y"),
+        ];
+        let settings = read(&base, &env).unwrap();
+        assert_eq!(settings.prefix, None);
+        assert_eq!(settings.secret_access_key, "s3cr3t");
+        assert!(settings.auth == Auth::SdkKey("sdk-k3y".into()));
+        let shown = format!("{settings:?}");
+        assert!(
+            !shown.contains("s3cr3t") && !shown.contains("sdk-k3y"),
+            "{shown}"
+        );
+        let err = read(&[("table", "t")], &env).unwrap_err();
+        assert!(err.contains("region"));
+    }
+
+    #[test]
+    fn an_empty_or_malformed_key_or_a_secret_in_config_is_an_error() {
+        let base = [("table", "t"), ("region", "us-east-1")];
+        let err = read(&base, &[]).unwrap_err();
+        assert!(
+            err.contains("LD_SDK_KEY is unset") && err.contains("auth=none"),
+            "{err}"
+        );
+        let err = read(&base, &[("LD_SDK_KEY", "")]).unwrap_err();
+        assert!(err.contains("LD_SDK_KEY is unset or empty"), "{err}");
+        let err = read(&base, &[("LD_SDK_KEY", "sdk key\n")]).unwrap_err();
+        assert!(
+            err.contains("malformed") && !err.contains("sdk key"),
+            "{err}"
+        );
+        for (key, var) in SECRETS {
+            let mut config = base.to_vec();
+            config.push((key, "x"));
+            let err = read(&config, &[("LD_SDK_KEY", "sdk-1")]).unwrap_err();
+            assert!(err.contains(&format!("--env {var}")), "{err}");
+        }
+        let mut none = base.to_vec();
+        none.push(("auth", "none"));
+        assert!(read(&none, &[]).unwrap().auth == Auth::None);
+        let mut odd = base.to_vec();
+        odd.push(("auth", "sometimes"));
+        assert!(read(&odd, &[]).unwrap_err().contains("auth=\"sometimes\""));
+    }
+
+    #[test]
+    fn evaluation_routes_take_an_id_a_mobile_key_and_secure_mode() {
+        let base = [("table", "t"), ("region", "us-east-1")];
+        let env = [("LD_SDK_KEY", "sdk-1"), ("LD_MOBILE_KEY", "mob-1")];
+        let off = read(&base, &[("LD_SDK_KEY", "sdk-1")]).unwrap();
+        assert_eq!(
+            (off.client_side_id, off.mobile_key, off.secure_mode_key),
+            (None, None, None)
+        );
+        let mut config = base.to_vec();
+        config.extend([("client-side-id", "env-1"), ("secure-mode", "true")]);
+        let on = read(&config, &env).unwrap();
+        assert_eq!(on.client_side_id.as_deref(), Some("env-1"));
+        assert_eq!(on.mobile_key.as_deref(), Some("mob-1"));
+        assert_eq!(on.secure_mode_key.as_deref(), Some("sdk-1"));
+        assert!(!format!("{on:?}").contains("mob-1"));
+        let err = read(
+            &config,
+            &[("LD_SDK_KEY", "sdk-1"), ("LD_MOBILE_KEY", "mob 1")],
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("LD_MOBILE_KEY is malformed") && !err.contains("mob 1"),
+            "{err}"
+        );
+        config.push(("auth", "none"));
+        let err = read(&config, &[]).unwrap_err();
+        assert!(err.contains("secure-mode=true needs the SDK key"), "{err}");
+        let mut odd = base.to_vec();
+        odd.push(("secure-mode", "yes"));
+        let err = read(&odd, &[("LD_SDK_KEY", "sdk-1")]).unwrap_err();
+        assert!(err.contains("secure-mode=\"yes\""), "{err}");
+    }
+}

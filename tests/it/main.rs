@@ -1,0 +1,23 @@
+//! Every integration test in one binary, so that wasmtime, Cranelift and
+//! LaunchDarkly's SDK are linked once: the built components in wasmtime (and
+//! under `wasmtime serve`) against moto (SigV4 checking on) and dynalite,
+//! started by `scripts/test.sh`. Run one module with `cargo test -p
+//! ld-dynamodb-tests --test it edge::`.
+
+mod big_segments;
+mod cache;
+mod cli;
+mod data_store;
+mod edge;
+mod evaluator;
+mod evalx;
+mod faults;
+mod hardening;
+mod imports;
+mod interop;
+mod library;
+mod pool;
+mod readme;
+mod rust_sdk;
+mod scripts;
+mod validation;

@@ -14,12 +14,12 @@ args=(
   --env AWS_SESSION_TOKEN
   --env LD_SDK_KEY
   --env LD_MOBILE_KEY
-  # One request instantiates the composed component: 6 core instances (the
-  # app, the store, and the shim and fixup module of each) and 2 memories.
-  # The pooling allocator's fixed totals (1,000 core instances by default)
-  # ran out at a few hundred requests at once, and wasmtime answered 500.
-  # The on-demand allocator has no such total: each instance maps its own
-  # memory (instantiation stays well under a millisecond).
+  # One request instantiates the composed component: 12 core instances (the
+  # app, the evaluator and two stores, each with its shim and fixup module)
+  # and 4 memories. The pooling allocator's fixed totals (1,000 core
+  # instances by default) ran out at a few hundred requests at once, and
+  # wasmtime answered 500. The on-demand allocator has no such total: each
+  # instance maps its own memory (instantiation stays well under a millisecond).
   -O pooling-allocator=n
   # Each linear memory may grow to 64 MiB (the store reads pages of up to
   # 16 MiB); a request that needs more fails alone.

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{json, Value};
 
 use ld_dynamodb_tests::{
-    cli_binary, edge_component, run_with_stdin, unique_table, Backend, REGION,
+    cli_binary, edge_component, run_with_stdin, unique_table, user_environment, Backend, REGION,
 };
 
 pub(crate) const SDK_KEY: &str = "sdk-edge-test-key-123";
@@ -689,5 +689,45 @@ fn hundreds_of_concurrent_connections_get_no_5xx() {
         Some(&(threads * per_thread)),
         "{statuses:?}; the server's log ends with: {}",
         &log[log.len().saturating_sub(2000)..]
+    );
+}
+
+#[test]
+fn the_edge_demo_shows_polling_and_a_client_side_evaluation() {
+    let out = user_environment(&mut Command::new(root().join("scripts/edge-demo.sh")))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The polling answer, the 401 without a key, the 304 revalidation.
+    assert!(text.contains("\"checkout-banner\""), "{text}");
+    assert!(
+        text.contains("HTTP/1.1 401") && text.contains("HTTP/1.1 304"),
+        "{text}"
+    );
+    // user-1 is in the beta-testers segment: new-checkout's rule serves it
+    // true (GET, with reasons); user-9 gets the fallthrough (REPORT).
+    let answers: Vec<Value> = text
+        .lines()
+        .filter(|l| l.starts_with("{\"banner-text\""))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(answers.len(), 2, "{text}");
+    assert_eq!(
+        answers[0]["new-checkout"],
+        json!({"value": true, "variation": 0, "version": 3,
+               "reason": {"kind": "RULE_MATCH", "ruleIndex": 0, "ruleId": "beta-users"}})
+    );
+    assert_eq!(
+        answers[1]["new-checkout"],
+        json!({"value": false, "variation": 1, "version": 3})
+    );
+    assert!(
+        answers.iter().all(|a| a.get("checkout-banner").is_none()),
+        "only client-side flags: {text}"
     );
 }

@@ -8,6 +8,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use ld_dynamodb_tests::user_environment;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -62,11 +64,7 @@ fn every_shell_block_runs_as_written_or_says_why_not() {
         .args(["bash", "-c", &script])
         .current_dir(root())
         .stdin(std::process::Stdio::null());
-    for (name, _) in std::env::vars() {
-        if name.starts_with("AWS_") || name.starts_with("LD_") {
-            command.env_remove(name);
-        }
-    }
+    user_environment(&mut command);
     // Into files, not pipes: a server a block leaves running keeps its
     // inherited output open.
     let dir = std::env::temp_dir().join(format!("ld-readme-{}", std::process::id()));

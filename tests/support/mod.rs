@@ -259,6 +259,35 @@ pub fn edge_component() -> PathBuf {
     )
 }
 
+/// Gives `command` the environment of a user's shell: without the test
+/// environment's AWS and project (`LD_*`) variables, and without the
+/// variables cargo sets for a test process (`CARGO_PKG_NAME`,
+/// `CARGO_MANIFEST_DIR`, ...). A cargo build run by the command would
+/// otherwise see them changed and rerun the build scripts that watch them
+/// (ring's), rebuilding TLS and the AWS SDK (over a minute) each time a
+/// test and a user's shell alternate.
+pub fn user_environment(command: &mut Command) -> &mut Command {
+    const SET_BY_CARGO: &[&str] = &[
+        "CARGO_PKG_",
+        "CARGO_MANIFEST_",
+        "CARGO_CRATE_",
+        "CARGO_BIN_",
+    ];
+    for (name, _) in std::env::vars() {
+        let from_cargo = SET_BY_CARGO.iter().any(|p| name.starts_with(p))
+            || [
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_RUSTC_CURRENT_DIR",
+            ]
+            .contains(&name.as_str());
+        if from_cargo || name.starts_with("AWS_") || name.starts_with("LD_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
 /// What LaunchDarkly's Node server SDK answers (`support/node_oracle.cjs`,
 /// whose head says what `spec` holds).
 pub fn node_oracle(spec: &Value) -> Value {

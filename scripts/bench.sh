@@ -4,8 +4,9 @@
 # proxy; the component beside its build of commit ba6b244 (before the
 # proxy-world, size-tuned build); and the edge flag server under `wasmtime
 # serve`; then Init through a partition emulator beside the Python store, and
-# the flag evaluator beside LaunchDarkly's Node server SDK, and the edge server
-# under bursts of 16 to 1,024 connections. Prints the tables
+# the flag evaluator beside LaunchDarkly's Node server SDK, the edge server
+# under bursts of 16 to 1,024 connections, and its client-side evaluation
+# routes (evalx GET and REPORT). Prints the tables
 # and writes each section of BENCHMARKS.md. Not part of the tests.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -49,6 +50,10 @@ start_dynalite "$logs/bench-dynalite.log"
   --evaluator "$root/target/component/flag-evaluator.wasm" \
   --out "$root/BENCHMARKS.md"
 "$root/target/debug/ld-dynamodb-bench" edge-load \
+  --endpoint "$LD_TEST_DYNALITE_ENDPOINT" \
+  --wasmtime "$root/.tools/bin/wasmtime" \
+  --out "$root/BENCHMARKS.md"
+"$root/target/debug/ld-dynamodb-bench" client-side \
   --endpoint "$LD_TEST_DYNALITE_ENDPOINT" \
   --wasmtime "$root/.tools/bin/wasmtime" \
   --out "$root/BENCHMARKS.md"

@@ -13,7 +13,7 @@ use anyhow::Result;
 use ld_dynamodb_host::data;
 use ld_dynamodb_host::embed::{HostOptions, Runtime};
 
-use super::{check, dataset, edge_connection, edge_send, EdgeServer};
+use super::{check, dataset, edge_connection, edge_send, EdgeRequest, EdgeServer};
 
 /// Concurrent connections and requests of each burst.
 const BURSTS: [(usize, usize); 4] = [(16, 1_000), (64, 2_000), (256, 2_000), (1_024, 5_000)];
@@ -33,12 +33,13 @@ async fn burst(addr: &str, concurrency: usize, requests: usize) -> Burst {
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
             let (addr, next) = (addr.to_string(), next.clone());
+            let request = EdgeRequest::latest_all(None);
             tokio::spawn(async move {
                 let mut seen = Vec::new();
                 while next.fetch_add(1, Ordering::Relaxed) < requests {
                     let t = Instant::now();
                     let status = match edge_connection(&addr).await {
-                        Ok(mut sender) => match edge_send(&mut sender, &addr, None).await {
+                        Ok(mut sender) => match edge_send(&mut sender, &addr, &request).await {
                             Ok((status, _, _)) => status.to_string(),
                             Err(_) => "connection error".to_string(),
                         },
@@ -117,7 +118,7 @@ pub async fn report(wasmtime: &Path, dynalite: &str) -> Result<String> {
     )?;
     let component =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/component/edge-flags.wasm");
-    let server = EdgeServer::start(wasmtime, &component, dynalite, &table)?;
+    let server = EdgeServer::start(wasmtime, &component, dynalite, &table, &[])?;
     let mut text = String::from(
         "## The edge flag server under load\n\n\
          `GET /sdk/latest-all` of 100 flags, one connection per request, from this process, under \

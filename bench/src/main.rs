@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod client_side;
 mod edge_load;
 mod evaluator;
 mod pacing;
@@ -102,6 +103,17 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Client-side evaluation (evalx GET and REPORT) of the edge flag server;
+    /// writes its section of the report.
+    ClientSide {
+        #[arg(long)]
+        endpoint: String,
+        /// The wasmtime CLI.
+        #[arg(long)]
+        wasmtime: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Forward TCP to UPSTREAM, delaying each request by DELAY_MS (prints its port).
     DelayProxy {
         #[arg(long)]
@@ -149,6 +161,15 @@ async fn main() -> Result<()> {
             let text = edge_load::report(&wasmtime, &endpoint).await?;
             println!("{text}");
             report::replace_section(&out, "edge-load", &text)
+        }
+        Cmd::ClientSide {
+            endpoint,
+            wasmtime,
+            out,
+        } => {
+            let text = client_side::report(&wasmtime, &endpoint).await?;
+            println!("{text}");
+            report::replace_section(&out, "client-side", &text)
         }
         Cmd::DelayProxy { upstream, delay_ms } => {
             delay_proxy(&upstream, Duration::from_millis(delay_ms)).await
@@ -657,11 +678,15 @@ impl Bench {
         );
         for (n, requests) in [(100usize, 400usize), (1000, 200)] {
             let (table, _) = self.filled_table(runtime, n).await?;
-            let server = EdgeServer::start(wasmtime, &component, &self.endpoint, &table)?;
+            let server = EdgeServer::start(wasmtime, &component, &self.endpoint, &table, &[])?;
             // Warm-up, and the ETag to revalidate with.
-            let (_, etag, _) = edge_get(&server.addr, None).await?;
-            for (answer, if_none_match) in [("200, full", None), ("304", Some(etag.clone()))] {
-                let load = edge_load(&server.addr, if_none_match, requests, CONNECTIONS).await?;
+            let (_, etag, _) = edge_get(&server.addr, &EdgeRequest::latest_all(None)).await?;
+            for (answer, if_none_match, expected) in
+                [("200, full", None, 200), ("304", Some(etag.as_str()), 304)]
+            {
+                let request = EdgeRequest::latest_all(if_none_match);
+                let load =
+                    edge_load(&server.addr, &request, expected, requests, CONNECTIONS).await?;
                 report += &format!(
                     "| {n} | {answer} | {requests} | {:.0} | {:.1} ms | {:.1} ms | {} bytes |\n",
                     load.per_second,
@@ -688,8 +713,15 @@ struct EdgeServer {
 
 impl EdgeServer {
     /// Served as the README serves it (`scripts/edge-serve-flags.sh`), with
-    /// `auth=none` and the secrets in the environment.
-    fn start(wasmtime: &Path, component: &Path, endpoint: &str, table: &str) -> Result<EdgeServer> {
+    /// `auth=none`, the secrets in the environment, and `settings` as more
+    /// `wasi:config` variables (`name=value`).
+    fn start(
+        wasmtime: &Path,
+        component: &Path,
+        endpoint: &str,
+        table: &str,
+        settings: &[String],
+    ) -> Result<EdgeServer> {
         use std::io::BufRead;
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let flags = Command::new(root.join("scripts/edge-serve-flags.sh")).output()?;
@@ -706,6 +738,11 @@ impl EdgeServer {
             .args(["-S", &format!("config-var=region={REGION}")])
             .args(["-S", &format!("config-var=endpoint={endpoint}")])
             .args(["-S", "config-var=auth=none"])
+            .args(
+                settings
+                    .iter()
+                    .flat_map(|s| ["-S".to_string(), format!("config-var={s}")]),
+            )
             .arg(component)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -740,10 +777,34 @@ struct EdgeLoad {
     body_bytes: usize,
 }
 
+/// One request to the edge server.
+#[derive(Clone)]
+struct EdgeRequest {
+    method: http::Method,
+    path: String,
+    headers: Vec<(&'static str, String)>,
+    body: bytes::Bytes,
+}
+
+impl EdgeRequest {
+    /// `GET /sdk/latest-all`, revalidating `if_none_match` when given.
+    fn latest_all(if_none_match: Option<&str>) -> EdgeRequest {
+        EdgeRequest {
+            method: http::Method::GET,
+            path: "/sdk/latest-all".into(),
+            headers: if_none_match
+                .map(|tag| ("if-none-match", tag.to_string()))
+                .into_iter()
+                .collect(),
+            body: bytes::Bytes::new(),
+        }
+    }
+}
+
+type EdgeSender = hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>;
+
 /// One keep-alive connection to the edge server.
-async fn edge_connection(
-    addr: &str,
-) -> Result<hyper::client::conn::http1::SendRequest<http_body_util::Empty<bytes::Bytes>>> {
+async fn edge_connection(addr: &str) -> Result<EdgeSender> {
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let (sender, connection) =
@@ -752,20 +813,23 @@ async fn edge_connection(
     Ok(sender)
 }
 
-/// Sends one GET; (status, ETag, body length).
+/// Sends one request; (status, ETag, body length).
 async fn edge_send(
-    sender: &mut hyper::client::conn::http1::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+    sender: &mut EdgeSender,
     addr: &str,
-    if_none_match: Option<&str>,
+    edge_request: &EdgeRequest,
 ) -> Result<(u16, String, usize)> {
     use http_body_util::BodyExt;
-    let mut request = http::Request::get("/sdk/latest-all").header("host", addr);
-    if let Some(tag) = if_none_match {
-        request = request.header("if-none-match", tag);
+    let mut request = http::Request::builder()
+        .method(edge_request.method.clone())
+        .uri(&edge_request.path)
+        .header("host", addr);
+    for (name, value) in &edge_request.headers {
+        request = request.header(*name, value);
     }
     sender.ready().await?;
     let response = sender
-        .send_request(request.body(http_body_util::Empty::new())?)
+        .send_request(request.body(http_body_util::Full::new(edge_request.body.clone()))?)
         .await?;
     let status = response.status().as_u16();
     let etag = response
@@ -778,24 +842,25 @@ async fn edge_send(
     Ok((status, etag, body.len()))
 }
 
-async fn edge_get(addr: &str, if_none_match: Option<&str>) -> Result<(u16, String, usize)> {
+async fn edge_get(addr: &str, request: &EdgeRequest) -> Result<(u16, String, usize)> {
     let mut sender = edge_connection(addr).await?;
-    edge_send(&mut sender, addr, if_none_match).await
+    edge_send(&mut sender, addr, request).await
 }
 
-/// `requests` GETs over `connections` keep-alive connections.
+/// `requests` of `request` over `connections` keep-alive connections, each
+/// answered `expected`.
 async fn edge_load(
     addr: &str,
-    if_none_match: Option<String>,
+    request: &EdgeRequest,
+    expected: u16,
     requests: usize,
     connections: usize,
 ) -> Result<EdgeLoad> {
-    let expected = if if_none_match.is_some() { 304 } else { 200 };
     let started = Instant::now();
     let mut workers = Vec::new();
     for worker in 0..connections {
         let addr = addr.to_string();
-        let tag = if_none_match.clone();
+        let request = request.clone();
         let count = requests / connections + usize::from(worker < requests % connections);
         workers.push(tokio::spawn(async move {
             let mut sender = edge_connection(&addr).await?;
@@ -803,7 +868,7 @@ async fn edge_load(
             let mut body = 0;
             for _ in 0..count {
                 let t = Instant::now();
-                let (status, _, len) = edge_send(&mut sender, &addr, tag.as_deref()).await?;
+                let (status, _, len) = edge_send(&mut sender, &addr, &request).await?;
                 if status != expected {
                     bail!("the edge server answered {status}, not {expected}");
                 }

@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::{json, Map, Value};
 
-use ld_dynamodb_tests::{node_oracle, unique_table, Backend, REGION};
+use ld_dynamodb_tests::{base64url, node_oracle, unique_table, Backend, REGION};
 
 use crate::edge::{cli, header, json_of, root, Served, SDK_KEY};
 
@@ -105,21 +105,9 @@ fn values(state: &Value) -> Map<String, Value> {
     values
 }
 
-/// The base64url (unpadded) of a context's JSON, as the JS SDK sends it.
+/// The base64url of a context's JSON, as the JS SDK sends it.
 fn b64(context: &Value) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let bytes = context.to_string().into_bytes();
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-    }
-    out
+    base64url(context.to_string().as_bytes())
 }
 
 /// A static server on its own port (so another origin than the edge app)

@@ -259,6 +259,23 @@ pub fn edge_component() -> PathBuf {
     )
 }
 
+/// The unpadded base64url of `bytes`, as LaunchDarkly's JS client SDK puts a
+/// context in a path.
+pub fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
 /// Gives `command` the environment of a user's shell: without the test
 /// environment's AWS and project (`LD_*`) variables, and without the
 /// variables cargo sets for a test process (`CARGO_PKG_NAME`,

@@ -421,22 +421,6 @@ mod tests {
         }
     }
 
-    /// The base64url (unpadded) of `text`.
-    fn b64(text: &str) -> String {
-        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        let mut out = String::new();
-        for chunk in text.as_bytes().chunks(3) {
-            let n = chunk
-                .iter()
-                .enumerate()
-                .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-            for i in 0..=chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            }
-        }
-        out
-    }
-
     fn request(method: &str, path: &str) -> Request {
         Request {
             method: method.into(),
@@ -469,6 +453,8 @@ mod tests {
     }
 
     const CONTEXT: &str = r#"{"kind":"user","key":"u1"}"#;
+    /// `CONTEXT` in unpadded base64url (Python's `base64.urlsafe_b64encode`).
+    const CONTEXT_B64: &str = "eyJraW5kIjoidXNlciIsImtleSI6InUxIn0";
 
     #[test]
     fn routes_of_each_family() {
@@ -510,7 +496,7 @@ mod tests {
 
     #[test]
     fn contexts_decode_from_base64url_padded_or_not() {
-        assert_eq!(decode_context(&b64(CONTEXT)).as_deref(), Some(CONTEXT));
+        assert_eq!(decode_context(CONTEXT_B64).as_deref(), Some(CONTEXT));
         // "{}?" has a '?' (0x3f) whose base64 holds '/', and 2 bytes need padding.
         assert_eq!(decode_context("e30_").as_deref(), Some("{}?"));
         assert_eq!(decode_context("e30/").as_deref(), Some("{}?"));
@@ -525,7 +511,7 @@ mod tests {
     fn the_answer_has_relays_shape_and_is_filtered_per_family() {
         let (r, asked) = call(&request(
             "GET",
-            &format!("/sdk/evalx/env-1/contexts/{}", b64(CONTEXT)),
+            &format!("/sdk/evalx/env-1/contexts/{}", CONTEXT_B64),
         ));
         assert_eq!(r.status, 200);
         assert_eq!(
@@ -540,7 +526,7 @@ mod tests {
         );
         let mut mobile = request(
             "GET",
-            &format!("/msdk/evalx/users/{}?withReasons=true", b64(CONTEXT)),
+            &format!("/msdk/evalx/users/{}?withReasons=true", CONTEXT_B64),
         );
         (mobile.path, mobile.query) = (
             mobile.path[..mobile.path.find('?').unwrap()].into(),
@@ -566,7 +552,7 @@ mod tests {
 
     #[test]
     fn keys_ids_and_methods_are_checked() {
-        let path = format!("/msdk/evalx/contexts/{}", b64(CONTEXT));
+        let path = format!("/msdk/evalx/contexts/{}", CONTEXT_B64);
         let mut mobile = request("GET", &path);
         assert_eq!(call(&mobile).0.status, 401);
         mobile.authorization = Some(b"sdk-1".to_vec());
@@ -579,24 +565,18 @@ mod tests {
         off.mobile_key = None;
         mobile.authorization = Some(b"mob-1".to_vec());
         assert_eq!(call_with(&mobile, &off, fake()).status, 404);
-        let mut server = request("GET", &format!("/sdk/evalx/contexts/{}", b64(CONTEXT)));
+        let mut server = request("GET", &format!("/sdk/evalx/contexts/{}", CONTEXT_B64));
         server.authorization = Some(b"mob-1".to_vec());
         assert_eq!(call(&server).0.status, 401);
         server.authorization = Some(b"api_key sdk-1".to_vec());
         assert_eq!(call(&server).0.status, 200);
-        let unknown = request(
-            "GET",
-            &format!("/sdk/evalx/env-2/contexts/{}", b64(CONTEXT)),
-        );
+        let unknown = request("GET", &format!("/sdk/evalx/env-2/contexts/{}", CONTEXT_B64));
         let r = call(&unknown).0;
         assert_eq!(r.status, 404);
         assert_eq!(header(&r, "access-control-allow-origin"), Some("*"));
         let mut off = settings();
         off.client_side_id = None;
-        let known = request(
-            "GET",
-            &format!("/sdk/evalx/env-1/contexts/{}", b64(CONTEXT)),
-        );
+        let known = request("GET", &format!("/sdk/evalx/env-1/contexts/{}", CONTEXT_B64));
         assert_eq!(call_with(&known, &off, fake()).status, 404);
         let r = call(&request("POST", "/sdk/evalx/env-1/context")).0;
         assert_eq!(
@@ -639,7 +619,7 @@ mod tests {
     fn bad_contexts_are_400_and_bodies_are_checked() {
         let r = call(&request("GET", "/sdk/evalx/env-1/contexts/%%%")).0;
         assert_eq!(r.status, 400);
-        let no_key = b64(r#"{"kind":"user","name":"x"}"#);
+        let no_key = "eyJraW5kIjoidXNlciIsIm5hbWUiOiJ4In0";
         let r = call(&request(
             "GET",
             &format!("/sdk/evalx/env-1/contexts/{no_key}"),
@@ -663,14 +643,14 @@ mod tests {
     fn secure_mode_requires_the_hash_of_the_context() {
         let mut secure = settings();
         secure.secure_mode_key = Some("sdk-1".into());
-        let path = format!("/sdk/evalx/env-1/contexts/{}", b64(CONTEXT));
+        let path = format!("/sdk/evalx/env-1/contexts/{}", CONTEXT_B64);
         let mut get = request("GET", &path);
         assert_eq!(call_with(&get, &secure, fake()).status, 400);
         get.query = Some(format!("h=sdk-1:{}", CONTEXT.len() + 1));
         assert_eq!(call_with(&get, &secure, fake()).status, 400);
         get.query = Some(format!("h=sdk-1%3A{}&withReasons=false", CONTEXT.len()));
         assert_eq!(call_with(&get, &secure, fake()).status, 200);
-        let mut server = request("GET", &format!("/sdk/evalx/contexts/{}", b64(CONTEXT)));
+        let mut server = request("GET", &format!("/sdk/evalx/contexts/{}", CONTEXT_B64));
         server.authorization = Some(b"sdk-1".to_vec());
         assert_eq!(
             call_with(&server, &secure, fake()).status,
@@ -681,7 +661,7 @@ mod tests {
 
     #[test]
     fn etags_revalidate_and_failures_are_503_without_detail() {
-        let path = format!("/sdk/evalx/env-1/contexts/{}", b64(CONTEXT));
+        let path = format!("/sdk/evalx/env-1/contexts/{}", CONTEXT_B64);
         let first = call(&request("GET", &path)).0;
         let mut again = request("GET", &path);
         again.if_none_match = header(&first, "etag").map(str::to_string);

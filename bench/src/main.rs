@@ -24,8 +24,9 @@ use tokio::net::{TcpListener, TcpStream};
 use wasmtime::component::Component;
 
 use ld_dynamodb_host::embed::{
-    describe, new_engine, Credentials, HostOptions, Runtime, Session, StoreConfig,
+    new_engine, Credentials, HostOptions, Runtime, Session, StoreConfig,
 };
+use ld_dynamodb_host::error::describe;
 use ld_dynamodb_host::{data, CredentialSource, DataStore};
 
 #[derive(Parser)]

@@ -1,6 +1,6 @@
-//! The error of the library's store API.
+//! The error of the library's store API, and the one text of a store error.
 
-use crate::embed::{describe, StoreConfig, StoreError};
+use crate::embed::{wit, StoreConfig, StoreError};
 
 /// Why a call on a [`crate::DataStore`] failed. None carries a secret.
 #[derive(Debug, thiserror::Error)]
@@ -49,5 +49,78 @@ pub fn explained(error: StoreError, config: &StoreConfig) -> StoreError {
             StoreError::Service(e)
         }
         other => other,
+    }
+}
+
+/// The component's error as the core crate's type, whose `Display` is the
+/// one text of a store error for the component, the host and the CLI.
+impl From<StoreError> for ld_dynamodb_store::error::StoreError {
+    fn from(error: StoreError) -> Self {
+        use ld_dynamodb_store::error::{ServiceError, StoreError as Core, TransportError};
+        match error {
+            StoreError::InvalidConfig(m) => Core::InvalidConfig(m),
+            StoreError::InvalidInput(m) => Core::InvalidInput(m),
+            StoreError::Transport(wit::TransportError {
+                code,
+                detail,
+                attempts,
+            }) => Core::Transport(TransportError {
+                code,
+                detail,
+                attempts,
+            }),
+            StoreError::Service(wit::ServiceError {
+                code,
+                message,
+                status,
+                request_id,
+                attempts,
+            }) => Core::Service(ServiceError {
+                code,
+                message,
+                status,
+                request_id,
+                attempts,
+            }),
+            StoreError::MalformedResponse(m) => Core::MalformedResponse(m),
+        }
+    }
+}
+
+/// One line describing a store error (the core crate's text of it).
+pub fn describe(error: &StoreError) -> String {
+    ld_dynamodb_store::error::StoreError::from(error.clone()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_error_reads_as_the_core_crate_writes_it() {
+        let error = StoreError::Service(wit::ServiceError {
+            code: "ThrottlingException".into(),
+            message: "slow down".into(),
+            status: 400,
+            request_id: Some("RID".into()),
+            attempts: 3,
+        });
+        assert_eq!(
+            describe(&error),
+            "DynamoDB error ThrottlingException: slow down (HTTP 400, 3 attempts, request id RID)"
+        );
+        let error = StoreError::Transport(wit::TransportError {
+            code: "connection-refused".into(),
+            detail: Some("127.0.0.1:9".into()),
+            attempts: 1,
+        });
+        assert_eq!(
+            describe(&error),
+            "transport error: connection-refused (1 attempt): 127.0.0.1:9"
+        );
+        assert_eq!(
+            Error::Store(StoreError::InvalidInput("no key".into())).to_string(),
+            "invalid input: no key"
+        );
     }
 }

@@ -28,7 +28,7 @@
 //!
 //! Modules: a self-stopping private runtime (`background`), the embedding and the component's types (`embed`), the pooled
 //! store (`store`), credentials (`credentials`), the compile cache (`cache`),
-//! the outbound HTTP policy (`outbound`) and its keep-alive client (`pool`),
+//! the outbound HTTP policy (`outbound`) and its keep-alive connections (`connections`),
 //! the AWS settings read from the environment (`environment`), the flag
 //! evaluator component (`evaluator`),
 //! conversions between LaunchDarkly's JSON and the component's types (`data`).
@@ -37,6 +37,7 @@
 
 pub mod background;
 pub mod cache;
+pub mod connections;
 pub mod credentials;
 pub mod data;
 pub mod embed;
@@ -46,7 +47,6 @@ pub mod evaluator;
 #[cfg(feature = "launchdarkly")]
 pub mod launchdarkly;
 pub mod outbound;
-pub mod pool;
 pub mod stderr;
 pub mod store;
 

@@ -12,11 +12,11 @@ use serde_json::{json, Map, Value};
 use cli::{BigSegmentsCommand, Cli, Command, DataCommand};
 use ld_dynamodb_host::data::{self, Kind};
 use ld_dynamodb_host::embed::{
-    context_hash, describe, HostOptions, Instance, Item, Runtime, Session, StoreConfig, StoreError,
+    context_hash, HostOptions, Instance, Item, Runtime, Session, StoreConfig, StoreError,
     UpsertOutcome,
 };
 use ld_dynamodb_host::environment;
-use ld_dynamodb_host::error::explained;
+use ld_dynamodb_host::error::{describe, explained};
 use ld_dynamodb_host::CredentialSource;
 
 #[tokio::main(flavor = "current_thread")]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use wasmtime_wasi_http::{Error, WasiBody, WasiHttpHooks};
 
-use crate::pool::Pool;
+use crate::connections::Pool;
 
 /// Which origins the component may send requests to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 
 use crate::background::Background;
+use crate::connections::Pool;
 use crate::credentials::{self, CredentialSource};
 use crate::embed::{
     Collection, Credentials, HostOptions, InitReport, Item, KeyedItem, RetryPolicy, Runtime,
@@ -17,7 +18,6 @@ use crate::embed::{
 };
 use crate::environment;
 use crate::error::{explained, Error};
-use crate::pool::Pool;
 
 /// Instances a store keeps by default: calls beyond this many wait.
 pub const DEFAULT_INSTANCES: usize = 4;

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use ld_dynamodb_host::embed::{
-    describe, HostOptions, RetryPolicy, StoreConfig, StoreError, Timeouts, UpsertOutcome,
+    HostOptions, RetryPolicy, StoreConfig, StoreError, Timeouts, UpsertOutcome,
 };
+use ld_dynamodb_host::error::describe;
 use ld_dynamodb_tests::proxy::{aws_signature_echo, Action, Proxy};
 use ld_dynamodb_tests::*;
 

@@ -6,7 +6,8 @@ use std::process::Command;
 
 use serde_json::json;
 
-use ld_dynamodb_host::embed::{describe, HostOptions, Session, StoreConfig, StoreError};
+use ld_dynamodb_host::embed::{HostOptions, Session, StoreConfig, StoreError};
+use ld_dynamodb_host::error::describe;
 use ld_dynamodb_host::outbound::Allow;
 use ld_dynamodb_tests::proxy::{aws_signature_echo, Action, Proxy};
 use ld_dynamodb_tests::*;

@@ -1,0 +1,258 @@
+//! Typed calls on an instance of the store component: [`Instance`] opens a
+//! data store ([`Session`]) or a Big Segment store ([`BigSegmentSession`]);
+//! every call arms the call timeout first.
+
+use anyhow::Result;
+use wasmtime::component::ResourceAny;
+use wasmtime::Store;
+
+use super::bindings::StoreExports;
+use super::state::HostState;
+use super::{
+    wit_credentials, Collection, Credentials, InitReport, Item, KeyedItem, MembershipEntry,
+    Snapshot, StoreConfig, StoreError, UpsertOutcome,
+};
+use crate::outbound::Outbound;
+use crate::stderr::StderrTail;
+
+/// Calls `$method` of the store resource of `$interface` on this session's
+/// handle, with the call timeout armed. The outer `Result` is a trap or host
+/// failure.
+macro_rules! call {
+    ($session:ident, $interface:ident, $method:ident $(, $arg:expr)*) => {{
+        let instance = &mut $session.instance;
+        instance.arm();
+        Ok(instance
+            .bindings
+            .$interface()
+            .store()
+            .$method(&mut instance.store, $session.handle $(, $arg)*)
+            .await?)
+    }};
+}
+
+/// One instance of the component.
+pub struct Instance {
+    store: Store<HostState>,
+    bindings: StoreExports,
+    stderr: Option<StderrTail>,
+    outbound: Outbound,
+    /// The call timeout in epoch ticks, armed before every call.
+    call_ticks: u64,
+}
+
+/// An open data store inside an instance. The outer `Result` is a trap or host
+/// failure; the inner one is the store's own error.
+pub struct Session {
+    instance: Instance,
+    handle: ResourceAny,
+}
+
+impl Instance {
+    pub(crate) fn new(
+        store: Store<HostState>,
+        bindings: StoreExports,
+        stderr: Option<StderrTail>,
+        outbound: Outbound,
+        call_ticks: u64,
+    ) -> Instance {
+        Instance {
+            store,
+            bindings,
+            stderr,
+            outbound,
+            call_ticks,
+        }
+    }
+
+    /// Lets the instance reach the endpoint of `config` (under
+    /// [`Allow::ConfiguredEndpoints`]) and arms the call timeout.
+    fn prepare_open(&mut self, config: &StoreConfig) {
+        self.store.data_mut().allow_endpoint_of(config);
+        self.arm();
+    }
+
+    /// Arms the call timeout for the next call.
+    fn arm(&mut self) {
+        self.store.set_epoch_deadline(self.call_ticks);
+    }
+
+    /// Opens a data store (validates the config; sends nothing).
+    pub async fn open(mut self, config: &StoreConfig) -> Result<Result<Session, StoreError>> {
+        self.prepare_open(config);
+        let opened = self
+            .bindings
+            .ld_dynamodb_store_data_store()
+            .store()
+            .call_open(&mut self.store, &config.to_wit())
+            .await?;
+        Ok(opened.map(|handle| Session {
+            instance: self,
+            handle,
+        }))
+    }
+
+    /// Opens a Big Segment store (validates the config; sends nothing).
+    pub async fn open_big_segments(
+        mut self,
+        config: &StoreConfig,
+    ) -> Result<Result<BigSegmentSession, StoreError>> {
+        self.prepare_open(config);
+        let opened = self
+            .bindings
+            .ld_dynamodb_store_big_segment_store()
+            .store()
+            .call_open(&mut self.store, &config.to_wit())
+            .await?;
+        Ok(opened.map(|handle| BigSegmentSession {
+            instance: self,
+            handle,
+        }))
+    }
+
+    /// The tail of what the component wrote to stderr, when captured.
+    pub fn stderr(&self) -> String {
+        self.stderr
+            .as_ref()
+            .map(StderrTail::contents)
+            .unwrap_or_default()
+    }
+
+    /// Requests sent so far.
+    pub fn requests_sent(&self) -> u64 {
+        self.outbound.requests_sent()
+    }
+
+    /// The largest linear memory the component has had, in bytes.
+    pub fn peak_memory(&self) -> usize {
+        self.store.data().memory.peak
+    }
+}
+
+impl Session {
+    /// Replaces all data of the given kinds; the `$inited` marker is written last.
+    pub async fn init(&mut self, data: &[Collection]) -> Result<Result<InitReport, StoreError>> {
+        call!(self, ld_dynamodb_store_data_store, call_init, data)
+    }
+
+    /// One item (tombstones included), or `None`.
+    pub async fn get(&mut self, kind: &str, key: &str) -> Result<Result<Option<Item>, StoreError>> {
+        call!(self, ld_dynamodb_store_data_store, call_get, kind, key)
+    }
+
+    /// Every item of a kind (tombstones included).
+    pub async fn get_all(&mut self, kind: &str) -> Result<Result<Vec<KeyedItem>, StoreError>> {
+        call!(self, ld_dynamodb_store_data_store, call_get_all, kind)
+    }
+
+    /// Every item of each kind and whether the `$inited` marker exists, read
+    /// together (one round trip when each kind fits in a page).
+    pub async fn snapshot(&mut self, kinds: &[String]) -> Result<Result<Snapshot, StoreError>> {
+        call!(self, ld_dynamodb_store_data_store, call_snapshot, kinds)
+    }
+
+    /// Writes the item if the table has no version of it or an older one.
+    pub async fn upsert(
+        &mut self,
+        kind: &str,
+        key: &str,
+        item: &Item,
+    ) -> Result<Result<UpsertOutcome, StoreError>> {
+        call!(
+            self,
+            ld_dynamodb_store_data_store,
+            call_upsert,
+            kind,
+            key,
+            item
+        )
+    }
+
+    /// Signs every later request with `credentials` (refused with
+    /// `InvalidConfig`, keeping the old ones, when the key id or secret is empty).
+    pub async fn set_credentials(
+        &mut self,
+        credentials: &Credentials,
+    ) -> Result<Result<(), StoreError>> {
+        let credentials = wit_credentials(credentials);
+        call!(
+            self,
+            ld_dynamodb_store_data_store,
+            call_set_credentials,
+            &credentials
+        )
+    }
+
+    /// Whether an Init has completed (the `$inited` marker exists).
+    pub async fn is_initialized(&mut self) -> Result<Result<bool, StoreError>> {
+        call!(self, ld_dynamodb_store_data_store, call_is_initialized)
+    }
+
+    /// Whether the table can be read.
+    pub async fn is_available(&mut self) -> Result<bool> {
+        call!(self, ld_dynamodb_store_data_store, call_is_available)
+    }
+
+    /// Creates the table and waits until it is active; false if it existed.
+    pub async fn create_table(&mut self) -> Result<Result<bool, StoreError>> {
+        call!(self, ld_dynamodb_store_data_store, call_create_table)
+    }
+
+    /// The instance this store lives in (stderr, request count).
+    pub fn instance(&self) -> &Instance {
+        &self.instance
+    }
+}
+
+/// An open Big Segment store inside an instance.
+pub struct BigSegmentSession {
+    instance: Instance,
+    handle: ResourceAny,
+}
+
+impl BigSegmentSession {
+    /// The instance this store lives in (stderr, request count).
+    pub fn instance(&self) -> &Instance {
+        &self.instance
+    }
+
+    /// Signs every later request with `credentials` (see [`Session::set_credentials`]).
+    pub async fn set_credentials(
+        &mut self,
+        credentials: &Credentials,
+    ) -> Result<Result<(), StoreError>> {
+        let credentials = wit_credentials(credentials);
+        call!(
+            self,
+            ld_dynamodb_store_big_segment_store,
+            call_set_credentials,
+            &credentials
+        )
+    }
+
+    /// When the Relay Proxy last synchronized, in epoch milliseconds.
+    pub async fn get_metadata(&mut self) -> Result<Result<Option<u64>, StoreError>> {
+        call!(self, ld_dynamodb_store_big_segment_store, call_get_metadata)
+    }
+
+    /// The memberships of a context, by [`context_hash`].
+    pub async fn get_membership(
+        &mut self,
+        context_hash: &str,
+    ) -> Result<Result<Option<Vec<MembershipEntry>>, StoreError>> {
+        call!(
+            self,
+            ld_dynamodb_store_big_segment_store,
+            call_get_membership,
+            context_hash
+        )
+    }
+}
+
+/// The hash a Big Segment membership row is keyed by: standard base64 (with
+/// padding) of the SHA-256 of the context key.
+pub fn context_hash(context_key: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(context_key.as_bytes()))
+}

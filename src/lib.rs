@@ -3,17 +3,13 @@
 //! The store logic is plain Rust behind [`transport::Platform`] and is unit-tested
 //! natively; `sys` (WASI) and the WIT glue below are compiled for wasm only.
 
-pub mod batch_writer;
 pub mod big_segments;
 pub mod config;
-pub mod dynamo;
+pub(crate) mod dynamo;
 pub mod error;
-pub mod init_plan;
-pub mod input;
 pub mod model;
-pub mod pacing;
-pub mod retry;
-pub mod schema;
+pub(crate) mod retry;
+pub(crate) mod schema;
 pub mod store;
 pub mod transport;
 

@@ -5,6 +5,7 @@ pub mod error;
 pub mod redact;
 pub mod request;
 pub mod response;
+mod signing;
 
 #[cfg(test)]
 mod fuzz;
@@ -16,10 +17,10 @@ use bytes::Bytes;
 use crate::config::{Config, Credentials};
 use crate::error::{ServiceError, StoreError, TransportError};
 use crate::retry;
-use crate::transport::signing::sign_request;
 use crate::transport::{
     HttpRequest, HttpResponse, Next, Platform, TransportFailure, BODY_TOO_LARGE, MAX_RESPONSE_BYTES,
 };
+use signing::sign_request;
 
 /// The DynamoDB operations the stores use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,8 +2,6 @@
 //! randomness and the error log. The component implements it over WASI
 //! (`crate::sys`); unit tests implement it with scripted fakes.
 
-pub mod signing;
-
 use std::time::{Duration, SystemTime};
 
 use crate::config::Timeouts;

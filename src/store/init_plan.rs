@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use super::input::{item_json, validate_key, validate_kind};
 use crate::error::StoreError;
-use crate::input::{item_json, validate_key, validate_kind};
 use crate::model::{Collection, KeyedItem};
 use crate::schema;
 

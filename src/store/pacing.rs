@@ -100,7 +100,8 @@ impl Pacer {
     }
 
     /// The paced rate in write units per second, once one was measured.
-    pub fn rate(&self) -> Option<f64> {
+    #[cfg(test)]
+    fn rate(&self) -> Option<f64> {
         match self.phase {
             Phase::Paced { rate } => Some(rate),
             _ => None,

@@ -1,22 +1,29 @@
 //! The data store: LaunchDarkly's persistent-store semantics over DynamoDB.
+//! Init's parts are beside it: the checks of kinds, keys and items
+//! ([`input`]), the plan of an Init in dependency levels ([`init_plan`]), the
+//! BatchWriteItem window ([`batch_writer`]) and the per-partition pacer
+//! ([`pacing`]).
+
+mod batch_writer;
+mod init_plan;
+mod input;
+mod pacing;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::batch_writer;
 use crate::config::{Config, Credentials};
 use crate::dynamo::request::{self, encode};
 use crate::dynamo::response::{self, Row};
 use crate::dynamo::{Client, Operation};
 use crate::error::StoreError;
-use crate::init_plan;
-use crate::input::{item_json, validate_key, validate_kind};
 use crate::model::{Collection, InitReport, Item, ItemRef, KeyedItem, Snapshot, UpsertOutcome};
-use crate::pacing::Pacer;
 use crate::schema::{self, INITED_BASE};
 use crate::transport::Platform;
+use input::{item_json, validate_key, validate_kind};
+use pacing::Pacer;
 
 /// How often and how long `create_table` polls for the table to become active.
 const TABLE_POLL_INTERVAL: Duration = Duration::from_millis(250);

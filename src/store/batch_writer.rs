@@ -13,11 +13,11 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use serde_json::Value;
 
+use super::pacing::{Pacer, Permit};
 use crate::dynamo::request::{self, BATCH_WRITE_LIMIT};
 use crate::dynamo::response;
 use crate::dynamo::{Answer, Client, NextBody, Operation};
 use crate::error::{ServiceError, StoreError};
-use crate::pacing::{Pacer, Permit};
 use crate::retry;
 use crate::transport::Platform;
 

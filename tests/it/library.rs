@@ -17,7 +17,9 @@ use ld_dynamodb_host::embed::{
 };
 use ld_dynamodb_host::{CredentialSource, DataStore, Error};
 use ld_dynamodb_tests::proxy::{Action, Proxy};
-use ld_dynamodb_tests::{collection, item, open_config, runtime, unique_table, Backend, REGION};
+use ld_dynamodb_tests::{
+    collection, item, open_config, runtime, unique_table, user_environment, Backend, REGION,
+};
 
 async fn created_store(backend: &Backend, label: &str) -> (String, DataStore) {
     let table = unique_table(label);
@@ -353,10 +355,15 @@ fn example_binary() -> PathBuf {
     binary
 }
 
-/// Runs the example with the environment `scripts/demo.sh` sets (the
+/// Runs the example (`binary`) with the environment `scripts/demo.sh` sets (the
 /// endpoint in `AWS_ENDPOINT_URL_DYNAMODB`).
-fn run_example(backend: &Backend, table: &str, endpoint: &str) -> std::process::Output {
-    Command::new(example_binary())
+fn run_example(
+    binary: &PathBuf,
+    backend: &Backend,
+    table: &str,
+    endpoint: &str,
+) -> std::process::Output {
+    Command::new(binary)
         .args(["checkout-banner", "user-1", "user-2", "user-3"])
         .env("LD_DYNAMODB_TABLE", table)
         .env("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
@@ -369,26 +376,29 @@ fn run_example(backend: &Backend, table: &str, endpoint: &str) -> std::process::
         .expect("the example was built by cargo test")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_example_evaluates_flags_from_the_table() {
-    let backend = Backend::dynalite();
-    let (table, store) = created_store(&backend, "example").await;
+/// A dynalite table holding `examples/latest-all.json`.
+async fn example_table(backend: &Backend, label: &str) -> String {
+    let (table, store) = created_store(backend, label).await;
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let text = std::fs::read_to_string(root.join("examples/latest-all.json")).unwrap();
     store.init(&data::all_data(&text).unwrap()).await.unwrap();
-    let output = run_example(&backend, &table, &backend.endpoint);
+    table
+}
+
+/// Checks what the example printed for `checkout-banner` and user-1 to
+/// user-3. checkout-banner needs new-checkout to serve true, which it does
+/// for the members of segment beta-testers (user-1, user-2); it targets user-2.
+fn assert_example_output(output: &std::process::Output) {
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let lines: Vec<Value> = String::from_utf8(output.stdout)
+    let lines: Vec<Value> = String::from_utf8(output.stdout.clone())
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    // checkout-banner needs new-checkout to serve true, which it does for the
-    // members of segment beta-testers (user-1, user-2); it targets user-2.
     assert_eq!(
         lines,
         [
@@ -401,6 +411,77 @@ async fn the_example_evaluates_flags_from_the_table() {
                     "reason": {"kind": "PREREQUISITE_FAILED", "prerequisiteKey": "new-checkout"} }),
         ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_evaluates_flags_from_the_table() {
+    let backend = Backend::dynalite();
+    let table = example_table(&backend, "example").await;
+    assert_example_output(&run_example(
+        &example_binary(),
+        &backend,
+        &table,
+        &backend.endpoint,
+    ));
+}
+
+/// A crate outside the workspace, as the README tells another Rust project
+/// to write it: the library by path (no component installed anywhere), the
+/// example program as its `main.rs`. It builds into the workspace's target
+/// folder with the workspace's lock file and profiles, so the dependencies
+/// already built are reused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crate_outside_the_workspace_builds_on_the_library_and_carries_the_component() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("ld-scratch-host-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    let workspace = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let profiles = &workspace[workspace.find("\n[profile.").expect("profiles")..];
+    let manifest = format!(
+        r#"[package]
+name = "scratch-host"
+version = "0.1.0"
+edition = "2021"
+publish = false
+
+[dependencies]
+ld-dynamodb-host = {{ path = "{host}", default-features = false, features = ["launchdarkly"] }}
+launchdarkly-server-sdk = {{ version = "~3.2", default-features = false, features = ["hyper-rustls-webpki-roots", "crypto-aws-lc-rs"] }}
+tokio = {{ version = "1", features = ["rt-multi-thread", "macros", "time", "net", "io-util"] }}
+serde_json = "1.0"
+anyhow = "1"
+
+# Its own workspace.
+[workspace]
+{profiles}"#,
+        host = root.join("host-example").display(),
+    );
+    std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
+    std::fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+    std::fs::copy(
+        root.join("host-example/examples/evaluate-flags.rs"),
+        dir.join("src/main.rs"),
+    )
+    .unwrap();
+    let build = user_environment(&mut Command::new("cargo"))
+        .args(["build", "--quiet", "--offline"])
+        .env("CARGO_TARGET_DIR", root.join("target"))
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let backend = Backend::dynalite();
+    let table = example_table(&backend, "scratch").await;
+    let binary = root.join("target/debug/scratch-host");
+    assert_example_output(&run_example(&binary, &backend, &table, &backend.endpoint));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -425,14 +506,19 @@ async fn the_example_fails_on_an_unreachable_missing_or_empty_table() {
         ),
     ];
     for (table, endpoint, cause) in cases {
-        let output = run_example(&backend, table, &endpoint);
+        let output = run_example(&example_binary(), &backend, table, &endpoint);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!output.status.success(), "{table} at {endpoint}: {stderr}");
         assert!(output.stdout.is_empty(), "no value is printed");
         assert!(stderr.contains(cause), "{stderr}");
     }
     // The missing table is named with the region and endpoint asked.
-    let output = run_example(&backend, "no-such-table", &backend.endpoint);
+    let output = run_example(
+        &example_binary(),
+        &backend,
+        "no-such-table",
+        &backend.endpoint,
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("table \"no-such-table\"")

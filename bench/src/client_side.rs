@@ -8,12 +8,11 @@ use std::path::Path;
 use anyhow::Result;
 use serde_json::{json, Value};
 
-use ld_dynamodb_host::data;
-use ld_dynamodb_host::embed::{HostOptions, Runtime};
+use ld_dynamodb_host::embed::Runtime;
 use ld_dynamodb_tests::base64url;
 use ld_dynamodb_tests::proxy::{Action, Proxy};
 
-use super::{check, dataset, edge_get, edge_load, EdgeRequest, EdgeServer};
+use super::{dataset, edge_get, edge_load, loaded_table, EdgeRequest, EdgeServer};
 
 const CLIENT_SIDE_ID: &str = "bench-client-side-id";
 const CONNECTIONS: usize = 8;
@@ -83,20 +82,7 @@ pub async fn report(wasmtime: &Path, dynalite: &str) -> Result<String> {
     );
     for (n, count) in [(100usize, 400usize), (1000, 100)] {
         let table = format!("evalx-{n}-{}", std::process::id());
-        let config = super::store_config(dynalite, &table, None);
-        let mut store = check(
-            runtime
-                .instance(&HostOptions::default())
-                .await?
-                .open(&config)
-                .await?,
-        )?;
-        check(store.create_table().await?)?;
-        check(
-            store
-                .init(&data::all_data(&client_side_dataset(n).to_string())?)
-                .await?,
-        )?;
+        loaded_table(&runtime, dynalite, &table, &client_side_dataset(n)).await?;
         let server = EdgeServer::start(wasmtime, &component, dynalite, &table, &settings)?;
         let proxy = Proxy::start(dynalite, |_| Action::Forward).await;
         let counted = EdgeServer::start(wasmtime, &component, &proxy.endpoint, &table, &settings)?;

@@ -10,10 +10,9 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use ld_dynamodb_host::data;
-use ld_dynamodb_host::embed::{HostOptions, Runtime};
+use ld_dynamodb_host::embed::Runtime;
 
-use super::{check, dataset, edge_connection, edge_send, EdgeRequest, EdgeServer};
+use super::{dataset, edge_connection, edge_send, loaded_table, EdgeRequest, EdgeServer};
 
 /// Concurrent connections and requests of each burst.
 const BURSTS: [(usize, usize); 4] = [(16, 1_000), (64, 2_000), (256, 2_000), (1_024, 5_000)];
@@ -102,20 +101,7 @@ fn listen_overflows() -> Result<u64> {
 pub async fn report(wasmtime: &Path, dynalite: &str) -> Result<String> {
     let runtime = Runtime::load_or_embedded(None)?;
     let table = format!("edge-load-{}", std::process::id());
-    let config = super::store_config(dynalite, &table, None);
-    let mut store = check(
-        runtime
-            .instance(&HostOptions::default())
-            .await?
-            .open(&config)
-            .await?,
-    )?;
-    check(store.create_table().await?)?;
-    check(
-        store
-            .init(&data::all_data(&dataset(100, 1000).to_string())?)
-            .await?,
-    )?;
+    loaded_table(&runtime, dynalite, &table, &dataset(100, 1000)).await?;
     let component =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/component/edge-flags.wasm");
     let server = EdgeServer::start(wasmtime, &component, dynalite, &table, &[])?;

@@ -706,6 +706,22 @@ impl Bench {
     }
 }
 
+/// A new table `table` on `endpoint` holding `data` (`/sdk/latest-all` JSON),
+/// written through the component.
+async fn loaded_table(runtime: &Runtime, endpoint: &str, table: &str, data: &Value) -> Result<()> {
+    let config = store_config(endpoint, table, None);
+    let mut store = check(
+        runtime
+            .instance(&HostOptions::default())
+            .await?
+            .open(&config)
+            .await?,
+    )?;
+    check(store.create_table().await?)?;
+    check(store.init(&data::all_data(&data.to_string())?).await?)?;
+    Ok(())
+}
+
 /// `wasmtime serve` running the edge flag server; killed on drop.
 struct EdgeServer {
     child: std::process::Child,

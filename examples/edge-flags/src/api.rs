@@ -210,14 +210,9 @@ fn respond<S: FlagSource>(
         }
     }
     let where_ = settings.describe();
-    let mut source = match open() {
+    let mut source = match open_source(open, &where_, log) {
         Ok(source) => source,
-        Err(e) => {
-            log(&format!(
-                "edge-flags: cannot open the data store ({where_}): {e}"
-            ));
-            return error(503, UNAVAILABLE);
-        }
+        Err(response) => return response,
     };
     if route == Route::Status {
         return match source.is_initialized() {
@@ -249,16 +244,37 @@ fn respond<S: FlagSource>(
         }
     };
     if !snapshot.initialized {
-        log(&format!(
-            "edge-flags: the data store is not initialized ({where_}): no $inited marker \
-             under that prefix; load data with `ld-dynamodb init`, or check the prefix"
-        ));
-        return error(503, "the data store is not initialized");
+        return not_initialized(&where_, log);
     }
     let Some(body) = body(snapshot.kinds, &route) else {
         return error(404, "not found");
     };
     revalidate(request, body)
+}
+
+/// The flag source, or a 503 whose cause (`where_` the data is read) goes to
+/// the log.
+pub(crate) fn open_source<S>(
+    open: impl FnOnce() -> Result<S, String>,
+    where_: &str,
+    log: &mut dyn FnMut(&str),
+) -> Result<S, Response> {
+    open().map_err(|e| {
+        log(&format!(
+            "edge-flags: cannot open the data store ({where_}): {e}"
+        ));
+        error(503, UNAVAILABLE)
+    })
+}
+
+/// The 503 of a table without the `$inited` marker under the prefix; the log
+/// names where the data was read and how to load it.
+pub(crate) fn not_initialized(where_: &str, log: &mut dyn FnMut(&str)) -> Response {
+    log(&format!(
+        "edge-flags: the data store is not initialized ({where_}): no $inited marker \
+         under that prefix; load data with `ld-dynamodb init`, or check the prefix"
+    ));
+    error(503, "the data store is not initialized")
 }
 
 /// A 200 with `body` as JSON and its ETag, or a 304 when the request's

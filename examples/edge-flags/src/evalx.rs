@@ -7,8 +7,8 @@
 use serde_json::{json, Map, Value};
 
 use crate::api::{
-    constant_time_eq, error, json_response, percent_decode, revalidate, FlagSource, Request,
-    Response, UNAVAILABLE,
+    constant_time_eq, error, json_response, not_initialized, open_source, percent_decode,
+    revalidate, FlagSource, Request, Response, UNAVAILABLE,
 };
 use crate::settings::{Auth, Settings};
 
@@ -214,14 +214,9 @@ fn answer<S: FlagSource>(
     };
     let query = |name: &str| query_param(request.query.as_deref(), name);
     let where_ = settings.describe();
-    let mut source = match open() {
+    let mut source = match open_source(open, &where_, log) {
         Ok(source) => source,
-        Err(e) => {
-            log(&format!(
-                "edge-flags: cannot open the data store ({where_}): {e}"
-            ));
-            return error(503, UNAVAILABLE);
-        }
+        Err(response) => return response,
     };
     let failed = |e: EvalFailure, log: &mut dyn FnMut(&str)| match e {
         EvalFailure::InvalidContext(m) => error(400, &format!("invalid context: {m}")),
@@ -251,11 +246,7 @@ fn answer<S: FlagSource>(
         Err(e) => return failed(e, log),
     };
     let Some(body) = evalx_body(&state) else {
-        log(&format!(
-            "edge-flags: the data store is not initialized ({where_}): no $inited marker \
-             under that prefix; load data with `ld-dynamodb init`, or check the prefix"
-        ));
-        return error(503, "the data store is not initialized");
+        return not_initialized(&where_, log);
     };
     revalidate(request, body)
 }

@@ -6,6 +6,7 @@
 pub mod big_segments;
 pub mod config;
 pub(crate) mod dynamo;
+pub mod endpoint;
 pub mod error;
 pub mod model;
 pub(crate) mod retry;

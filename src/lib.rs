@@ -20,17 +20,23 @@ mod testing;
 #[cfg(target_arch = "wasm32")]
 mod sys;
 
+/// The WIT bindings: the exports the glue implements and the WASI 0.2.0
+/// imports `sys` calls (generated together, so no second bindings crate is
+/// linked).
+#[cfg(target_arch = "wasm32")]
+mod bindings {
+    wit_bindgen::generate!({
+        path: "wit",
+        world: "ld-dynamodb-store",
+        generate_all,
+    });
+}
+
 #[cfg(target_arch = "wasm32")]
 mod component {
     //! Maps the WIT types onto the core types.
 
-    wit_bindgen::generate!({
-        path: "wit",
-        world: "ld-dynamodb-store",
-        // The WASI 0.2.0 bindings are generated here too, so `sys` uses the
-        // same types the exports do and no second bindings crate is linked.
-        generate_all,
-    });
+    use crate::bindings::exports;
 
     use std::time::Duration;
 
@@ -277,5 +283,5 @@ mod component {
         }
     }
 
-    export!(Component);
+    crate::bindings::export!(Component with_types_in crate::bindings);
 }

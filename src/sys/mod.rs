@@ -6,7 +6,7 @@ mod clock;
 mod http;
 mod log;
 
-use crate::component::wasi as bindings;
+use crate::bindings::wasi as bindings;
 
 /// The component's [`crate::transport::Platform`].
 pub struct WasiPlatform;

@@ -12,6 +12,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 "$root/scripts/edge-build.sh"
+cargo build -p ld-dynamodb-bench
 
 # The baseline component, built from its commit in a scratch worktree.
 baseline_rev=ba6b244

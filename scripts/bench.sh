@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark: the component against LaunchDarkly's official Python store on
 # the same local dynalite, directly and through a 10 ms and a 50 ms delay
-# proxy; the component beside its build of commit ba6b244 (before the
-# proxy-world, size-tuned build); and the edge flag server under `wasmtime
+# proxy; the component beside the build of an earlier commit
+# (BENCH_BASELINE_REV); and the edge flag server under `wasmtime
 # serve`; then Init through a partition emulator beside the Python store, and
 # the flag evaluator beside LaunchDarkly's Node server SDK, the edge server
 # under bursts of 16 to 1,024 connections, and its client-side evaluation
@@ -14,9 +14,11 @@ cd "$root"
 "$root/scripts/edge-build.sh"
 cargo build -p ld-dynamodb-bench
 
-# The baseline component, built from its commit in a scratch worktree.
-baseline_rev=ba6b244
-baseline="$root/target/baseline/ld_dynamodb_store.wasm"
+# The baseline component, built from its commit in a scratch worktree
+# (BENCH_BASELINE_REV, by default ba6b244: the build before the proxy-world,
+# size-tuned one).
+baseline_rev="${BENCH_BASELINE_REV:-ba6b244}"
+baseline="$root/target/baseline/$baseline_rev/ld_dynamodb_store.wasm"
 if [ ! -f "$baseline" ]; then
   rustup target add wasm32-wasip2 >&2
   src="$root/target/baseline/src"
@@ -25,6 +27,7 @@ if [ ! -f "$baseline" ]; then
   git -C "$root" worktree add --detach "$src" "$baseline_rev" >&2
   (cd "$src" && cargo build --release --target wasm32-wasip2 -p ld-dynamodb-store \
     --target-dir "$root/target/baseline/target" >&2)
+  mkdir -p "$(dirname "$baseline")"
   cp "$root/target/baseline/target/wasm32-wasip2/release/ld_dynamodb_store.wasm" "$baseline"
   git -C "$root" worktree remove --force "$src"
 fi
@@ -37,6 +40,7 @@ start_dynalite "$logs/bench-dynalite.log"
   --python "$root/.tools/venv/bin/python" \
   --runs "${BENCH_RUNS:-3}" \
   --baseline "$baseline" \
+  --baseline-rev "$baseline_rev" \
   --wasmtime "$root/.tools/bin/wasmtime" \
   --out "$root/BENCHMARKS.md" \
   --command "scripts/bench.sh"

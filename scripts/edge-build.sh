@@ -9,6 +9,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 "$root/scripts/setup.sh" --edge
+export LD_DYNAMODB_SETUP="${LD_DYNAMODB_SETUP:-} --edge"
 "$root/scripts/build.sh"
 tools="$root/.tools"
 out="$root/target/component"

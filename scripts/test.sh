@@ -10,7 +10,8 @@ cd "$root"
 # Chromium for the browser test, then everything built: the store component,
 # the CLI, the evaluator, the edge flag server (and the wasmtime CLI and wac
 # they need, the first time).
-"$root/scripts/setup.sh" --browser
+"$root/scripts/setup.sh" --edge --browser
+export LD_DYNAMODB_SETUP="--edge --browser"
 "$root/scripts/edge-build.sh"
 source "$root/scripts/emulators.sh"
 start_moto "$logs/moto.log"

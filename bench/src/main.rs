@@ -24,7 +24,8 @@ use tokio::net::{TcpListener, TcpStream};
 use wasmtime::component::Component;
 
 use ld_dynamodb_host::embed::{
-    new_engine, Credentials, HostOptions, Runtime, Session, StoreConfig,
+    full_wasi_instance_pre, new_engine, new_store, Credentials, HostOptions, Runtime, Session,
+    StoreConfig,
 };
 use ld_dynamodb_host::error::describe;
 use ld_dynamodb_host::{data, CredentialSource, DataStore};
@@ -58,8 +59,11 @@ enum Cmd {
         #[arg(long, default_value = "scripts/bench.sh")]
         command: String,
         /// An earlier build of the component to measure beside this one.
-        #[arg(long)]
+        #[arg(long, requires = "baseline_rev")]
         baseline: Option<PathBuf>,
+        /// The commit the baseline was built from, named in the report.
+        #[arg(long, requires = "baseline")]
+        baseline_rev: Option<String>,
         /// The wasmtime CLI, to benchmark the edge flag server under `wasmtime serve`.
         #[arg(long)]
         wasmtime: Option<PathBuf>,
@@ -183,6 +187,7 @@ async fn main() -> Result<()> {
             out,
             command,
             baseline,
+            baseline_rev,
             wasmtime,
         } => {
             let bench = Bench {
@@ -191,7 +196,7 @@ async fn main() -> Result<()> {
                 server_pid,
                 python,
                 runs,
-                baseline,
+                baseline: baseline.zip(baseline_rev),
                 next_table: 0,
             };
             let report = bench.run().await?;
@@ -334,7 +339,8 @@ fn dataset(n: usize, size: usize) -> Value {
 }
 
 struct Bench {
-    baseline: Option<PathBuf>,
+    /// An earlier build and the commit it was built from.
+    baseline: Option<(PathBuf, String)>,
     wasmtime: Option<PathBuf>,
     endpoint: String,
     server_pid: u32,
@@ -478,14 +484,16 @@ impl Bench {
         let now = component_figures(&component, self.runs, false).await?;
         report += "## Component\n\n";
         match &self.baseline {
-            Some(path) => {
+            Some((path, rev)) => {
                 let before = component_figures(path, self.runs, true).await?;
-                report += "Both measured in this run. Before: the component of commit ba6b244 \
-                           (`wasm32-wasip2`, LTO not applied, opt-level \"s\", 8 WASI imports \
-                           outside the proxy world), instantiated with wasmtime-wasi's full linker; \
-                           now: `wasm32-unknown-unknown`, LTO, opt-level \"z\", `wasm-opt -Oz`, \
-                           proxy-world imports, the project's host (epoch interruption on).\n\n\
-                           | what | now | before |\n|---|---|---|\n";
+                report += &format!(
+                    "Both measured in this run. Before: the component of commit {rev} as \
+                     `scripts/bench.sh` builds it (`wasm32-wasip2`, the release profile of that \
+                     commit), instantiated with all of WASI linked; now: \
+                     `wasm32-unknown-unknown`, LTO, opt-level \"z\", `wasm-opt -Oz`, \
+                     proxy-world imports, the project's host (epoch interruption on).\n\n\
+                     | what | now | before |\n|---|---|---|\n"
+                );
                 report += &now.rows(Some(&before));
             }
             None => {
@@ -1046,10 +1054,9 @@ async fn component_figures(path: &Path, runs: usize, full_wasi: bool) -> Result<
     let loaded = loaded.unwrap();
     let mut instantiate = Vec::new();
     if full_wasi {
-        let pre = full_wasi::instance_pre(&engine, &loaded)?;
+        let pre = full_wasi_instance_pre(&engine, &loaded)?;
         for _ in 0..20 {
-            let mut store = wasmtime::Store::new(&engine, full_wasi::State::default());
-            store.set_epoch_deadline(1 << 40);
+            let mut store = new_store(&engine, &HostOptions::default());
             let t = Instant::now();
             let _instance = pre.instantiate_async(&mut store).await?;
             instantiate.push(Sample {
@@ -1075,60 +1082,4 @@ async fn component_figures(path: &Path, runs: usize, full_wasi: bool) -> Result<
         load: median(&load).wall,
         instantiate: median(&instantiate).wall,
     })
-}
-
-/// A minimal host with all of wasmtime-wasi linked, for the baseline build.
-mod full_wasi {
-    use std::sync::Arc;
-
-    use anyhow::Result;
-    use ld_dynamodb_host::outbound::{Allow, Outbound};
-    use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
-    use wasmtime::Engine;
-    use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-    use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
-
-    pub struct State {
-        wasi: WasiCtx,
-        http: WasiHttpCtx,
-        table: ResourceTable,
-        hooks: Outbound,
-    }
-
-    impl Default for State {
-        fn default() -> Self {
-            State {
-                wasi: WasiCtx::builder().build(),
-                http: WasiHttpCtx::new(),
-                table: ResourceTable::new(),
-                hooks: Outbound::new(Allow::Any, Arc::default()),
-            }
-        }
-    }
-
-    impl WasiView for State {
-        fn ctx(&mut self) -> WasiCtxView<'_> {
-            WasiCtxView {
-                ctx: &mut self.wasi,
-                table: &mut self.table,
-            }
-        }
-    }
-
-    impl WasiHttpView for State {
-        fn http(&mut self) -> WasiHttpCtxView<'_> {
-            WasiHttpCtxView {
-                ctx: &mut self.http,
-                table: &mut self.table,
-                hooks: &mut self.hooks,
-            }
-        }
-    }
-
-    pub fn instance_pre(engine: &Engine, component: &Component) -> Result<InstancePre<State>> {
-        let mut linker = Linker::<State>::new(engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        Ok(linker.instantiate_pre(component)?)
-    }
 }

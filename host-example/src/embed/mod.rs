@@ -19,8 +19,8 @@ use crate::connections::Pool;
 
 pub use engine::{new_engine, HostOptions, DEFAULT_CALL_TIMEOUT, DEFAULT_MEMORY_LIMIT};
 pub use session::{context_hash, BigSegmentSession, Instance, Session};
-pub use state::HostState;
 pub(crate) use state::HostStore;
+pub use state::{new_store, HostState};
 
 pub(crate) mod bindings {
     //! Generated from the WIT, whose doc comments document the types.
@@ -183,6 +183,20 @@ impl Runtime {
         let bindings = self.pre.instantiate_async(&mut store).await?;
         Ok(Instance::new(store, bindings, stderr, outbound, call_ticks))
     }
+}
+
+/// A component linked with all of WASI 0.2 (`wasi:cli`, filesystem,
+/// sockets, ...) and `wasi:http`, untyped: for builds that import more than
+/// the proxy world (the benchmark's baseline, built for `wasm32-wasip2`).
+/// Instantiate it in a store of [`new_store`].
+pub fn full_wasi_instance_pre(
+    engine: &Engine,
+    component: &Component,
+) -> Result<wasmtime::component::InstancePre<HostState>> {
+    let mut linker = Linker::<HostState>::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    Ok(linker.instantiate_pre(component)?)
 }
 
 /// The linker of every component this host runs: only the `wasi:http/proxy`

@@ -94,6 +94,12 @@ pub(crate) struct HostStore {
     pub(crate) call_ticks: u64,
 }
 
+/// A wasmtime store with this host's state for one instance (its memory
+/// cap and call timeout armed), with connections of its own.
+pub fn new_store(engine: &Engine, options: &HostOptions) -> Store<HostState> {
+    HostStore::new(engine, options, Arc::default()).store
+}
+
 impl HostStore {
     pub(crate) fn new(engine: &Engine, options: &HostOptions, connections: Arc<Pool>) -> HostStore {
         let mut wasi = WasiCtx::builder();

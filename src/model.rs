@@ -1,5 +1,10 @@
 //! The store's data types, independent of WIT and of DynamoDB's wire format.
 
+/// The kind (namespace) of feature flags, as LaunchDarkly's SDKs name it.
+pub const FLAGS_KIND: &str = "features";
+/// The kind (namespace) of segments.
+pub const SEGMENTS_KIND: &str = "segments";
+
 /// One stored version of a flag, segment or other item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {

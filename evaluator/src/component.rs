@@ -73,6 +73,8 @@ impl EvaluatorResource {
     }
 
     fn read(&self) -> Result<Data, EvalError> {
+        // The kinds, as `ld_dynamodb_store::model::{FLAGS_KIND, SEGMENTS_KIND}`
+        // name them (a guest does not link the store crate and its exports).
         let snapshot = self
             .store
             .snapshot(&["features".to_string(), "segments".to_string()])

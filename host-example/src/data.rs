@@ -19,8 +19,8 @@ impl Kind {
     /// The namespace name the official stores use.
     pub fn namespace(self) -> &'static str {
         match self {
-            Kind::Flags => "features",
-            Kind::Segments => "segments",
+            Kind::Flags => ld_dynamodb_store::model::FLAGS_KIND,
+            Kind::Segments => ld_dynamodb_store::model::SEGMENTS_KIND,
         }
     }
 

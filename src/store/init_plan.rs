@@ -9,11 +9,8 @@ use serde_json::Value;
 
 use super::input::{item_json, validate_key, validate_kind};
 use crate::error::StoreError;
-use crate::model::{Collection, KeyedItem};
+use crate::model::{Collection, KeyedItem, FLAGS_KIND};
 use crate::schema;
-
-/// The kind whose items have `prerequisites`.
-const FLAGS_KIND: &str = "features";
 
 /// One item to write.
 #[derive(Debug, Clone, PartialEq, Eq)]

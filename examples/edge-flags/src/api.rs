@@ -73,6 +73,9 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
+/// The kinds, as `ld_dynamodb_store::model::{FLAGS_KIND, SEGMENTS_KIND}`
+/// name them (a guest component does not link the store crate, whose own
+/// exports would come with it).
 const FLAGS: &str = "features";
 const SEGMENTS: &str = "segments";
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Builds the edge components: the store component and the CLI (scripts/build.sh);
 # the evaluator component (evaluator/) composed with the store, and the app
-# component (examples/edge-flags) composed with the store and that, by `wac plug`:
+# component (examples/edge-flags) composed with the store and that, by
+# `wasm-tools compose`:
 #   target/component/flag-evaluator.wasm  (exports ld-dynamodb:evaluation/evaluator)
 #   target/component/edge-flags.wasm      (a wasi:http/proxy component)
-# Installs wasmtime (the CLI, for `wasmtime serve`) and wac into .tools first.
+# Installs wasmtime (the CLI, for `wasmtime serve`) into .tools first.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -15,22 +16,45 @@ tools="$root/.tools"
 out="$root/target/component"
 
 source "$root/scripts/component.sh"
+
+# Composes ROOT with DEPS into OUT: each dependency's exports satisfy the
+# root's imports of the same interfaces. `wasm-tools compose` comes with the
+# wasm-tools package the setup installs (wac, the tool wasm-tools points to,
+# would be built from crates: 1 min 56 s here). It names a dependency by its
+# file name, which must be kebab-case, hence the links.
+compose() {
+  local root_component=$1 output=$2 dir dep name
+  shift 2
+  dir="$(mktemp -d)"
+  local deps=()
+  for dep in "$@"; do
+    name="$(basename "$dep" .wasm | tr _ -).wasm"
+    ln -s "$dep" "$dir/$name"
+    deps+=(-d "$dir/$name")
+  done
+  if ! "$tools/venv/bin/wasm-tools" compose "$root_component" "${deps[@]}" -o "$output" \
+      >"$dir/log" 2>&1; then
+    cat "$dir/log" >&2
+    rm -rf "$dir"
+    return 1
+  fi
+  rm -rf "$dir"
+  "$tools/venv/bin/wasm-tools" validate "$output"
+}
+
 cargo rustc --release --target wasm32-unknown-unknown -p ld-dynamodb-evaluator --lib --crate-type cdylib
 make_component "$root/target/wasm32-unknown-unknown/release/ld_dynamodb_evaluator.wasm" \
   "$out/evaluator.wasm"
-"$tools/bin/wac" plug "$out/evaluator.wasm" --plug "$out/ld_dynamodb_store.wasm" -o "$out/flag-evaluator.wasm"
-"$tools/venv/bin/wasm-tools" validate "$out/flag-evaluator.wasm"
+compose "$out/evaluator.wasm" "$out/flag-evaluator.wasm" "$out/ld_dynamodb_store.wasm"
 echo "flag evaluator: $out/flag-evaluator.wasm: $(wc -c <"$out/flag-evaluator.wasm") bytes ($(wc -c <"$out/evaluator.wasm") without the store)" >&2
 
 cargo rustc --release --target wasm32-unknown-unknown -p ld-dynamodb-edge-flags --lib --crate-type cdylib
 make_component "$root/target/wasm32-unknown-unknown/release/ld_dynamodb_edge_flags.wasm" \
   "$out/edge-app.wasm"
 
-# The one composition command: the app's `ld-dynamodb:store/data-store` import
-# is satisfied by the store component's export, its
-# `ld-dynamodb:evaluation/evaluator` import by the flag evaluator (which holds
-# its own instance of the store).
-"$tools/bin/wac" plug "$out/edge-app.wasm" --plug "$out/ld_dynamodb_store.wasm" \
-  --plug "$out/flag-evaluator.wasm" -o "$out/edge-flags.wasm"
-"$tools/venv/bin/wasm-tools" validate "$out/edge-flags.wasm"
+# The app's `ld-dynamodb:store/data-store` import is satisfied by the store
+# component's export, its `ld-dynamodb:evaluation/evaluator` import by the
+# flag evaluator (which holds its own instance of the store).
+compose "$out/edge-app.wasm" "$out/edge-flags.wasm" \
+  "$out/ld_dynamodb_store.wasm" "$out/flag-evaluator.wasm"
 echo "edge flag server: $out/edge-flags.wasm: $(wc -c <"$out/edge-flags.wasm") bytes" >&2

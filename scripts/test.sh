@@ -8,8 +8,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 # Chromium for the browser test, then everything built: the store component,
-# the CLI, the evaluator, the edge flag server (and the wasmtime CLI and wac
-# they need, the first time).
+# the CLI, the evaluator, the edge flag server (and the wasmtime CLI it
+# needs, the first time).
 "$root/scripts/setup.sh" --edge --browser
 export LD_DYNAMODB_SETUP="--edge --browser"
 "$root/scripts/edge-build.sh"

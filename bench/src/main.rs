@@ -6,29 +6,31 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod client_side;
+mod component;
+mod delay_proxy;
+mod edge;
 mod edge_load;
 mod evaluator;
+mod measure;
 mod pacing;
 mod report;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use wasmtime::component::Component;
 
-use ld_dynamodb_host::embed::{
-    full_wasi_instance_pre, new_engine, new_store, Credentials, HostOptions, Runtime, Session,
-    StoreConfig,
-};
+use ld_dynamodb_host::embed::{Credentials, HostOptions, Runtime, Session, StoreConfig};
 use ld_dynamodb_host::error::describe;
+
+use component::component_figures;
+use delay_proxy::{delay_proxy, DelayProxy};
+use edge::{edge_connection, edge_get, edge_load, edge_send, EdgeRequest, EdgeServer};
 use ld_dynamodb_host::{data, CredentialSource, DataStore};
+use measure::{median, own_cpu, process_cpu, Sample};
 
 #[derive(Parser)]
 struct Cli {
@@ -249,68 +251,6 @@ fn run_script(mut command: Command, spec: &Value, what: &str) -> Result<Value> {
         .with_context(|| format!("the {what} benchmark printed no JSON"))
 }
 
-/// One measured run.
-#[derive(Clone, Copy, Default)]
-struct Sample {
-    wall: f64,
-    cpu: f64,
-    requests: f64,
-    server_cpu: f64,
-}
-
-fn median(samples: &[Sample]) -> Sample {
-    let pick = |f: fn(&Sample) -> f64| {
-        let mut v: Vec<f64> = samples.iter().map(f).collect();
-        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        v[v.len() / 2]
-    };
-    Sample {
-        wall: pick(|s| s.wall),
-        cpu: pick(|s| s.cpu),
-        requests: pick(|s| s.requests),
-        server_cpu: pick(|s| s.server_cpu),
-    }
-}
-
-/// This process's user+sys CPU seconds.
-fn own_cpu() -> Result<f64> {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage fills the struct it is given; it was zeroed before.
-    let usage = unsafe {
-        if libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) != 0 {
-            bail!("getrusage failed: {}", std::io::Error::last_os_error());
-        }
-        usage.assume_init()
-    };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    Ok(secs(usage.ru_utime) + secs(usage.ru_stime))
-}
-
-/// Another process's user+sys CPU seconds, from /proc; an error when they
-/// cannot be read (a zero would make ratios infinite).
-fn process_cpu(pid: u32) -> Result<f64> {
-    let path = format!("/proc/{pid}/stat");
-    let stat = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
-    let after = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .with_context(|| format!("{path} has no command name"))?;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| -> Result<f64> {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .with_context(|| format!("{path} has no CPU time in field {}", i + 3))
-    };
-    // utime and stime are fields 14 and 15 of the line (11 and 12 after the name).
-    // SAFETY: sysconf only reads a constant.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if hz <= 0 {
-        bail!("sysconf(_SC_CLK_TCK) failed");
-    }
-    Ok((ticks(11)? + ticks(12)?) / hz as f64)
-}
-
 /// A store result as an error line.
 fn check<T>(result: Result<T, ld_dynamodb_host::embed::StoreError>) -> Result<T> {
     result.map_err(|e| anyhow::anyhow!(describe(&e)))
@@ -355,19 +295,6 @@ struct Meter {
     wall: Instant,
     cpu: f64,
     server: f64,
-}
-
-/// A running delay proxy child process.
-struct DelayProxy {
-    child: std::process::Child,
-    endpoint: String,
-}
-
-impl Drop for DelayProxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Bench {
@@ -728,358 +655,4 @@ async fn loaded_table(runtime: &Runtime, endpoint: &str, table: &str, data: &Val
     check(store.create_table().await?)?;
     check(store.init(&data::all_data(&data.to_string())?).await?)?;
     Ok(())
-}
-
-/// `wasmtime serve` running the edge flag server; killed on drop.
-struct EdgeServer {
-    child: std::process::Child,
-    addr: String,
-}
-
-impl EdgeServer {
-    /// Served as the README serves it (`scripts/edge-serve-flags.sh`), with
-    /// `auth=none`, the secrets in the environment, and `settings` as more
-    /// `wasi:config` variables (`name=value`).
-    fn start(
-        wasmtime: &Path,
-        component: &Path,
-        endpoint: &str,
-        table: &str,
-        settings: &[String],
-    ) -> Result<EdgeServer> {
-        use std::io::BufRead;
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let flags = Command::new(root.join("scripts/edge-serve-flags.sh")).output()?;
-        if !flags.status.success() {
-            bail!("scripts/edge-serve-flags.sh failed");
-        }
-        let flags = String::from_utf8(flags.stdout)?;
-        let mut child = Command::new(wasmtime)
-            .args(["serve", "--addr", "127.0.0.1:0"])
-            .args(flags.lines())
-            .env("AWS_ACCESS_KEY_ID", "AKIDBENCH")
-            .env("AWS_SECRET_ACCESS_KEY", "bench-secret")
-            .args(["-S", &format!("config-var=table={table}")])
-            .args(["-S", &format!("config-var=region={REGION}")])
-            .args(["-S", &format!("config-var=endpoint={endpoint}")])
-            .args(["-S", "config-var=auth=none"])
-            .args(
-                settings
-                    .iter()
-                    .flat_map(|s| ["-S".to_string(), format!("config-var={s}")]),
-            )
-            .arg(component)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("start wasmtime serve")?;
-        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        while stderr.read_line(&mut line)? > 0 {
-            if let Some(rest) = line.trim().strip_prefix("Serving HTTP on http://") {
-                let addr = rest.trim_end_matches('/').to_string();
-                std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-                return Ok(EdgeServer { child, addr });
-            }
-            line.clear();
-        }
-        bail!("wasmtime serve did not start")
-    }
-}
-
-impl Drop for EdgeServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Latencies of a load run.
-struct EdgeLoad {
-    per_second: f64,
-    p50: f64,
-    p99: f64,
-    body_bytes: usize,
-}
-
-/// One request to the edge server.
-#[derive(Clone)]
-struct EdgeRequest {
-    method: http::Method,
-    path: String,
-    headers: Vec<(&'static str, String)>,
-    body: bytes::Bytes,
-}
-
-impl EdgeRequest {
-    /// `GET /sdk/latest-all`, revalidating `if_none_match` when given.
-    fn latest_all(if_none_match: Option<&str>) -> EdgeRequest {
-        EdgeRequest {
-            method: http::Method::GET,
-            path: "/sdk/latest-all".into(),
-            headers: if_none_match
-                .map(|tag| ("if-none-match", tag.to_string()))
-                .into_iter()
-                .collect(),
-            body: bytes::Bytes::new(),
-        }
-    }
-}
-
-type EdgeSender = hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>;
-
-/// One keep-alive connection to the edge server.
-async fn edge_connection(addr: &str) -> Result<EdgeSender> {
-    let stream = TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
-    let (sender, connection) =
-        hyper::client::conn::http1::handshake(wasmtime_wasi_http::io::TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
-    Ok(sender)
-}
-
-/// Sends one request; (status, ETag, body length).
-async fn edge_send(
-    sender: &mut EdgeSender,
-    addr: &str,
-    edge_request: &EdgeRequest,
-) -> Result<(u16, String, usize)> {
-    use http_body_util::BodyExt;
-    let mut request = http::Request::builder()
-        .method(edge_request.method.clone())
-        .uri(&edge_request.path)
-        .header("host", addr);
-    for (name, value) in &edge_request.headers {
-        request = request.header(*name, value);
-    }
-    sender.ready().await?;
-    let response = sender
-        .send_request(request.body(http_body_util::Full::new(edge_request.body.clone()))?)
-        .await?;
-    let status = response.status().as_u16();
-    let etag = response
-        .headers()
-        .get("etag")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let body = response.into_body().collect().await?.to_bytes();
-    Ok((status, etag, body.len()))
-}
-
-async fn edge_get(addr: &str, request: &EdgeRequest) -> Result<(u16, String, usize)> {
-    let mut sender = edge_connection(addr).await?;
-    edge_send(&mut sender, addr, request).await
-}
-
-/// `requests` of `request` over `connections` keep-alive connections, each
-/// answered `expected`.
-async fn edge_load(
-    addr: &str,
-    request: &EdgeRequest,
-    expected: u16,
-    requests: usize,
-    connections: usize,
-) -> Result<EdgeLoad> {
-    let started = Instant::now();
-    let mut workers = Vec::new();
-    for worker in 0..connections {
-        let addr = addr.to_string();
-        let request = request.clone();
-        let count = requests / connections + usize::from(worker < requests % connections);
-        workers.push(tokio::spawn(async move {
-            let mut sender = edge_connection(&addr).await?;
-            let mut latencies = Vec::with_capacity(count);
-            let mut body = 0;
-            for _ in 0..count {
-                let t = Instant::now();
-                let (status, _, len) = edge_send(&mut sender, &addr, &request).await?;
-                if status != expected {
-                    bail!("the edge server answered {status}, not {expected}");
-                }
-                latencies.push(t.elapsed().as_secs_f64());
-                body = len;
-            }
-            Ok::<_, anyhow::Error>((latencies, body))
-        }));
-    }
-    let mut latencies = Vec::with_capacity(requests);
-    let mut body_bytes = 0;
-    for worker in workers {
-        let (mut l, body) = worker.await??;
-        latencies.append(&mut l);
-        body_bytes = body;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    latencies.sort_by(f64::total_cmp);
-    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
-    Ok(EdgeLoad {
-        per_second: requests as f64 / elapsed,
-        p50: at(0.50),
-        p99: at(0.99),
-        body_bytes,
-    })
-}
-
-/// Forwards bytes both ways; each request (the first client bytes after a
-/// response) waits `delay` before it reaches the server.
-async fn delay_proxy(upstream: &str, delay: Duration) -> Result<()> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    println!("{}", listener.local_addr()?.port());
-    std::io::stdout().flush()?;
-    loop {
-        let (client, _) = listener.accept().await?;
-        let upstream = upstream.to_string();
-        tokio::spawn(async move {
-            let Ok(server) = TcpStream::connect(&upstream).await else {
-                return;
-            };
-            let _ = client.set_nodelay(true);
-            let _ = server.set_nodelay(true);
-            let (mut client_read, mut client_write) = client.into_split();
-            let (mut server_read, mut server_write) = server.into_split();
-            let new_request = Arc::new(AtomicBool::new(true));
-            let flag = new_request.clone();
-            let up = async move {
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    let n = match client_read.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => n,
-                    };
-                    if new_request.swap(false, Ordering::SeqCst) {
-                        tokio::time::sleep(delay).await;
-                    }
-                    if server_write.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
-                let _ = server_write.shutdown().await;
-            };
-            let down = async move {
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    let n = match server_read.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => n,
-                    };
-                    flag.store(true, Ordering::SeqCst);
-                    if client_write.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
-                let _ = client_write.shutdown().await;
-            };
-            tokio::join!(up, down);
-        });
-    }
-}
-
-/// Size, compile, load and instantiate times of one component.
-struct ComponentFigures {
-    size: usize,
-    gzip: usize,
-    compile: f64,
-    load: f64,
-    instantiate: f64,
-}
-
-impl ComponentFigures {
-    /// Table rows, with a second column when `before` is given.
-    fn rows(&self, before: Option<&ComponentFigures>) -> String {
-        let row = |what: &str, f: &dyn Fn(&ComponentFigures) -> String| match before {
-            Some(b) => format!("| {what} | {} | {} |\n", f(self), f(b)),
-            None => format!("| {what} | {} |\n", f(self)),
-        };
-        [
-            row("size", &|c| {
-                format!("{} bytes ({} gzipped)", c.size, c.gzip)
-            }),
-            row("compile with Cranelift", &|c| {
-                format!("{:.1} ms", c.compile * 1e3)
-            }),
-            row("load the precompiled artifact", &|c| {
-                format!("{:.2} ms", c.load * 1e3)
-            }),
-            row("instantiate (from `InstancePre`)", &|c| {
-                format!("{:.1} µs", c.instantiate * 1e6)
-            }),
-        ]
-        .concat()
-    }
-}
-
-/// Measures a component: medians of `runs` compiles, of loads of the
-/// precompiled artifact, and of 20 instantiations. `full_wasi` links all of
-/// wasmtime-wasi (for builds that import more than the proxy world).
-async fn component_figures(path: &Path, runs: usize, full_wasi: bool) -> Result<ComponentFigures> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let gz = Command::new("sh")
-        .arg("-c")
-        .arg(format!("gzip -9c {} | wc -c", path.display()))
-        .output()?;
-    let gzip: usize = String::from_utf8_lossy(&gz.stdout)
-        .trim()
-        .parse()
-        .with_context(|| format!("gzip gave no size for {}", path.display()))?;
-    let engine = new_engine()?;
-    let mut compile = Vec::new();
-    let mut component = None;
-    for _ in 0..runs {
-        let t = Instant::now();
-        component = Some(Component::new(&engine, &bytes).map_err(|e| anyhow::anyhow!("{e}"))?);
-        compile.push(Sample {
-            wall: t.elapsed().as_secs_f64(),
-            ..Sample::default()
-        });
-    }
-    let serialized = component
-        .unwrap()
-        .serialize()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut load = Vec::new();
-    let mut loaded = None;
-    for _ in 0..runs.max(5) {
-        let t = Instant::now();
-        // SAFETY: produced just above by the same engine.
-        loaded = Some(
-            unsafe { Component::deserialize(&engine, &serialized) }
-                .map_err(|e| anyhow::anyhow!("{e}"))?,
-        );
-        load.push(Sample {
-            wall: t.elapsed().as_secs_f64(),
-            ..Sample::default()
-        });
-    }
-    let loaded = loaded.unwrap();
-    let mut instantiate = Vec::new();
-    if full_wasi {
-        let pre = full_wasi_instance_pre(&engine, &loaded)?;
-        for _ in 0..20 {
-            let mut store = new_store(&engine, &HostOptions::default());
-            let t = Instant::now();
-            let _instance = pre.instantiate_async(&mut store).await?;
-            instantiate.push(Sample {
-                wall: t.elapsed().as_secs_f64(),
-                ..Sample::default()
-            });
-        }
-    } else {
-        let runtime = Runtime::from_compiled(engine, loaded)?;
-        for _ in 0..20 {
-            let t = Instant::now();
-            let _instance = runtime.instance(&HostOptions::default()).await?;
-            instantiate.push(Sample {
-                wall: t.elapsed().as_secs_f64(),
-                ..Sample::default()
-            });
-        }
-    }
-    Ok(ComponentFigures {
-        size: bytes.len(),
-        gzip,
-        compile: median(&compile).wall,
-        load: median(&load).wall,
-        instantiate: median(&instantiate).wall,
-    })
 }

@@ -17,13 +17,13 @@ pub mod transport;
 #[cfg(test)]
 mod testing;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "component"))]
 mod sys;
 
 /// The WIT bindings: the exports the glue implements and the WASI 0.2.0
 /// imports `sys` calls (generated together, so no second bindings crate is
 /// linked).
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "component"))]
 mod bindings {
     wit_bindgen::generate!({
         path: "wit",
@@ -32,7 +32,7 @@ mod bindings {
     });
 }
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "component"))]
 mod component {
     //! Maps the WIT types onto the core types.
 

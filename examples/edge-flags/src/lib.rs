@@ -46,14 +46,27 @@ mod component {
         evaluator: eval::Evaluator,
     }
 
+    /// One line describing a store error: the store crate's text of it.
     fn describe(e: StoreError) -> String {
-        match e {
-            StoreError::InvalidConfig(m) => format!("invalid configuration: {m}"),
-            StoreError::InvalidInput(m) => format!("invalid input: {m}"),
-            StoreError::Transport(t) => format!("transport error: {}", t.code),
-            StoreError::Service(s) => format!("DynamoDB error {}: {}", s.code, s.message),
-            StoreError::MalformedResponse(m) => format!("malformed response: {m}"),
-        }
+        use ld_dynamodb_store::error as core;
+        let e = match e {
+            StoreError::InvalidConfig(m) => core::StoreError::InvalidConfig(m),
+            StoreError::InvalidInput(m) => core::StoreError::InvalidInput(m),
+            StoreError::Transport(t) => core::StoreError::Transport(core::TransportError {
+                code: t.code,
+                detail: t.detail,
+                attempts: t.attempts,
+            }),
+            StoreError::Service(s) => core::StoreError::Service(core::ServiceError {
+                code: s.code,
+                message: s.message,
+                status: s.status,
+                request_id: s.request_id,
+                attempts: s.attempts,
+            }),
+            StoreError::MalformedResponse(m) => core::StoreError::MalformedResponse(m),
+        };
+        e.to_string()
     }
 
     /// The evaluator's store error (the same record, in the evaluator's

@@ -3,6 +3,7 @@
 //! the JSON shapes) here, the evaluation routes in [`crate::evalx`]. The
 //! component glue maps `wasi:http` onto it.
 
+use ld_dynamodb_store::model::{FLAGS_KIND as FLAGS, SEGMENTS_KIND as SEGMENTS};
 use serde_json::json;
 
 use crate::evalx::{self, EvalFailure, Filter};
@@ -72,12 +73,6 @@ pub struct Response {
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
-
-/// The kinds, as `ld_dynamodb_store::model::{FLAGS_KIND, SEGMENTS_KIND}`
-/// name them (a guest component does not link the store crate, whose own
-/// exports would come with it).
-const FLAGS: &str = "features";
-const SEGMENTS: &str = "segments";
 
 /// The endpoints served.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -197,14 +197,19 @@ async fn megabytes_of_log_lines_never_trap_the_instance() {
     );
 }
 
-#[tokio::test]
-async fn the_component_enforces_its_own_deadline_when_the_host_sets_none() {
-    let backend = Backend::dynalite();
-    let proxy = Proxy::start(&backend.endpoint, |_| Action::Stall(Duration::from_secs(5))).await;
-    let mut config = backend.config("deadline-table", None);
-    config.endpoint = Some(proxy.endpoint.clone());
+/// A config for `endpoint` with `attempts` attempts, 1 ms of backoff, and
+/// only the component's own per-request deadline (`request_ms`).
+fn deadline_config(
+    backend: &Backend,
+    table: &str,
+    endpoint: &str,
+    attempts: u32,
+    request_ms: u32,
+) -> StoreConfig {
+    let mut config = backend.config(table, None);
+    config.endpoint = Some(endpoint.to_string());
     config.retry = Some(RetryPolicy {
-        max_attempts: 2,
+        max_attempts: attempts,
         base_delay_ms: 1,
         max_delay_ms: 1,
     });
@@ -212,8 +217,16 @@ async fn the_component_enforces_its_own_deadline_when_the_host_sets_none() {
         connect_ms: None,
         first_byte_ms: None,
         between_bytes_ms: None,
-        request_ms: Some(200),
+        request_ms: Some(request_ms),
     });
+    config
+}
+
+#[tokio::test]
+async fn the_component_enforces_its_own_deadline_when_the_host_sets_none() {
+    let backend = Backend::dynalite();
+    let proxy = Proxy::start(&backend.endpoint, |_| Action::Stall(Duration::from_secs(5))).await;
+    let config = deadline_config(&backend, "deadline-table", &proxy.endpoint, 2, 200);
     let mut store = open_config(&config).await;
     let started = Instant::now();
     let err = store.get("features", "f").await.unwrap().unwrap_err();
@@ -390,19 +403,13 @@ fn server_that_stops_reading_batches() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_stops_reading_the_body_cannot_hold_a_call_past_its_deadline() {
     let backend = Backend::dynalite();
-    let mut config = backend.config("body-deadline", None);
-    config.endpoint = Some(server_that_stops_reading_batches());
-    config.retry = Some(RetryPolicy {
-        max_attempts: 1,
-        base_delay_ms: 1,
-        max_delay_ms: 1,
-    });
-    config.timeouts = Some(Timeouts {
-        connect_ms: None,
-        first_byte_ms: None,
-        between_bytes_ms: None,
-        request_ms: Some(500),
-    });
+    let config = deadline_config(
+        &backend,
+        "body-deadline",
+        &server_that_stops_reading_batches(),
+        1,
+        500,
+    );
     let mut store = open_config(&config).await;
     // One BatchWriteItem of about 9 MB: 24 items of 380 KB.
     let pad = "p".repeat(380_000);

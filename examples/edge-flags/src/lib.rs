@@ -23,9 +23,7 @@ mod component {
     use exports::wasi::http::incoming_handler::Guest;
     use ld_dynamodb::evaluation::evaluator as eval;
     use ld_dynamodb::store::data_store::Store;
-    use ld_dynamodb::store::types::{
-        Config, Credentials, ServiceError, StoreError, TransportError,
-    };
+    use ld_dynamodb::store::types::{Config, Credentials, StoreError};
     use wasi::cli::{environment, stderr};
     use wasi::config::store as config;
     use wasi::http::types::{
@@ -46,49 +44,34 @@ mod component {
         evaluator: eval::Evaluator,
     }
 
-    /// One line describing a store error: the store crate's text of it.
-    fn describe(e: StoreError) -> String {
-        use ld_dynamodb_store::error as core;
-        let e = match e {
-            StoreError::InvalidConfig(m) => core::StoreError::InvalidConfig(m),
-            StoreError::InvalidInput(m) => core::StoreError::InvalidInput(m),
-            StoreError::Transport(t) => core::StoreError::Transport(core::TransportError {
-                code: t.code,
-                detail: t.detail,
-                attempts: t.attempts,
-            }),
-            StoreError::Service(s) => core::StoreError::Service(core::ServiceError {
-                code: s.code,
-                message: s.message,
-                status: s.status,
-                request_id: s.request_id,
-                attempts: s.attempts,
-            }),
-            StoreError::MalformedResponse(m) => core::StoreError::MalformedResponse(m),
-        };
-        e.to_string()
+    /// The store crate's error from either WIT copy of `store-error` (the
+    /// store's, or the evaluator's, which repeats it field for field).
+    macro_rules! core_error {
+        ($($wit:ident)::+, $e:expr) => {{
+            use ld_dynamodb_store::error as core;
+            match $e {
+                $($wit)::+::InvalidConfig(m) => core::StoreError::InvalidConfig(m),
+                $($wit)::+::InvalidInput(m) => core::StoreError::InvalidInput(m),
+                $($wit)::+::Transport(t) => core::StoreError::Transport(core::TransportError {
+                    code: t.code,
+                    detail: t.detail,
+                    attempts: t.attempts,
+                }),
+                $($wit)::+::Service(s) => core::StoreError::Service(core::ServiceError {
+                    code: s.code,
+                    message: s.message,
+                    status: s.status,
+                    request_id: s.request_id,
+                    attempts: s.attempts,
+                }),
+                $($wit)::+::MalformedResponse(m) => core::StoreError::MalformedResponse(m),
+            }
+        }};
     }
 
-    /// The evaluator's store error (the same record, in the evaluator's
-    /// package) as the store's, so both read the same in the log.
-    fn store_error(e: eval::StoreError) -> StoreError {
-        match e {
-            eval::StoreError::InvalidConfig(m) => StoreError::InvalidConfig(m),
-            eval::StoreError::InvalidInput(m) => StoreError::InvalidInput(m),
-            eval::StoreError::Transport(t) => StoreError::Transport(TransportError {
-                code: t.code,
-                detail: t.detail,
-                attempts: t.attempts,
-            }),
-            eval::StoreError::Service(s) => StoreError::Service(ServiceError {
-                code: s.code,
-                message: s.message,
-                status: s.status,
-                request_id: s.request_id,
-                attempts: s.attempts,
-            }),
-            eval::StoreError::MalformedResponse(m) => StoreError::MalformedResponse(m),
-        }
+    /// One line describing a store error: the store crate's text of it.
+    fn describe(e: StoreError) -> String {
+        core_error!(StoreError, e).to_string()
     }
 
     fn eval_failure(e: eval::EvalError) -> EvalFailure {
@@ -96,7 +79,9 @@ mod component {
             eval::EvalError::InvalidContext(m) | eval::EvalError::InvalidDefault(m) => {
                 EvalFailure::InvalidContext(m)
             }
-            eval::EvalError::Store(e) => EvalFailure::Store(describe(store_error(e))),
+            eval::EvalError::Store(e) => {
+                EvalFailure::Store(core_error!(eval::StoreError, e).to_string())
+            }
         }
     }
 
@@ -192,7 +177,7 @@ mod component {
             init_no_progress_ms: None,
             cache_ttl_ms: None,
         })
-        .map_err(|e| describe(store_error(e)))?;
+        .map_err(|e| core_error!(eval::StoreError, e).to_string())?;
         let store = Store::open(&config).map_err(describe)?;
         Ok(StoreSource { store, evaluator })
     }

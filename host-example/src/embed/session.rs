@@ -15,6 +15,22 @@ use super::{
 use crate::outbound::Outbound;
 use crate::stderr::StderrTail;
 
+/// Opens the store resource of `$interface` with `$config` in `$instance`
+/// (the endpoint allowed, the call timeout armed), as a `$session`.
+macro_rules! open {
+    ($instance:ident, $config:ident, $interface:ident, $session:ident) => {{
+        let mut instance = $instance;
+        instance.prepare_open($config);
+        let opened = instance
+            .bindings
+            .$interface()
+            .store()
+            .call_open(&mut instance.store, &$config.to_wit())
+            .await?;
+        Ok(opened.map(|handle| $session { instance, handle }))
+    }};
+}
+
 /// Calls `$method` of the store resource of `$interface` on this session's
 /// handle, with the call timeout armed. The outer `Result` is a trap or host
 /// failure.
@@ -78,36 +94,21 @@ impl Instance {
     }
 
     /// Opens a data store (validates the config; sends nothing).
-    pub async fn open(mut self, config: &StoreConfig) -> Result<Result<Session, StoreError>> {
-        self.prepare_open(config);
-        let opened = self
-            .bindings
-            .ld_dynamodb_store_data_store()
-            .store()
-            .call_open(&mut self.store, &config.to_wit())
-            .await?;
-        Ok(opened.map(|handle| Session {
-            instance: self,
-            handle,
-        }))
+    pub async fn open(self, config: &StoreConfig) -> Result<Result<Session, StoreError>> {
+        open!(self, config, ld_dynamodb_store_data_store, Session)
     }
 
     /// Opens a Big Segment store (validates the config; sends nothing).
     pub async fn open_big_segments(
-        mut self,
+        self,
         config: &StoreConfig,
     ) -> Result<Result<BigSegmentSession, StoreError>> {
-        self.prepare_open(config);
-        let opened = self
-            .bindings
-            .ld_dynamodb_store_big_segment_store()
-            .store()
-            .call_open(&mut self.store, &config.to_wit())
-            .await?;
-        Ok(opened.map(|handle| BigSegmentSession {
-            instance: self,
-            handle,
-        }))
+        open!(
+            self,
+            config,
+            ld_dynamodb_store_big_segment_store,
+            BigSegmentSession
+        )
     }
 
     /// The tail of what the component wrote to stderr, when captured.

@@ -8,7 +8,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_config::default_provider::credentials::DefaultCredentialsChain;
+use aws_config::provider_config::ProviderConfig;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use aws_smithy_http_client::{Builder, ConnectorBuilder};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
 use crate::embed::Credentials;
 use crate::error::Error;
@@ -76,6 +81,22 @@ impl Drop for Refreshing {
     }
 }
 
+/// The HTTPS client of the default chain (STS, SSO, ECS, IMDS): what
+/// aws-config's default client is (proxy from the environment, the SDK's
+/// timeouts and sleep), with rustls on ring, the crypto the host's own TLS uses.
+fn https_client() -> SharedHttpClient {
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector =
+            ConnectorBuilder::default().tls_provider(Provider::Rustls(CryptoMode::Ring));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
+}
+
 /// Where credentials come from; cheap to clone, shared by every instance of a store.
 #[derive(Clone)]
 pub struct CredentialSource {
@@ -117,7 +138,8 @@ impl CredentialSource {
     /// The AWS default credential chain, with the named profile or, when `None`,
     /// `AWS_PROFILE` (then `default`).
     pub async fn default_chain(profile: Option<&str>) -> Self {
-        let mut chain = DefaultCredentialsChain::builder();
+        let mut chain = DefaultCredentialsChain::builder()
+            .configure(ProviderConfig::default().with_http_client(https_client()));
         if let Some(profile) = profile {
             chain = chain.profile_name(profile);
         }

@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 
+use ld_dynamodb_tests::iam::{new_role, Iam};
 use ld_dynamodb_tests::{cli_binary, run_with_stdin, unique_table, Backend, REGION};
 
 struct Cli {
@@ -471,5 +472,66 @@ fn credentials_and_region_come_from_the_profile_aws_profile_names() {
     assert!(!out.status.success());
     assert!(stderr.contains("InvalidClientTokenId"), "{stderr}");
     assert!(!stderr.contains("wrong-secret"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_profile_s_role_is_assumed_through_sts() {
+    // The default chain asks STS (moto, by AWS_ENDPOINT_URL) for the role's
+    // credentials over its own HTTP client, then the CLI signs with them.
+    let cli = Cli::new(None);
+    let assumer = Iam::new_user(&cli.backend, "cli-assumer", &["sts:AssumeRole"]).create_key();
+    let allowed = new_role(&cli.backend, "cli-allowed", &["dynamodb:*"]);
+    let read_only = new_role(&cli.backend, "cli-read-only", &["dynamodb:DescribeTable"]);
+    let dir = std::env::temp_dir().join(format!("ld-dynamodb-role-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let credentials = dir.join("credentials");
+    std::fs::write(
+        &credentials,
+        format!(
+            "[assumer]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            assumer.access_key_id, assumer.secret_access_key
+        ),
+    )
+    .unwrap();
+    let config = dir.join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "[profile allowed]\nrole_arn = {allowed}\nsource_profile = assumer\n\n\
+             [profile read-only]\nrole_arn = {read_only}\nsource_profile = assumer\n"
+        ),
+    )
+    .unwrap();
+    let run = |profile: &str, args: &[&str]| {
+        let mut command = cli.command(args);
+        command
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+            .env("AWS_CONFIG_FILE", &config)
+            .env("AWS_PROFILE", profile);
+        command.output().unwrap()
+    };
+    // The assumer's own key may not touch DynamoDB: only the role's may.
+    let out = run("allowed", &["create-table"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(created["created"], json!(true));
+    // The other role's policy decides: it may read the table, not write to
+    // it, and moto names the assumed role it refused.
+    let out = run("read-only", &["delete", "flags", "f1", "2"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    let role_name = read_only.rsplit('/').next().unwrap();
+    assert!(
+        stderr.contains(&format!("assumed-role/{role_name}/")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&assumer.secret_access_key), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

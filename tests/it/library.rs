@@ -16,6 +16,7 @@ use ld_dynamodb_host::embed::{
     Credentials, HostOptions, RetryPolicy, StoreError, Timeouts, UpsertOutcome,
 };
 use ld_dynamodb_host::{CredentialSource, DataStore, Error};
+use ld_dynamodb_tests::iam::Iam;
 use ld_dynamodb_tests::proxy::{Action, Proxy};
 use ld_dynamodb_tests::{
     collection, item, open_config, runtime, unique_table, user_environment, Backend, REGION,
@@ -177,57 +178,10 @@ impl ProvideCredentials for Switchable {
     }
 }
 
-/// moto's IAM, as the bootstrap user the test script created.
-struct Iam {
-    moto: Backend,
-    user: String,
-}
-
-impl Iam {
-    fn new_user(moto: &Backend, label: &str) -> Iam {
-        let user = format!("{label}-{}", std::process::id());
-        let policy = json!({
-            "Version": "2012-10-17",
-            "Statement": [{ "Effect": "Allow", "Action": "dynamodb:*", "Resource": "*" }],
-        });
-        moto.boto_service(
-            "iam",
-            json!([
-                ["CreateUser", { "UserName": user }],
-                ["PutUserPolicy", { "UserName": user, "PolicyName": "ddb", "PolicyDocument": policy.to_string() }],
-            ]),
-        );
-        Iam {
-            moto: moto.clone(),
-            user,
-        }
-    }
-
-    fn create_key(&self) -> Credentials {
-        let out = self.moto.boto_service(
-            "iam",
-            json!([["CreateAccessKey", { "UserName": self.user }]]),
-        );
-        let key = &out[0]["AccessKey"];
-        Credentials {
-            access_key_id: key["AccessKeyId"].as_str().unwrap().into(),
-            secret_access_key: key["SecretAccessKey"].as_str().unwrap().into(),
-            session_token: None,
-        }
-    }
-
-    fn delete_key(&self, key: &Credentials) {
-        self.moto.boto_service(
-            "iam",
-            json!([["DeleteAccessKey", { "UserName": self.user, "AccessKeyId": key.access_key_id }]]),
-        );
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotated_key_keeps_the_store_working() {
     let moto = Backend::moto();
-    let iam = Iam::new_user(&moto, "rotate");
+    let iam = Iam::new_user(&moto, "rotate", &["dynamodb:*"]);
     let (table, admin) = created_store(&moto, "rotate").await;
     admin
         .upsert("features", "f", &item("f", 1, json!({})).item)
@@ -303,7 +257,7 @@ async fn a_rotated_key_keeps_the_store_working() {
 #[tokio::test]
 async fn set_credentials_replaces_the_key_of_an_open_store() {
     let moto = Backend::moto();
-    let iam = Iam::new_user(&moto, "setcred");
+    let iam = Iam::new_user(&moto, "setcred", &["dynamodb:*"]);
     let (table, _admin) = created_store(&moto, "setcred").await;
     let key1 = iam.create_key();
     let mut config = moto.config(&table, None);

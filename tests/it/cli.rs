@@ -480,9 +480,15 @@ fn a_profile_s_role_is_assumed_through_sts() {
     // The default chain asks STS (moto, by AWS_ENDPOINT_URL) for the role's
     // credentials over its own HTTP client, then the CLI signs with them.
     let cli = Cli::new(None);
-    let assumer = Iam::new_user(&cli.backend, "cli-assumer", &["sts:AssumeRole"]).create_key();
-    let allowed = new_role(&cli.backend, "cli-allowed", &["dynamodb:*"]);
-    let read_only = new_role(&cli.backend, "cli-read-only", &["dynamodb:DescribeTable"]);
+    let user = Iam::new_user(&cli.backend, "cli-assumer", &["sts:AssumeRole"]);
+    let assumer = user.create_key();
+    let allowed = new_role(&cli.backend, "cli-allowed", &user.arn, &["dynamodb:*"]);
+    let read_only = new_role(
+        &cli.backend,
+        "cli-read-only",
+        &user.arn,
+        &["dynamodb:DescribeTable"],
+    );
     let dir = std::env::temp_dir().join(format!("ld-dynamodb-role-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let credentials = dir.join("credentials");

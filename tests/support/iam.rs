@@ -20,13 +20,15 @@ fn allow(actions: &[&str]) -> String {
 pub struct Iam {
     moto: Backend,
     user: String,
+    /// The user's ARN, which a role's trust policy names.
+    pub arn: String,
 }
 
 impl Iam {
     /// Creates the user `{label}-{pid}` with a policy allowing `actions`.
     pub fn new_user(moto: &Backend, label: &str, actions: &[&str]) -> Iam {
         let user = format!("{label}-{}", std::process::id());
-        moto.boto_service(
+        let out = moto.boto_service(
             "iam",
             json!([
                 ["CreateUser", { "UserName": user }],
@@ -36,6 +38,7 @@ impl Iam {
         Iam {
             moto: moto.clone(),
             user,
+            arn: out[0]["User"]["Arn"].as_str().unwrap().to_string(),
         }
     }
 
@@ -62,15 +65,15 @@ impl Iam {
     }
 }
 
-/// Creates the role `{label}-{pid}`, which anyone in the account may assume,
-/// with a policy allowing `actions`; its ARN.
-pub fn new_role(moto: &Backend, label: &str, actions: &[&str]) -> String {
+/// Creates the role `{label}-{pid}`, which the principal `trusted` (an ARN)
+/// may assume, with a policy allowing `actions`; its ARN.
+pub fn new_role(moto: &Backend, label: &str, trusted: &str, actions: &[&str]) -> String {
     let role = format!("{label}-{}", std::process::id());
     let trust = json!({
         "Version": "2012-10-17",
         "Statement": [{
             "Effect": "Allow",
-            "Principal": { "AWS": "arn:aws:iam::123456789012:root" },
+            "Principal": { "AWS": trusted },
             "Action": "sts:AssumeRole",
         }],
     });

@@ -5,6 +5,7 @@
 //! ld-dynamodb-tests --test it edge::`.
 
 mod big_segments;
+mod build;
 mod cache;
 mod cli;
 mod data_store;

@@ -1,0 +1,61 @@
+//! The build stays lean: the CLI alone (`scripts/build.sh`) and the whole
+//! workspace (`cargo test --workspace`) resolve every dependency of the CLI with
+//! the same features, so the two share one build of wasmtime, rustls and the
+//! AWS crates instead of compiling a second copy of each.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+
+use ld_dynamodb_tests::{project_root, user_environment};
+
+/// Each package of `cargo tree ARGS` with the feature sets it is built with
+/// (one per build context: a package can be built for build scripts too).
+fn features(args: &[&str]) -> BTreeMap<String, BTreeSet<String>> {
+    let out = user_environment(&mut Command::new("cargo"))
+        .arg("tree")
+        .args(args)
+        .args(["--offline", "--prefix", "none", "--format", "{p}|{f}"])
+        .current_dir(project_root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut packages = BTreeMap::<String, BTreeSet<String>>::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let Some((package, features)) = line.split_once('|') else {
+            continue;
+        };
+        // "name vX.Y.Z (/path) (*)" → "name vX.Y.Z".
+        let package = package.split(" (").next().unwrap().to_string();
+        let features = features.trim_end_matches(" (*)").to_string();
+        packages.entry(package).or_default().insert(features);
+    }
+    packages
+}
+
+#[test]
+fn the_cli_alone_and_the_workspace_build_its_dependencies_alike() {
+    let cli = features(&["-p", "ld-dynamodb-host", "-e", "normal,build"]);
+    let workspace = features(&["--workspace", "-e", "normal,build,dev"]);
+    assert!(cli.keys().any(|p| p.starts_with("wasmtime v")), "{cli:?}");
+    let differing: Vec<String> = cli
+        .iter()
+        // The host crate itself differs by its `launchdarkly` feature.
+        .filter(|(package, _)| !package.starts_with("ld-dynamodb-host "))
+        .filter(|(package, features)| workspace.get(*package) != Some(features))
+        .map(|(package, features)| {
+            format!(
+                "{package}: the CLI {features:?}, the workspace {:?}",
+                workspace.get(package)
+            )
+        })
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "ask for these features in host-example/Cargo.toml (feature unification):\n{}",
+        differing.join("\n")
+    );
+}

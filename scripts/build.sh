@@ -31,7 +31,8 @@ if [ "$size" -gt "$max_size" ]; then
   exit 1
 fi
 # The CLI alone (what the demos run): not the SDK, the tests or the benchmark.
-# `cargo test --workspace` unifies more features and builds its own copies of
-# the few crates they change; both stay in target/, so switching is free.
+# It asks for the features the rest of the workspace turns on in its
+# dependencies (host-example/Cargo.toml), so `cargo test --workspace` reuses
+# this build of them.
 # The host library embeds the component built above (host-example/build.rs).
 cargo build -p ld-dynamodb-host --bin ld-dynamodb

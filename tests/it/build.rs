@@ -14,7 +14,14 @@ fn features(args: &[&str]) -> BTreeMap<String, BTreeSet<String>> {
     let out = user_environment(&mut Command::new("cargo"))
         .arg("tree")
         .args(args)
-        .args(["--offline", "--prefix", "none", "--format", "{p}|{f}"])
+        .args([
+            "--offline",
+            "--locked",
+            "--prefix",
+            "none",
+            "--format",
+            "{p}|{f}",
+        ])
         .current_dir(project_root())
         .output()
         .unwrap();

@@ -520,6 +520,13 @@ fn a_profile_s_role_is_assumed_through_sts() {
         command.output().unwrap()
     };
     // The assumer's own key may not touch DynamoDB: only the role's may.
+    let out = run("assumer", &["create-table"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&format!("{} is not authorized", user.arn)),
+        "{stderr}"
+    );
     let out = run("allowed", &["create-table"]);
     assert!(
         out.status.success(),

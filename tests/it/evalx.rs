@@ -120,7 +120,7 @@ fn serve_page() -> String {
     let sdk = std::fs::read(
         root().join(".tools/node/node_modules/@launchdarkly/js-client-sdk/dist/index.js"),
     )
-    .expect("scripts/setup.sh installs @launchdarkly/js-client-sdk");
+    .expect("scripts/setup.sh --node installs @launchdarkly/js-client-sdk");
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };

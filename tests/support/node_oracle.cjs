@@ -4,7 +4,7 @@
 //    "sdk_key"?: the key of the secure-mode hashes}
 // and prints {"details": [[detail per flag] per context],
 //             "states": [[allFlagsState(...).toJSON() per context] per options]}.
-// The SDK is resolved from $LD_TEST_NODE_MODULES (scripts/setup.sh installs it).
+// The SDK is resolved from $LD_TEST_NODE_MODULES (scripts/setup.sh --node installs it).
 const path = require('path');
 
 const modules = process.env.LD_TEST_NODE_MODULES;

@@ -534,3 +534,11 @@ fn a_pooled_connection_does_not_wait_for_the_runtime_that_opened_it() {
         Some(1)
     );
 }
+
+/// A program that links the library keeps its own `tracing` events: the store
+/// crate compiles them out in the component (wasm32) only.
+#[test]
+fn the_library_leaves_its_users_tracing_events_in_place() {
+    use tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
+    assert_eq!(STATIC_MAX_LEVEL, LevelFilter::TRACE);
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// A running delay proxy child process.
@@ -38,41 +38,41 @@ pub(crate) async fn delay_proxy(upstream: &str, delay: Duration) -> Result<()> {
             };
             let _ = client.set_nodelay(true);
             let _ = server.set_nodelay(true);
-            let (mut client_read, mut client_write) = client.into_split();
-            let (mut server_read, mut server_write) = server.into_split();
+            let (client_read, client_write) = client.into_split();
+            let (server_read, server_write) = server.into_split();
             let new_request = Arc::new(AtomicBool::new(true));
-            let flag = new_request.clone();
-            let up = async move {
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    let n = match client_read.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => n,
-                    };
-                    if new_request.swap(false, Ordering::SeqCst) {
-                        tokio::time::sleep(delay).await;
-                    }
-                    if server_write.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
-                let _ = server_write.shutdown().await;
-            };
-            let down = async move {
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    let n = match server_read.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => n,
-                    };
-                    flag.store(true, Ordering::SeqCst);
-                    if client_write.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
-                let _ = client_write.shutdown().await;
-            };
+            let response_seen = new_request.clone();
+            let up = pump(client_read, server_write, move || {
+                new_request.swap(false, Ordering::SeqCst).then_some(delay)
+            });
+            let down = pump(server_read, client_write, move || {
+                response_seen.store(true, Ordering::SeqCst);
+                None
+            });
             tokio::join!(up, down);
         });
     }
+}
+
+/// Copies `from` to `to` until either side closes; before writing each chunk
+/// it waits for what `pause` returns, if anything. Then shuts `to` down.
+async fn pump(
+    mut from: impl AsyncRead + Unpin,
+    mut to: impl AsyncWrite + Unpin,
+    mut pause: impl FnMut() -> Option<Duration>,
+) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if let Some(delay) = pause() {
+            tokio::time::sleep(delay).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
 }

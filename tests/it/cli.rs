@@ -80,6 +80,43 @@ impl Cli {
     }
 }
 
+/// AWS's shared files (`credentials`, `config`) in a folder of their own,
+/// removed when dropped.
+struct SharedFiles {
+    dir: PathBuf,
+}
+
+impl SharedFiles {
+    fn new(label: &str, credentials: &str, config: &str) -> SharedFiles {
+        let dir = std::env::temp_dir().join(format!("ld-dynamodb-{label}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("credentials"), credentials).unwrap();
+        std::fs::write(dir.join("config"), config).unwrap();
+        SharedFiles { dir }
+    }
+
+    /// The CLI with `args`, with no keys in its environment: its credentials
+    /// come from these files, as `profile` (`AWS_PROFILE`) or the default one.
+    fn command(&self, cli: &Cli, profile: Option<&str>, args: &[&str]) -> Command {
+        let mut command = cli.command(args);
+        command
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("AWS_SHARED_CREDENTIALS_FILE", self.dir.join("credentials"))
+            .env("AWS_CONFIG_FILE", self.dir.join("config"));
+        if let Some(profile) = profile {
+            command.env("AWS_PROFILE", profile);
+        }
+        command
+    }
+}
+
+impl Drop for SharedFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 const DATA: &str = r#"{
   "flags": {
     "f1": {"key": "f1", "version": 3, "on": true, "variations": [true, false]},
@@ -426,36 +463,22 @@ fn an_installed_cli_carries_its_component_and_works_from_any_folder() {
 #[test]
 fn credentials_and_region_come_from_the_profile_aws_profile_names() {
     let cli = Cli::new(None);
-    let dir = std::env::temp_dir().join(format!("ld-dynamodb-profile-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let credentials = dir.join("credentials");
-    std::fs::write(
-        &credentials,
-        format!(
+    let files = SharedFiles::new(
+        "profile",
+        &format!(
             "[default]\naws_access_key_id = AKIDDEFAULTPROFILE\naws_secret_access_key = wrong-secret\n\n\
              [ld-test]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
             cli.backend.access_key_id, cli.backend.secret_access_key
         ),
-    )
-    .unwrap();
-    let config = dir.join("config");
-    std::fs::write(
-        &config,
         "[default]\nregion = us-east-1\n\n[profile ld-test]\nregion = us-east-1\n",
-    )
-    .unwrap();
+    );
+    // The region too comes from the profile.
     let run = |profile: Option<&str>| {
-        let mut command = cli.command(&["create-table"]);
-        command
-            .env_remove("AWS_ACCESS_KEY_ID")
-            .env_remove("AWS_SECRET_ACCESS_KEY")
+        files
+            .command(&cli, profile, &["create-table"])
             .env_remove("AWS_DEFAULT_REGION")
-            .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
-            .env("AWS_CONFIG_FILE", &config);
-        if let Some(profile) = profile {
-            command.env("AWS_PROFILE", profile);
-        }
-        command.output().unwrap()
+            .output()
+            .unwrap()
     };
     // moto checks the signature: only the ld-test profile's key is valid.
     let out = run(Some("ld-test"));
@@ -472,7 +495,6 @@ fn credentials_and_region_come_from_the_profile_aws_profile_names() {
     assert!(!out.status.success());
     assert!(stderr.contains("InvalidClientTokenId"), "{stderr}");
     assert!(!stderr.contains("wrong-secret"), "{stderr}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -489,36 +511,19 @@ fn a_profile_s_role_is_assumed_through_sts() {
         &user.arn,
         &["dynamodb:DescribeTable"],
     );
-    let dir = std::env::temp_dir().join(format!("ld-dynamodb-role-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let credentials = dir.join("credentials");
-    std::fs::write(
-        &credentials,
-        format!(
+    let files = SharedFiles::new(
+        "role",
+        &format!(
             "[assumer]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
             assumer.access_key_id, assumer.secret_access_key
         ),
-    )
-    .unwrap();
-    let config = dir.join("config");
-    std::fs::write(
-        &config,
-        format!(
+        &format!(
             "[profile allowed]\nrole_arn = {allowed}\nsource_profile = assumer\n\n\
              [profile read-only]\nrole_arn = {read_only}\nsource_profile = assumer\n"
         ),
-    )
-    .unwrap();
-    let run = |profile: &str, args: &[&str]| {
-        let mut command = cli.command(args);
-        command
-            .env_remove("AWS_ACCESS_KEY_ID")
-            .env_remove("AWS_SECRET_ACCESS_KEY")
-            .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
-            .env("AWS_CONFIG_FILE", &config)
-            .env("AWS_PROFILE", profile);
-        command.output().unwrap()
-    };
+    );
+    let run =
+        |profile: &str, args: &[&str]| files.command(&cli, Some(profile), args).output().unwrap();
     // The assumer's own key may not touch DynamoDB: only the role's may.
     let out = run("assumer", &["create-table"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -546,5 +551,4 @@ fn a_profile_s_role_is_assumed_through_sts() {
         "{stderr}"
     );
     assert!(!stderr.contains(&assumer.secret_access_key), "{stderr}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -14,15 +14,34 @@ args=(
   --env AWS_SESSION_TOKEN
   --env LD_SDK_KEY
   --env LD_MOBILE_KEY
-  # One request instantiates the composed component: 12 core instances (the
-  # app, the evaluator and two stores, each with its shim and fixup module)
-  # and 4 memories. The pooling allocator's fixed totals (1,000 core
-  # instances by default) ran out at a few hundred requests at once, and
-  # wasmtime answered 500. The on-demand allocator has no such total: each
-  # instance maps its own memory (instantiation stays well under a millisecond).
+  # An instance serves request after request, so the app's snapshot of the
+  # table (read once per refresh interval, 15 s by default) outlives each
+  # answer: without this, every answer reads the whole table. The count only
+  # bounds how long one instance lives.
+  --max-instance-reuse-count 1000000
+  # An idle instance is kept 5 minutes, longer than any SDK's poll interval
+  # (30 s by default), so that a quiet edge still answers from memory, and
+  # from its last snapshot through an outage.
+  --idle-instance-timeout 300s
+  # At most 32 requests in the app at once: a request that finds every
+  # instance busy gets a new instance, which must read the table and holds a
+  # snapshot in memory. Past 32, requests wait in the host for an instance
+  # instead (on 2 cores, 32 in flight keep both busy).
+  --max-concurrent-requests 32
+  # One instance of the composed component: 12 core instances (the app, the
+  # evaluator and two stores, each with its shim and fixup module) and 4
+  # memories. The pooling allocator's fixed totals (1,000 core instances by
+  # default) ran out at a few hundred requests at once, and wasmtime answered
+  # 500. The on-demand allocator has no such total: each instance maps its
+  # own memory.
   -O pooling-allocator=n
-  # Each linear memory may grow to 64 MiB (the store reads pages of up to
-  # 16 MiB); a request that needs more fails alone.
-  -W max-memory-size=67108864
+  # Each linear memory may grow to 128 MiB: the app keeps the snapshot's
+  # items and bodies (about 3 times the table's JSON), the evaluator its
+  # parsed flags; an instance that needs more fails alone.
+  -W max-memory-size=134217728
+  # No request may run longer than 10 s (a refresh included): past it the
+  # host answers 500, logs "guest timed out" and drops the instance, so a
+  # pathological request never holds a core for long.
+  -W timeout=10s
 )
 printf '%s\n' "${args[@]}"

@@ -7,7 +7,8 @@ wit_bindgen::generate!({
 });
 
 use exports::ld_dynamodb::evaluation::evaluator::{
-    self as api, EvalError, Evaluation, Evaluator, FlagFilter, Guest, GuestEvaluator, StateOptions,
+    self as api, EvalError, Evaluation, Evaluator, FlagFilter, Guest, GuestEvaluator, KeyedJson,
+    StateOptions,
 };
 use ld_dynamodb::store::data_store::Store;
 use ld_dynamodb::store::types::{self as store, KeyedItem};
@@ -25,14 +26,19 @@ impl Guest for Component {
     type Evaluator = EvaluatorResource;
 }
 
-/// An evaluator: an open data store, and the last snapshot while it is young
-/// enough to serve.
-struct EvaluatorResource {
-    store: Store,
-    /// How long a snapshot serves, in nanoseconds; 0: not at all.
-    ttl: u64,
-    /// The snapshot and the monotonic time its read began.
-    cached: RefCell<Option<(u64, Rc<Data>)>>,
+/// An evaluator: over an open data store, or over items it was given.
+enum EvaluatorResource {
+    /// An open data store, and the last snapshot while it is young enough to
+    /// serve.
+    Store {
+        store: Store,
+        /// How long a snapshot serves, in nanoseconds; 0: not at all.
+        ttl: u64,
+        /// The snapshot and the monotonic time its read began.
+        cached: RefCell<Option<(u64, Rc<Data>)>>,
+    },
+    /// Items given by the caller (`from-items`).
+    Items(Rc<Data>),
 }
 
 /// One line to stderr; a failed write is dropped.
@@ -54,37 +60,46 @@ fn live(items: Vec<KeyedItem>) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Parsed data; the items the engine cannot parse are logged.
+fn parsed(
+    initialized: bool,
+    flags: Vec<(String, String)>,
+    segments: Vec<(String, String)>,
+) -> Data {
+    let (data, skipped) = Data::from_json(initialized, flags, segments);
+    for why in skipped {
+        log(&format!("ld-dynamodb evaluator: {why}"));
+    }
+    data
+}
+
 impl EvaluatorResource {
-    /// Flags and segments: the cached snapshot while it is younger than the
-    /// time to live, else a new one, in one round trip (the store's snapshot).
+    /// Flags and segments: the given items; or the cached snapshot while it is
+    /// younger than the time to live, else a new one, in one round trip (the
+    /// store's snapshot).
     fn data(&self) -> Result<Rc<Data>, EvalError> {
+        let (store, ttl, cached) = match self {
+            EvaluatorResource::Items(data) => return Ok(data.clone()),
+            EvaluatorResource::Store { store, ttl, cached } => (store, *ttl, cached),
+        };
         let now = monotonic_clock::now();
-        if let Some((at, data)) = self.cached.borrow().as_ref() {
-            if now.saturating_sub(*at) < self.ttl {
+        if let Some((at, data)) = cached.borrow().as_ref() {
+            if now.saturating_sub(*at) < ttl {
                 return Ok(data.clone());
             }
         }
-        let data = Rc::new(self.read()?);
-        if self.ttl > 0 {
-            // Aged from before the read: never served past the time to live.
-            *self.cached.borrow_mut() = Some((now, data.clone()));
-        }
-        Ok(data)
-    }
-
-    fn read(&self) -> Result<Data, EvalError> {
         // The kinds, as `ld_dynamodb_store::model::{FLAGS_KIND, SEGMENTS_KIND}`
         // name them (a guest does not link the store crate and its exports).
-        let snapshot = self
-            .store
+        let snapshot = store
             .snapshot(&["features".to_string(), "segments".to_string()])
             .map_err(|e| EvalError::Store(store_error(e)))?;
         let mut kinds = snapshot.kinds.into_iter();
         let flags = live(kinds.next().unwrap_or_default());
         let segments = live(kinds.next().unwrap_or_default());
-        let (data, skipped) = Data::from_json(snapshot.initialized, flags, segments);
-        for why in skipped {
-            log(&format!("ld-dynamodb evaluator: {why}"));
+        let data = Rc::new(parsed(snapshot.initialized, flags, segments));
+        if ttl > 0 {
+            // Aged from before the read: never served past the time to live.
+            *cached.borrow_mut() = Some((now, data.clone()));
         }
         Ok(data)
     }
@@ -148,13 +163,22 @@ impl GuestEvaluator for EvaluatorResource {
         let ttl = u64::from(config.cache_ttl_ms.unwrap_or(0)) * 1_000_000;
         Store::open(&store_config(config))
             .map(|store| {
-                Evaluator::new(EvaluatorResource {
+                Evaluator::new(EvaluatorResource::Store {
                     store,
                     ttl,
                     cached: RefCell::default(),
                 })
             })
             .map_err(store_error)
+    }
+
+    fn from_items(initialized: bool, flags: Vec<KeyedJson>, segments: Vec<KeyedJson>) -> Evaluator {
+        let pairs = |items: Vec<KeyedJson>| items.into_iter().map(|i| (i.key, i.json)).collect();
+        Evaluator::new(EvaluatorResource::Items(Rc::new(parsed(
+            initialized,
+            pairs(flags),
+            pairs(segments),
+        ))))
     }
 
     fn evaluate(

@@ -3,11 +3,11 @@
 //! the JSON shapes) here, the evaluation routes in [`crate::evalx`]. The
 //! component glue maps `wasi:http` onto it.
 
-use ld_dynamodb_store::model::{FLAGS_KIND as FLAGS, SEGMENTS_KIND as SEGMENTS};
 use serde_json::json;
 
 use crate::evalx::{self, EvalFailure, Filter};
 use crate::settings::{Auth, Settings};
+use crate::snapshot::{Edge, Read, Snapshot};
 
 /// A stored item, as the store returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,24 +17,17 @@ pub struct Item {
     pub json: String,
 }
 
-/// Every item of some kinds (tombstones included), and whether the data is
-/// initialized, read together.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Snapshot {
-    pub initialized: bool,
-    /// The items of each kind asked, in the order asked.
-    pub kinds: Vec<Vec<(String, Item)>>,
-}
-
 /// Where flags and segments come from, and where they are evaluated (the
 /// data store and the flag evaluator in the component). Errors are messages
 /// that carry no secret.
 pub trait FlagSource {
-    fn is_initialized(&mut self) -> Result<bool, String>;
-    /// The kinds and the marker in one round trip.
-    fn snapshot(&mut self, kinds: &[&str]) -> Result<Snapshot, String>;
+    /// Both kinds and the marker, in one round trip.
+    fn read(&mut self) -> Result<Read, String>;
+    /// Makes the evaluator evaluate against this snapshot from now on.
+    fn load(&mut self, snapshot: &Snapshot);
     /// LaunchDarkly's `allFlagsState` JSON of the flags `filter` admits for
-    /// a context (the evaluator's `all-flags-state`).
+    /// a context (the evaluator's `all-flags-state`), over the loaded
+    /// snapshot.
     fn all_flags_state(
         &mut self,
         context_json: &str,
@@ -155,18 +148,22 @@ pub(crate) fn error(status: u16, message: &str) -> Response {
 pub(crate) const UNAVAILABLE: &str = "the data store is unavailable; the server's log says why";
 pub(crate) const NOT_CONFIGURED: &str = "the server is not configured; its log says why";
 
-/// Answers one request. `settings` is the configuration read for this
-/// request, or why it is invalid (a 503 for every route, never an open
-/// door); `open` gives the flag source for them. `log` receives what a
-/// response does not show: causes of 503s and configuration errors.
+/// Answers one request at monotonic time `now` (ns). `settings` is the
+/// configuration read for this request, or why it is invalid (a 503 for
+/// every route, never an open door); `edge` is what the app keeps between
+/// requests, and `open` gives it the flag source the first time. `log`
+/// receives what a response does not show: causes of 503s and configuration
+/// errors.
 pub fn handle<S: FlagSource>(
     request: &Request,
     settings: Result<&Settings, &str>,
+    edge: &mut Edge<S>,
+    now: u64,
     open: impl FnOnce() -> Result<S, String>,
     log: &mut dyn FnMut(&str),
 ) -> Response {
     let head = request.method == "HEAD";
-    let mut response = respond(request, settings, open, log);
+    let mut response = respond(request, settings, edge, now, open, log);
     if head {
         // As GET, without the body (HTTP caches revalidate with HEAD).
         response.body.clear();
@@ -177,11 +174,13 @@ pub fn handle<S: FlagSource>(
 fn respond<S: FlagSource>(
     request: &Request,
     settings: Result<&Settings, &str>,
+    edge: &mut Edge<S>,
+    now: u64,
     open: impl FnOnce() -> Result<S, String>,
     log: &mut dyn FnMut(&str),
 ) -> Response {
     if let Some(route) = evalx::route(&request.path) {
-        return evalx::respond(request, &route, settings, open, log);
+        return evalx::respond(request, &route, settings, edge, now, open, log);
     }
     if request.method != "GET" && request.method != "HEAD" {
         let mut response = error(405, "only GET and HEAD are supported");
@@ -198,6 +197,34 @@ fn respond<S: FlagSource>(
             return error(503, NOT_CONFIGURED);
         }
     };
+    let keyed = matches!(settings.auth, Auth::SdkKey(_));
+    let mut response = polling(request, &route, settings, edge, now, open, log);
+    if keyed {
+        private(&mut response);
+    }
+    response
+}
+
+/// Marks an answer that depends on the request's key: no shared cache may
+/// keep it, and a private one keys it by `Authorization`.
+pub(crate) fn private(response: &mut Response) {
+    response
+        .headers
+        .push(("cache-control".into(), "private".into()));
+    response
+        .headers
+        .push(("vary".into(), "Authorization".into()));
+}
+
+fn polling<S: FlagSource>(
+    request: &Request,
+    route: &Route,
+    settings: &Settings,
+    edge: &mut Edge<S>,
+    now: u64,
+    open: impl FnOnce() -> Result<S, String>,
+    log: &mut dyn FnMut(&str),
+) -> Response {
     if let Auth::SdkKey(key) = &settings.auth {
         let given = request.authorization.as_deref().unwrap_or_default();
         if !constant_time_eq(given, key.as_bytes()) {
@@ -207,62 +234,63 @@ fn respond<S: FlagSource>(
             );
         }
     }
-    let where_ = settings.describe();
-    let mut source = match open_source(open, &where_, log) {
-        Ok(source) => source,
-        Err(response) => return response,
-    };
-    if route == Route::Status {
-        return match source.is_initialized() {
-            Ok(initialized) => json_response(
-                200,
-                &json!({ "initialized": initialized, "available": true }),
-            ),
-            Err(e) => {
-                log(&format!(
-                    "edge-flags: the data store failed ({where_}): {e}"
-                ));
-                json_response(503, &json!({ "initialized": false, "available": false }))
+    let current = match edge.current(settings, now, open, log) {
+        Ok(current) => current,
+        Err(response) => {
+            if *route == Route::Status {
+                return json_response(503, &json!({ "initialized": false, "available": false }));
             }
-        };
-    }
-    // One round trip: the kinds the route needs and the marker, together.
-    let kinds: &[&str] = match &route {
-        Route::All => &[FLAGS, SEGMENTS],
-        Route::Flags | Route::Flag(_) => &[FLAGS],
-        Route::Segments | Route::Segment(_) | Route::Status => &[SEGMENTS],
-    };
-    let snapshot = match source.snapshot(kinds) {
-        Ok(snapshot) => snapshot,
-        Err(e) => {
-            log(&format!(
-                "edge-flags: the data store failed ({where_}): {e}"
-            ));
-            return error(503, UNAVAILABLE);
+            return response;
         }
     };
-    if !snapshot.initialized {
-        return not_initialized(&where_, log);
-    }
-    let Some(body) = body(snapshot.kinds, &route) else {
-        return error(404, "not found");
+    let snapshot = current.snapshot;
+    let mut response = if *route == Route::Status {
+        json_response(
+            200,
+            &json!({
+                "initialized": snapshot.initialized,
+                "available": !current.stale,
+                "snapshotAgeMs": current.age_ms,
+            }),
+        )
+    } else if !snapshot.initialized {
+        not_initialized(&settings.describe(), log)
+    } else {
+        let item = |json: Option<&str>| {
+            json.map(|json| {
+                let json = json.as_bytes().to_vec();
+                let tag = etag(&json);
+                (json, tag)
+            })
+        };
+        let body = match route {
+            Route::All => Some((snapshot.all.json.clone(), snapshot.all.etag.clone())),
+            Route::Flags => Some((
+                snapshot.all_flags.json.clone(),
+                snapshot.all_flags.etag.clone(),
+            )),
+            Route::Segments => Some((
+                snapshot.all_segments.json.clone(),
+                snapshot.all_segments.etag.clone(),
+            )),
+            Route::Flag(key) => item(snapshot.flag(key)),
+            Route::Segment(key) => item(snapshot.segment(key)),
+            Route::Status => unreachable!("answered above"),
+        };
+        match body {
+            Some((body, tag)) => revalidate(request, body, tag),
+            None => error(404, "not found"),
+        }
     };
-    revalidate(request, body)
+    age_header(&mut response, current.age_ms);
+    response
 }
 
-/// The flag source, or a 503 whose cause (`where_` the data is read) goes to
-/// the log.
-pub(crate) fn open_source<S>(
-    open: impl FnOnce() -> Result<S, String>,
-    where_: &str,
-    log: &mut dyn FnMut(&str),
-) -> Result<S, Response> {
-    open().map_err(|e| {
-        log(&format!(
-            "edge-flags: cannot open the data store ({where_}): {e}"
-        ));
-        error(503, UNAVAILABLE)
-    })
+/// The snapshot's age in an answer made from it.
+pub(crate) fn age_header(response: &mut Response, age_ms: u64) {
+    response
+        .headers
+        .push(("x-snapshot-age-ms".into(), age_ms.to_string()));
 }
 
 /// The 503 of a table without the `$inited` marker under the prefix; the log
@@ -275,10 +303,9 @@ pub(crate) fn not_initialized(where_: &str, log: &mut dyn FnMut(&str)) -> Respon
     error(503, "the data store is not initialized")
 }
 
-/// A 200 with `body` as JSON and its ETag, or a 304 when the request's
-/// `If-None-Match` holds that tag.
-pub(crate) fn revalidate(request: &Request, body: Vec<u8>) -> Response {
-    let tag = etag(&body);
+/// A 200 with `body` as JSON and its ETag `tag`, or a 304 when the
+/// request's `If-None-Match` holds that tag.
+pub(crate) fn revalidate(request: &Request, body: Vec<u8>, tag: String) -> Response {
     let matches = request.if_none_match.as_deref().is_some_and(|header| {
         header
             .split(',')
@@ -302,78 +329,24 @@ pub(crate) fn revalidate(request: &Request, body: Vec<u8>) -> Response {
     }
 }
 
-/// The JSON of a route from the kinds it read: `None` for an absent or
-/// deleted item.
-fn body(mut kinds: Vec<Vec<(String, Item)>>, route: &Route) -> Option<Vec<u8>> {
-    let mut next = || kinds.drain(..1).next().unwrap_or_default();
-    Some(match route {
-        Route::All => {
-            let mut out = b"{\"flags\":".to_vec();
-            out.extend(collection(next()));
-            out.extend(b",\"segments\":");
-            out.extend(collection(next()));
-            out.push(b'}');
-            out
-        }
-        Route::Flags | Route::Segments | Route::Status => collection(next()),
-        Route::Flag(key) | Route::Segment(key) => {
-            return next()
-                .into_iter()
-                .find(|(k, item)| k == key && !item.deleted)
-                .map(|(_, item)| item.json.into_bytes())
-        }
-    })
-}
-
-/// `{"key": item, ...}` of the live items, sorted by key; the items' JSON is
-/// used as stored.
-fn collection(mut items: Vec<(String, Item)>) -> Vec<u8> {
-    items.retain(|(_, item)| !item.deleted);
-    items.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut out = vec![b'{'];
-    for (i, (key, item)) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend(serde_json::to_string(key).unwrap_or_default().into_bytes());
-        out.push(b':');
-        out.extend(item.json.as_bytes());
-    }
-    out.push(b'}');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     #[derive(Default)]
     struct Fake {
-        initialized: bool,
-        items: HashMap<&'static str, Vec<(String, Item)>>,
+        read: Read,
         fail: Option<String>,
     }
 
     impl FlagSource for Fake {
-        fn is_initialized(&mut self) -> Result<bool, String> {
+        fn read(&mut self) -> Result<Read, String> {
             match &self.fail {
                 Some(e) => Err(e.clone()),
-                None => Ok(self.initialized),
+                None => Ok(self.read.clone()),
             }
         }
-        fn snapshot(&mut self, kinds: &[&str]) -> Result<Snapshot, String> {
-            if let Some(e) = &self.fail {
-                return Err(e.clone());
-            }
-            Ok(Snapshot {
-                initialized: self.initialized,
-                kinds: kinds
-                    .iter()
-                    .map(|kind| self.items.get(kind).cloned().unwrap_or_default())
-                    .collect(),
-            })
-        }
+        fn load(&mut self, _: &Snapshot) {}
         fn all_flags_state(&mut self, _: &str, _: Filter, _: bool) -> Result<String, EvalFailure> {
             unreachable!("the polling routes do not evaluate")
         }
@@ -394,20 +367,17 @@ mod tests {
     }
 
     fn fake() -> Fake {
-        let mut items = HashMap::new();
-        items.insert(
-            FLAGS,
-            vec![
-                item("b", 2, false),
-                item("a", 1, false),
-                item("gone", 3, true),
-            ],
-        );
-        items.insert(SEGMENTS, vec![item("s", 4, false)]);
         Fake {
-            initialized: true,
-            items,
-            ..Fake::default()
+            read: Read {
+                initialized: true,
+                flags: vec![
+                    item("b", 2, false),
+                    item("a", 1, false),
+                    item("gone", 3, true),
+                ],
+                segments: vec![item("s", 4, false)],
+            },
+            fail: None,
         }
     }
 
@@ -424,6 +394,11 @@ mod tests {
             client_side_id: None,
             mobile_key: None,
             secure_mode_key: None,
+            freshness: crate::snapshot::Freshness {
+                refresh: 0,
+                max_stale: 0,
+            },
+            access_log: false,
         }
     }
 
@@ -431,10 +406,17 @@ mod tests {
     fn call(request: &Request, auth: Auth, source: Result<Fake, String>) -> (Response, String) {
         let mut log = String::new();
         let settings = settings(auth);
-        let r = handle(request, Ok(&settings), || source, &mut |line| {
-            log.push_str(line);
-            log.push('\n');
-        });
+        let r = handle(
+            request,
+            Ok(&settings),
+            &mut Edge::default(),
+            0,
+            || source,
+            &mut |line| {
+                log.push_str(line);
+                log.push('\n');
+            },
+        );
         (r, log)
     }
 
@@ -448,6 +430,13 @@ mod tests {
             path: path.into(),
             ..Request::default()
         }
+    }
+
+    fn header<'a>(r: &'a Response, name: &str) -> Option<&'a str> {
+        r.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     fn body(r: &Response) -> serde_json::Value {
@@ -474,7 +463,11 @@ mod tests {
         let r = open(&get("/elsewhere"));
         assert_eq!(r.status, 404);
         let r = open(&get("/status"));
-        assert_eq!(body(&r), json!({"initialized": true, "available": true}));
+        assert_eq!(
+            body(&r),
+            json!({"initialized": true, "available": true, "snapshotAgeMs": 0})
+        );
+        assert_eq!(header(&r, "x-snapshot-age-ms"), Some("0"));
     }
 
     #[test]
@@ -501,6 +494,24 @@ mod tests {
     }
 
     #[test]
+    fn keyed_answers_are_private_and_vary_by_authorization() {
+        let key = || Auth::SdkKey("sdk-123".into());
+        let mut request = get("/sdk/latest-all");
+        for given in [None, Some(b"sdk-123".to_vec())] {
+            request.authorization = given;
+            let r = call(&request, key(), Ok(fake())).0;
+            assert_eq!(header(&r, "cache-control"), Some("private"), "{}", r.status);
+            assert_eq!(header(&r, "vary"), Some("Authorization"), "{}", r.status);
+        }
+        // Without a key, the answer is the same for everyone.
+        let r = open(&get("/sdk/latest-all"));
+        assert_eq!(
+            (header(&r, "cache-control"), header(&r, "vary")),
+            (None, None)
+        );
+    }
+
+    #[test]
     fn head_is_answered_like_get_without_a_body() {
         let got = open(&get("/sdk/latest-all"));
         let head = open(&Request {
@@ -518,6 +529,8 @@ mod tests {
             let r = handle(
                 &get(path),
                 Err("LD_SDK_KEY is unset or empty"),
+                &mut Edge::default(),
+                0,
                 || Ok(fake()),
                 &mut |line| log.push_str(line),
             );
@@ -542,7 +555,7 @@ mod tests {
         let r = open(&again);
         assert_eq!((r.status, r.body.len()), (304, 0));
         let mut changed = fake();
-        changed.items.get_mut(FLAGS).unwrap()[0] = item("b", 3, false);
+        changed.read.flags[0] = item("b", 3, false);
         let r = call(&again, Auth::None, Ok(changed)).0;
         assert_eq!(r.status, 200);
     }

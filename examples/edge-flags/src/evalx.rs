@@ -7,10 +7,11 @@
 use serde_json::{json, Map, Value};
 
 use crate::api::{
-    constant_time_eq, error, json_response, not_initialized, open_source, percent_decode,
-    revalidate, FlagSource, Request, Response, UNAVAILABLE,
+    age_header, constant_time_eq, error, etag, json_response, not_initialized, percent_decode,
+    private, revalidate, FlagSource, Request, Response, UNAVAILABLE,
 };
 use crate::settings::{Auth, Settings};
+use crate::snapshot::Edge;
 
 /// Which flags an answer holds (the evaluator's `flag-filter`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +90,18 @@ pub fn route(path: &str) -> Option<Route> {
     Some(Route { caller, ask })
 }
 
+/// `path` for a log line: the context of a GET (which may hold personal
+/// attributes) is left out.
+pub fn loggable(path: &str) -> String {
+    match route(path) {
+        Some(Route {
+            ask: Ask::Path(context),
+            ..
+        }) => format!("{}{{context}}", &path[..path.len() - context.len()]),
+        _ => path.to_string(),
+    }
+}
+
 /// The methods a route answers.
 fn methods(route: &Route) -> &'static str {
     match (&route.caller, &route.ask) {
@@ -125,16 +138,31 @@ pub fn respond<S: FlagSource>(
     request: &Request,
     route: &Route,
     settings: Result<&Settings, &str>,
+    edge: &mut Edge<S>,
+    now: u64,
     open: impl FnOnce() -> Result<S, String>,
     log: &mut dyn FnMut(&str),
 ) -> Response {
-    let mut response = answer(request, route, settings, open, log);
-    if let Caller::Browser(_) = route.caller {
-        let origin = request.origin.as_deref().filter(|o| !o.is_empty());
-        response
-            .headers
-            .extend(cors_headers(origin, methods(route)));
-        response.headers.push(("vary".into(), "Origin".into()));
+    let mut response = answer(request, route, settings, edge, now, open, log);
+    match route.caller {
+        Caller::Browser(_) => {
+            let origin = request.origin.as_deref().filter(|o| !o.is_empty());
+            response
+                .headers
+                .extend(cors_headers(origin, methods(route)));
+            response.headers.push(("vary".into(), "Origin".into()));
+        }
+        // The answer depends on the key in `Authorization`.
+        Caller::Mobile => private(&mut response),
+        Caller::Server => {
+            if let Ok(Settings {
+                auth: Auth::SdkKey(_),
+                ..
+            }) = settings
+            {
+                private(&mut response)
+            }
+        }
     }
     response
 }
@@ -143,6 +171,8 @@ fn answer<S: FlagSource>(
     request: &Request,
     route: &Route,
     settings: Result<&Settings, &str>,
+    edge: &mut Edge<S>,
+    now: u64,
     open: impl FnOnce() -> Result<S, String>,
     log: &mut dyn FnMut(&str),
 ) -> Response {
@@ -214,10 +244,11 @@ fn answer<S: FlagSource>(
     };
     let query = |name: &str| query_param(request.query.as_deref(), name);
     let where_ = settings.describe();
-    let mut source = match open_source(open, &where_, log) {
-        Ok(source) => source,
+    let current = match edge.current(settings, now, open, log) {
+        Ok(current) => current,
         Err(response) => return response,
     };
+    let (source, age_ms) = (current.source, current.age_ms);
     let failed = |e: EvalFailure, log: &mut dyn FnMut(&str)| match e {
         EvalFailure::InvalidContext(m) => error(400, &format!("invalid context: {m}")),
         EvalFailure::Store(e) => {
@@ -248,7 +279,10 @@ fn answer<S: FlagSource>(
     let Some(body) = evalx_body(&state) else {
         return not_initialized(&where_, log);
     };
-    revalidate(request, body)
+    let tag = etag(&body);
+    let mut response = revalidate(request, body, tag);
+    age_header(&mut response, age_ms);
+    response
 }
 
 /// The key in `Authorization`, with or without the `api_key ` scheme that
@@ -342,7 +376,8 @@ fn evalx_body(state_json: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{handle, Snapshot};
+    use crate::api::handle;
+    use crate::snapshot::{Freshness, Read, Snapshot};
     use std::cell::RefCell;
     use std::rc::Rc;
 
@@ -357,12 +392,13 @@ mod tests {
     }
 
     impl FlagSource for Fake {
-        fn is_initialized(&mut self) -> Result<bool, String> {
-            Ok(true)
+        fn read(&mut self) -> Result<Read, String> {
+            Ok(Read {
+                initialized: true,
+                ..Read::default()
+            })
         }
-        fn snapshot(&mut self, _: &[&str]) -> Result<Snapshot, String> {
-            Ok(Snapshot::default())
-        }
+        fn load(&mut self, _: &Snapshot) {}
         fn all_flags_state(
             &mut self,
             context: &str,
@@ -409,6 +445,11 @@ mod tests {
             client_side_id: Some("env-1".into()),
             mobile_key: Some("mob-1".into()),
             secure_mode_key: None,
+            freshness: Freshness {
+                refresh: 0,
+                max_stale: 0,
+            },
+            access_log: false,
         }
     }
 
@@ -421,7 +462,14 @@ mod tests {
     }
 
     fn call_with(request: &Request, settings: &Settings, source: Fake) -> Response {
-        handle(request, Ok(settings), || Ok(source), &mut |_| {})
+        handle(
+            request,
+            Ok(settings),
+            &mut Edge::default(),
+            0,
+            || Ok(source),
+            &mut |_| {},
+        )
     }
 
     fn call(request: &Request) -> (Response, Vec<(String, Filter, bool)>) {
@@ -446,6 +494,19 @@ mod tests {
     const CONTEXT: &str = r#"{"kind":"user","key":"u1"}"#;
     /// `CONTEXT` in unpadded base64url (Python's `base64.urlsafe_b64encode`).
     const CONTEXT_B64: &str = "eyJraW5kIjoidXNlciIsImtleSI6InUxIn0";
+
+    #[test]
+    fn logged_paths_leave_the_context_out() {
+        assert_eq!(
+            loggable(&format!("/sdk/evalx/env/contexts/{CONTEXT_B64}")),
+            "/sdk/evalx/env/contexts/{context}"
+        );
+        assert_eq!(
+            loggable("/msdk/evalx/users/abc"),
+            "/msdk/evalx/users/{context}"
+        );
+        assert_eq!(loggable("/sdk/latest-all"), "/sdk/latest-all");
+    }
 
     #[test]
     fn routes_of_each_family() {
@@ -669,6 +730,8 @@ mod tests {
         let r = handle(
             &request("GET", &path),
             Ok(&settings()),
+            &mut Edge::default(),
+            0,
             || Ok(failing),
             &mut |l| log.push_str(l),
         );
@@ -687,6 +750,8 @@ mod tests {
         let r = handle(
             &request("GET", &path),
             Err("LD_SDK_KEY is unset"),
+            &mut Edge::default(),
+            0,
             || Ok(fake()),
             &mut |_| {},
         );

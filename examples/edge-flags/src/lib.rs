@@ -3,14 +3,16 @@
 //! `/status`) served from the ld-dynamodb data store, and the evaluation API
 //! of client-side, mobile and server SDKs (`/sdk/evalx/...`, `/msdk/evalx/...`)
 //! served by the flag evaluator. The logic is plain Rust: [`api`] (routing,
-//! polling), [`evalx`] (evaluation routes), [`settings`]; `component` maps
-//! `wasi:http`, `wasi:config` (settings), `wasi:cli/environment` (secrets),
-//! `wasi:cli/stderr` (the log) and the store's and evaluator's WIT onto it
-//! (compiled for wasm only).
+//! polling), [`evalx`] (evaluation routes), [`snapshot`] (the table kept in
+//! memory between requests), [`settings`]; `component` maps `wasi:http`,
+//! `wasi:config` (settings), `wasi:cli/environment` (secrets),
+//! `wasi:cli/stderr` (the log), `wasi:clocks/monotonic-clock` and the
+//! store's and evaluator's WIT onto it (compiled for wasm only).
 
 pub mod api;
 pub mod evalx;
 pub mod settings;
+pub mod snapshot;
 
 #[cfg(target_arch = "wasm32")]
 mod component {
@@ -24,24 +26,34 @@ mod component {
     use ld_dynamodb::evaluation::evaluator as eval;
     use ld_dynamodb::store::data_store::Store;
     use ld_dynamodb::store::types::{Config, Credentials, StoreError};
+    use std::cell::RefCell;
+
     use wasi::cli::{environment, stderr};
+    use wasi::clocks::monotonic_clock;
     use wasi::config::store as config;
     use wasi::http::types::{
         ErrorCode, Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse,
         ResponseOutparam,
     };
 
-    use crate::api::{self, FlagSource, Item, Snapshot};
+    use crate::api::{self, FlagSource, Item};
     use crate::evalx::{EvalFailure, Filter, MAX_BODY};
     use crate::settings::{Auth, Settings};
+    use crate::snapshot::{Edge, Read, Snapshot, KINDS};
 
     struct App;
 
-    /// The data store and the flag evaluator (each opened on the same
-    /// table) as the API's flag source.
+    thread_local! {
+        /// What outlives a request when the host reuses the instance.
+        static EDGE: RefCell<Edge<StoreSource>> = RefCell::new(Edge::default());
+    }
+
+    /// The data store, and the flag evaluator over its last snapshot, as the
+    /// API's flag source.
     struct StoreSource {
         store: Store,
-        evaluator: eval::Evaluator,
+        /// Made from each snapshot; `None` before the first.
+        evaluator: Option<eval::Evaluator>,
     }
 
     /// The store crate's error from either WIT copy of `store-error` (the
@@ -94,23 +106,35 @@ mod component {
     }
 
     impl FlagSource for StoreSource {
-        fn is_initialized(&mut self) -> Result<bool, String> {
-            self.store.is_initialized().map_err(describe)
+        fn read(&mut self) -> Result<Read, String> {
+            let kinds: Vec<String> = KINDS.iter().map(|k| k.to_string()).collect();
+            let snapshot = self.store.snapshot(&kinds).map_err(describe)?;
+            let mut kinds = snapshot
+                .kinds
+                .into_iter()
+                .map(|items| items.into_iter().map(|k| (k.key, item(k.item))).collect());
+            Ok(Read {
+                initialized: snapshot.initialized,
+                flags: kinds.next().unwrap_or_default(),
+                segments: kinds.next().unwrap_or_default(),
+            })
         }
 
-        fn snapshot(&mut self, kinds: &[&str]) -> Result<Snapshot, String> {
-            let kinds: Vec<String> = kinds.iter().map(|k| k.to_string()).collect();
-            self.store
-                .snapshot(&kinds)
-                .map(|snapshot| Snapshot {
-                    initialized: snapshot.initialized,
-                    kinds: snapshot
-                        .kinds
-                        .into_iter()
-                        .map(|items| items.into_iter().map(|k| (k.key, item(k.item))).collect())
-                        .collect(),
-                })
-                .map_err(describe)
+        fn load(&mut self, snapshot: &Snapshot) {
+            let keyed = |items: &[(String, Item)]| {
+                items
+                    .iter()
+                    .map(|(key, item)| eval::KeyedJson {
+                        key: key.clone(),
+                        json: item.json.clone(),
+                    })
+                    .collect::<Vec<_>>()
+            };
+            self.evaluator = Some(eval::Evaluator::from_items(
+                snapshot.initialized,
+                &keyed(&snapshot.flags),
+                &keyed(&snapshot.segments),
+            ));
         }
 
         fn all_flags_state(
@@ -129,7 +153,7 @@ mod component {
                 with_reasons,
                 details_only_for_tracked_flags: false,
             };
-            self.evaluator
+            self.evaluator()
                 .all_flags_state(context_json, options)
                 .map_err(eval_failure)
         }
@@ -139,13 +163,26 @@ mod component {
             context_json: &str,
             sdk_key: &str,
         ) -> Result<String, EvalFailure> {
-            self.evaluator
+            self.evaluator()
                 .secure_mode_hash(context_json, sdk_key)
                 .map_err(eval_failure)
         }
     }
 
+    impl StoreSource {
+        /// The evaluator of the loaded snapshot (the API loads one before
+        /// it evaluates); before that, one over no data, which answers as an
+        /// uninitialized table.
+        fn evaluator(&mut self) -> &eval::Evaluator {
+            self.evaluator
+                .get_or_insert_with(|| eval::Evaluator::from_items(false, &[], &[]))
+        }
+    }
+
     fn open(settings: Settings) -> Result<StoreSource, String> {
+        if settings.auth == Auth::None {
+            log("edge-flags: auth=none: every route is served without a key");
+        }
         let config = Config {
             table: settings.table,
             prefix: settings.prefix,
@@ -161,25 +198,11 @@ mod component {
             init_concurrency: None,
             init_no_progress_ms: None,
         };
-        let evaluator = eval::Evaluator::open(&eval::Config {
-            table: config.table.clone(),
-            prefix: config.prefix.clone(),
-            region: config.region.clone(),
-            endpoint: config.endpoint.clone(),
-            credentials: eval::Credentials {
-                access_key_id: config.credentials.access_key_id.clone(),
-                secret_access_key: config.credentials.secret_access_key.clone(),
-                session_token: config.credentials.session_token.clone(),
-            },
-            retry: None,
-            timeouts: None,
-            init_concurrency: None,
-            init_no_progress_ms: None,
-            cache_ttl_ms: None,
-        })
-        .map_err(|e| core_error!(eval::StoreError, e).to_string())?;
         let store = Store::open(&config).map_err(describe)?;
-        Ok(StoreSource { store, evaluator })
+        Ok(StoreSource {
+            store,
+            evaluator: None,
+        })
     }
 
     /// The body of a REPORT, up to one byte more than the API takes (so it
@@ -251,21 +274,27 @@ mod component {
                         .map(|(_, v)| v.clone())
                 },
             );
-            if let Ok(Settings {
-                auth: Auth::None, ..
-            }) = &settings
-            {
-                // `wasmtime serve` makes an instance per request, so this is
-                // the start of this instance.
-                log("edge-flags: auth=none: every route is served without a key");
-            }
-            let response = api::handle(
-                &req,
-                settings.as_ref().map_err(String::as_str),
-                || open(settings.clone()?),
-                &mut log,
-            );
+            let started = monotonic_clock::now();
+            let response = EDGE.with_borrow_mut(|edge| {
+                api::handle(
+                    &req,
+                    settings.as_ref().map_err(String::as_str),
+                    edge,
+                    started,
+                    || open(settings.clone()?),
+                    &mut log,
+                )
+            });
+            let status = response.status;
             send(out, response);
+            if settings.is_ok_and(|s| s.access_log) {
+                let ms = monotonic_clock::now().saturating_sub(started) as f64 / 1e6;
+                log(&format!(
+                    "edge-flags: {} {} {status} {ms:.1} ms",
+                    req.method,
+                    crate::evalx::loggable(&req.path)
+                ));
+            }
         }
     }
 

@@ -2,6 +2,8 @@
 //! the environment (`wasi:cli/environment`), so that no secret is ever on the
 //! host's command line. A secret given as a setting is refused, naming the fix.
 
+use crate::snapshot::Freshness;
+
 /// How requests are authorized.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Auth {
@@ -33,7 +35,23 @@ pub struct Settings {
     /// With `secure-mode=true`: the SDK key whose secure-mode hash the JS
     /// routes require in `?h=`.
     pub secure_mode_key: Option<String>,
+    /// How often the table is read again, and how long the last snapshot
+    /// serves while it cannot be (`refresh-interval-ms`, `max-stale-ms`).
+    pub freshness: Freshness,
+    /// One log line per request (`access-log=true`).
+    pub access_log: bool,
 }
+
+/// The default refresh interval: 15 s, the cache time of LaunchDarkly's
+/// server SDKs over a persistent store. It bounds how late a change in the
+/// table is served (the interval plus one read), and costs one read of the
+/// table per instance per interval.
+pub const DEFAULT_REFRESH_MS: u64 = 15_000;
+/// The default maximum age of a snapshot served while DynamoDB cannot be
+/// read: one hour. Last known flags are better than the SDKs' fallback
+/// values through an outage, but a table that stays unreadable should
+/// surface as 503s, not be served from memory for good.
+pub const DEFAULT_MAX_STALE_MS: u64 = 3_600_000;
 
 impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -47,6 +65,8 @@ impl std::fmt::Debug for Settings {
             .field("client_side_id", &self.client_side_id)
             .field("mobile_key", &self.mobile_key.is_some())
             .field("secure_mode", &self.secure_mode_key.is_some())
+            .field("freshness", &self.freshness)
+            .field("access_log", &self.access_log)
             .finish_non_exhaustive()
     }
 }
@@ -85,7 +105,8 @@ fn well_formed_key(value: &str) -> bool {
 impl Settings {
     /// Reads the settings: `config` gives `wasi:config` values (`table` and
     /// `region` required; `prefix`, `endpoint`, `auth`, `client-side-id`,
-    /// `secure-mode` optional), `env` the environment (`AWS_ACCESS_KEY_ID`,
+    /// `secure-mode`, `refresh-interval-ms`, `max-stale-ms`, `access-log`
+    /// optional), `env` the environment (`AWS_ACCESS_KEY_ID`,
     /// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `LD_SDK_KEY`,
     /// `LD_MOBILE_KEY`).
     ///
@@ -151,6 +172,31 @@ impl Settings {
                 ))
             }
         };
+        let mut millis = |key: &str, default: u64| -> Result<u64, String> {
+            match optional(key)? {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|ms| *ms <= 365 * 24 * 3_600_000)
+                    .ok_or_else(|| {
+                        format!("{key}={v:?} is not a number of milliseconds (at most a year)")
+                    }),
+            }
+        };
+        let freshness = Freshness {
+            refresh: millis("refresh-interval-ms", DEFAULT_REFRESH_MS)? * 1_000_000,
+            max_stale: millis("max-stale-ms", DEFAULT_MAX_STALE_MS)? * 1_000_000,
+        };
+        let access_log = match optional("access-log")?.as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(format!(
+                    "access-log={other:?} is not known: use \"true\" or \"false\""
+                ))
+            }
+        };
         let secret = |var: &str| env(var).filter(|v| !v.is_empty());
         Ok(Settings {
             table,
@@ -164,6 +210,8 @@ impl Settings {
             client_side_id: optional("client-side-id")?,
             mobile_key: env_key(&env, MOBILE_KEY_VAR)?,
             secure_mode_key,
+            freshness,
+            access_log,
         })
     }
 
@@ -283,5 +331,42 @@ mod tests {
         odd.push(("secure-mode", "yes"));
         let err = read(&odd, &[("LD_SDK_KEY", "sdk-1")]).unwrap_err();
         assert!(err.contains("secure-mode=\"yes\""), "{err}");
+    }
+
+    #[test]
+    fn freshness_and_the_access_log_have_defaults_and_are_checked() {
+        let base = [("table", "t"), ("region", "us-east-1"), ("auth", "none")];
+        let defaults = read(&base, &[]).unwrap();
+        assert_eq!(
+            defaults.freshness,
+            Freshness {
+                refresh: 15_000_000_000,
+                max_stale: 3_600_000_000_000
+            }
+        );
+        assert!(!defaults.access_log);
+        let mut set = base.to_vec();
+        set.extend([
+            ("refresh-interval-ms", "0"),
+            ("max-stale-ms", "2500"),
+            ("access-log", "true"),
+        ]);
+        let set = read(&set, &[]).unwrap();
+        assert_eq!(
+            (set.freshness.refresh, set.freshness.max_stale),
+            (0, 2_500_000_000)
+        );
+        assert!(set.access_log);
+        for (key, value) in [
+            ("refresh-interval-ms", "15s"),
+            ("max-stale-ms", "-1"),
+            ("max-stale-ms", "99999999999999"),
+            ("access-log", "yes"),
+        ] {
+            let mut bad = base.to_vec();
+            bad.push((key, value));
+            let err = read(&bad, &[]).unwrap_err();
+            assert!(err.contains(key), "{err}");
+        }
     }
 }

@@ -38,7 +38,6 @@
 //! had no capacity left at the previous answer, so what it accepted now is what
 //! it gained in between.
 
-use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
 
 /// The probe's first wait after an answer.
@@ -147,8 +146,10 @@ pub struct Pacer {
     /// Write units accepted, and seconds passed, between throttled answers
     /// since the last clean one.
     saturated: (f64, f64),
-    /// Write units (accepted, rejected) of the latest answers while paced.
-    recent: VecDeque<(f64, f64)>,
+    /// Write units (accepted, rejected) of the latest answers while paced, a
+    /// ring written at `answers % RECENT`.
+    recent: [(f64, f64); RECENT],
+    answers: usize,
     trial: Option<Trial>,
     /// The rejected share found not to fall when the rate was cut.
     noise: f64,
@@ -170,7 +171,8 @@ impl Pacer {
             grown: None,
             drained: None,
             saturated: (0.0, 0.0),
-            recent: VecDeque::with_capacity(RECENT),
+            recent: [(0.0, 0.0); RECENT],
+            answers: 0,
             trial: None,
             noise: 0.0,
         }
@@ -299,12 +301,10 @@ impl Pacer {
         accepted: f64,
         rejected: f64,
     ) {
-        if self.recent.len() == RECENT {
-            self.recent.pop_front();
-        }
-        self.recent.push_back((accepted, rejected));
+        self.recent[self.answers % RECENT] = (accepted, rejected);
+        self.answers += 1;
         let mut recent = Tally::default();
-        for &(accepted, rejected) in &self.recent {
+        for &(accepted, rejected) in &self.recent[..self.answers.min(RECENT)] {
             recent.add(accepted, rejected);
         }
         let rate = self.weigh_trial(now, sent, rate, accepted, rejected);
@@ -348,15 +348,16 @@ impl Pacer {
         accepted: f64,
         rejected: f64,
     ) -> f64 {
-        let Some(trial) = self.trial.as_mut() else {
+        let Some(mut trial) = self.trial.take() else {
             return rate;
         };
         if sent < trial.at {
             trial.before.add(accepted, rejected);
-            return rate;
+        } else {
+            trial.after.add(accepted, rejected);
         }
-        trial.after.add(accepted, rejected);
         if trial.after.answers < TRIAL {
+            self.trial = Some(trial);
             return rate;
         }
         let Trial {
@@ -365,7 +366,7 @@ impl Pacer {
             before,
             after,
             ..
-        } = self.trial.take().expect("weighed above");
+        } = trial;
         // At its ceiling a partition accepts as many units as before, so a
         // larger share of fewer; the share of noise stays where it was. Noise
         // is rejections spread over answers before and after the cut.

@@ -568,3 +568,158 @@ async fn a_partition_that_accepts_nothing_fails_init_after_the_no_progress_limit
     let batches = partitions.batches.load(Ordering::SeqCst);
     assert!(batches < 60, "{batches} requests");
 }
+
+/// The fault mix of issue 27, none of it depending on the rate: every 7th
+/// request a ThrottlingException, every 11th a 500, and 3 in 5 BatchWriteItem
+/// requests of more than 2 items come back with half their items unprocessed.
+/// Counts the write requests BatchWriteItem requests carried, and those
+/// refused (each needs one more sending).
+fn fault_mix(
+    received: Arc<AtomicUsize>,
+    refused: Arc<AtomicUsize>,
+) -> impl FnMut(&Request) -> Action + Send {
+    let (mut n, mut batches) = (0, 0);
+    move |r: &Request| {
+        n += 1;
+        let writes = if r.op == "BatchWriteItem" {
+            let body = r.json();
+            let (_, writes) = body["RequestItems"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .next()
+                .unwrap();
+            writes.as_array().unwrap().len()
+        } else {
+            0
+        };
+        received.fetch_add(writes, Ordering::SeqCst);
+        if n % 7 == 0 || n % 11 == 0 {
+            refused.fetch_add(writes, Ordering::SeqCst);
+            return match n % 7 {
+                0 => Action::Respond(400, r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate exceeded"}"#.into()),
+                _ => Action::Respond(500, r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"boom"}"#.into()),
+            };
+        }
+        if writes > 2 {
+            batches += 1;
+            if batches % 5 < 3 {
+                refused.fetch_add(writes / 2, Ordering::SeqCst);
+                return hold_back(r, writes / 2);
+            }
+        }
+        Action::Forward
+    }
+}
+
+/// 400 flags and 20 segments.
+fn mix_data() -> Vec<Collection> {
+    vec![
+        collection(
+            "segments",
+            (0..20)
+                .map(|i| item(&format!("s{i:02}"), 1, json!({})))
+                .collect(),
+        ),
+        collection(
+            "features",
+            (0..400)
+                .map(|i| item(&format!("f{i:03}"), 1, json!({ "on": true })))
+                .collect(),
+        ),
+    ]
+}
+
+/// Init of [`mix_data`] through a proxy running `script`, with the store's
+/// default retry policy: the wall time, and the rows stored.
+async fn init_through(
+    backend: &Backend,
+    label: &str,
+    script: impl FnMut(&Request) -> Action + Send + 'static,
+) -> (Duration, Vec<(String, String)>, usize) {
+    let (table, _) = fresh_store(backend, label, None).await;
+    let proxy = Proxy::start(&backend.endpoint, script).await;
+    let mut config = backend.config(&table, None);
+    config.endpoint = Some(proxy.endpoint.clone());
+    let mut store = open_config(&config).await;
+    let started = std::time::Instant::now();
+    let report = ok!(store.init(&mix_data()));
+    let elapsed = started.elapsed();
+    assert_eq!(report.written, 420);
+    (elapsed, rows(backend, &table), proxy.requests())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_through_faults_that_do_not_depend_on_the_rate_is_not_slowed_down() {
+    // dynalite: the proxy rewrites requests, and moto checks signatures.
+    let backend = Backend::dynalite();
+    let (clean, _, clean_requests) = init_through(&backend, "mix-clean", |_| Action::Forward).await;
+    let received = Arc::new(AtomicUsize::new(0));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let (elapsed, rows, requests) = init_through(
+        &backend,
+        "mix",
+        fault_mix(received.clone(), refused.clone()),
+    )
+    .await;
+    let (received, refused) = (
+        received.load(Ordering::SeqCst),
+        refused.load(Ordering::SeqCst),
+    );
+    eprintln!(
+        "fault mix: {elapsed:?} and {requests} requests ({clean:?} and {clean_requests} clean); \
+         {received} write requests sent for 421, {refused} refused"
+    );
+    assert_eq!(rows.len(), 421, "400 flags, 20 segments and the marker");
+    assert!(rows.contains(&("$inited".into(), "$inited".into())));
+    for i in 0..400 {
+        assert!(rows.contains(&("features".into(), format!("f{i:03}"))));
+    }
+    // Each refused write request was sent once more, and no other.
+    assert_eq!(received, 421 + refused);
+    // Paced by what is accepted, not cut towards one write unit a second.
+    assert!(
+        elapsed < Duration::from_secs(10) && elapsed < clean * 40 + Duration::from_secs(1),
+        "{elapsed:?} against {clean:?} clean"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_through_a_throttling_partition_with_server_errors_stays_near_the_bound() {
+    let backend = Backend::dynalite();
+    let partitions = Partitions::new(400.0, 0.5);
+    let mut partition = partitions.script();
+    let mut n = 0;
+    let (table, _) = fresh_store(&backend, "partition-5xx", None).await;
+    let proxy = Proxy::start(&backend.endpoint, move |r: &Request| {
+        n += 1;
+        if n % 11 == 0 {
+            Action::Respond(500, r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"boom"}"#.into())
+        } else {
+            partition(r)
+        }
+    })
+    .await;
+    let mut config = backend.config(&table, None);
+    config.endpoint = Some(proxy.endpoint.clone());
+    config.init_concurrency = Some(4);
+    let mut store = open_config(&config).await;
+    let n = 1000;
+    let started = std::time::Instant::now();
+    let report = ok!(store.init(&data(n)));
+    let elapsed = started.elapsed();
+    assert_eq!(report.written as usize, n + 3);
+    assert_complete(&backend, &table, n);
+    let received = partitions.items_received.load(Ordering::SeqCst);
+    let amplification = received as f64 / (n + 3 + 1) as f64;
+    eprintln!(
+        "partition at 400/s with a 500 every 11th request: {elapsed:?} (bound 2.0 s), \
+         {amplification:.2}x items sent"
+    );
+    // The bound is (1,000 items / 400 per second) - 0.5 s of burst = 2 s.
+    assert!(
+        elapsed <= Duration::from_millis(2600),
+        "{elapsed:?} against the bound of 2 s"
+    );
+    assert!(amplification <= 1.5, "{amplification}x write amplification");
+}

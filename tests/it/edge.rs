@@ -93,12 +93,24 @@ impl Served {
     /// Secrets go through the environment (`--env NAME`), never the
     /// command line.
     fn start(backend: &Backend, table: &str, endpoint: &str, sdk_key: Option<&str>) -> Served {
+        Self::start_with(backend, table, endpoint, sdk_key, &[])
+    }
+
+    /// [`Served::start`] with `extra` settings (`name=value`).
+    fn start_with(
+        backend: &Backend,
+        table: &str,
+        endpoint: &str,
+        sdk_key: Option<&str>,
+        extra: &[&str],
+    ) -> Served {
         let mut vars = vec![
             format!("table={table}"),
             "prefix=edge".to_string(),
             format!("region={REGION}"),
             format!("endpoint={endpoint}"),
         ];
+        vars.extend(extra.iter().map(|v| v.to_string()));
         let mut command = Command::new(root().join(".tools/bin/wasmtime"));
         command
             .env_clear()
@@ -284,15 +296,25 @@ pub(crate) fn json_of(body: &[u8]) -> Value {
 fn endpoints_serve_launchdarkly_shapes_and_typed_errors() {
     let backend = Backend::moto();
     let table = loaded_table(&backend);
-    let served = Served::start(&backend, &table, &backend.endpoint, Some(SDK_KEY));
+    // Every answer reads the table (no snapshot kept), so a write shows at once.
+    let served = Served::start_with(
+        &backend,
+        &table,
+        &backend.endpoint,
+        Some(SDK_KEY),
+        &["refresh-interval-ms=0"],
+    );
     let auth = [("authorization", SDK_KEY)];
 
-    // /status needs the key too (each call costs a DynamoDB read).
+    // /status needs the key too.
     assert_eq!(served.get("/status", &[]).0, 401);
     let (status, _, body) = served.get("/status", &auth);
     assert_eq!(
         (status, json_of(&body)),
-        (200, json!({"initialized": true, "available": true}))
+        (
+            200,
+            json!({"initialized": true, "available": true, "snapshotAgeMs": 0})
+        )
     );
 
     // 401 without the key or with another one.
@@ -521,7 +543,13 @@ fn launchdarkly_python_sdk_polls_the_edge_server() {
     let table = loaded_table(&backend);
     // A truncated row must not cost the SDK the other flags.
     write_corrupt_row(&backend, &table);
-    let served = Served::start(&backend, &table, &backend.endpoint, Some(SDK_KEY));
+    let served = Served::start_with(
+        &backend,
+        &table,
+        &backend.endpoint,
+        Some(SDK_KEY),
+        &["refresh-interval-ms=2000"],
+    );
     let python = std::env::var("LD_TEST_PYTHON").expect("run with scripts/test.sh");
     let mut sdk = Command::new(python)
         .arg(root().join("tests/support/edge_sdk.py"))
@@ -617,8 +645,17 @@ fn the_composed_server_imports_only_the_proxy_world_wasi_config_and_the_environm
     assert_eq!(exports, ["wasi:http/incoming-handler@0.2.0"]);
 }
 
+/// The Queries a proxy in front of `backend` has answered.
+fn queries(proxy: &ld_dynamodb_tests::proxy::Proxy) -> usize {
+    proxy
+        .exchanges()
+        .iter()
+        .filter(|e| e.request.op == "Query")
+        .count()
+}
+
 #[test]
-fn each_request_reads_its_data_in_one_round_trip() {
+fn answers_come_from_one_snapshot_read_in_one_round_trip() {
     let backend = Backend::moto();
     let table = loaded_table(&backend);
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -626,27 +663,200 @@ fn each_request_reads_its_data_in_one_round_trip() {
         &backend.endpoint,
         |_| ld_dynamodb_tests::proxy::Action::Stall(std::time::Duration::from_millis(50)),
     ));
+    // The default refresh interval (15 s) is longer than this test.
     let served = Served::start(&backend, &table, &proxy.endpoint, Some(SDK_KEY));
     let auth = [("authorization", SDK_KEY)];
-    for (path, queries) in [
-        ("/sdk/latest-all", 3),
-        ("/sdk/latest-flags", 2),
-        ("/sdk/latest-segments/beta-testers", 2),
-    ] {
-        let before = proxy.exchanges().len();
-        assert_eq!(served.get(path, &auth).0, 200, "{path}");
-        let exchanges = proxy.exchanges()[before..].to_vec();
-        // The kinds and the marker, each one Query, all sent before any was
-        // answered: one round trip (each answer is held 50 ms).
-        assert_eq!(exchanges.len(), queries, "{path}");
-        assert!(exchanges.iter().all(|e| e.request.op == "Query"), "{path}");
-        let last_arrival = exchanges.iter().map(|e| e.arrived).max().unwrap();
-        let first_answer = exchanges.iter().map(|e| e.answered).min().unwrap();
-        assert!(
-            last_arrival < first_answer,
-            "{path}: the queries were sequential"
-        );
+    let (status, headers, _) = served.get("/sdk/latest-all", &auth);
+    assert_eq!(status, 200);
+    // The first answer read the flags, the segments and the marker, each one
+    // Query, all sent before any was answered: one round trip (each answer
+    // is held 50 ms).
+    let exchanges = proxy.exchanges();
+    assert_eq!(exchanges.len(), 3);
+    assert!(exchanges.iter().all(|e| e.request.op == "Query"));
+    let last_arrival = exchanges.iter().map(|e| e.arrived).max().unwrap();
+    let first_answer = exchanges.iter().map(|e| e.answered).min().unwrap();
+    assert!(last_arrival < first_answer, "the queries were sequential");
+    let tag = header(&headers, "etag").unwrap().to_string();
+
+    // Every route, a revalidation and an evaluation included, from memory.
+    let context = ld_dynamodb_tests::base64url(br#"{"kind":"user","key":"user-1"}"#);
+    let paths = [
+        "/sdk/latest-all".to_string(),
+        "/sdk/latest-flags".to_string(),
+        "/sdk/latest-flags/new-checkout".to_string(),
+        "/sdk/latest-segments/beta-testers".to_string(),
+        "/status".to_string(),
+        format!("/sdk/evalx/contexts/{context}"),
+    ];
+    let answers = 120;
+    for i in 0..answers {
+        let path = &paths[i % paths.len()];
+        let (status, headers, _) = served.get(path, &[auth[0], ("if-none-match", &tag)]);
+        let expected = if i % paths.len() == 0 { 304 } else { 200 };
+        assert_eq!(status, expected, "{path}");
+        let age: u64 = header(&headers, "x-snapshot-age-ms")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(age < 15_000, "{path}: {age}");
     }
+    // A request that arrives while the instance is still finishing the last
+    // one gets an instance of its own, which reads the table once: a few
+    // snapshots at most, where every answer read the table before.
+    let read = queries(&proxy);
+    assert_eq!(read % 3, 0, "whole snapshots only: {read}");
+    assert!(
+        read <= 3 * 4,
+        "{} snapshots for {answers} answers",
+        read / 3
+    );
+}
+
+#[test]
+fn a_write_is_served_once_the_refresh_interval_has_passed() {
+    let backend = Backend::moto();
+    let table = loaded_table(&backend);
+    let refresh = std::time::Duration::from_millis(1500);
+    let served = Served::start_with(
+        &backend,
+        &table,
+        &backend.endpoint,
+        Some(SDK_KEY),
+        &[&format!("refresh-interval-ms={}", refresh.as_millis())],
+    );
+    let auth = [("authorization", SDK_KEY)];
+    let version = |path: &str| {
+        let (status, _, body) = served.get(path, &auth);
+        assert_eq!(status, 200, "{path}");
+        json_of(&body)["version"].as_u64().unwrap()
+    };
+    assert_eq!(version("/sdk/latest-flags/banner-text"), 7);
+    cli(
+        &backend,
+        &table,
+        &["upsert", "flags", "-"],
+        &banner_text(9).to_string(),
+    );
+    let written = std::time::Instant::now();
+    // A snapshot's age counts from the start of its read, and no snapshot
+    // older than the interval is served: any answer begun an interval after
+    // the write returned comes from a read begun after it.
+    std::thread::sleep(refresh);
+    for _ in 0..5 {
+        assert_eq!(version("/sdk/latest-flags/banner-text"), 9);
+        let (_, _, body) = served.get("/sdk/latest-all", &auth);
+        assert_eq!(json_of(&body)["flags"]["banner-text"]["version"], 9);
+    }
+    assert!(written.elapsed() >= refresh);
+}
+
+#[test]
+fn an_outage_is_served_from_the_snapshot_then_503_past_the_maximum_age_then_recovers() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    let backend = Backend::moto();
+    let table = loaded_table(&backend);
+    let down = Arc::new(AtomicBool::new(false));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let switch = down.clone();
+    let proxy = runtime.block_on(ld_dynamodb_tests::proxy::Proxy::start(
+        &backend.endpoint,
+        move |_| {
+            if switch.load(Ordering::SeqCst) {
+                ld_dynamodb_tests::proxy::Action::Respond(
+                    500,
+                    r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"down"}"#
+                        .into(),
+                )
+            } else {
+                ld_dynamodb_tests::proxy::Action::Forward
+            }
+        },
+    ));
+    let (refresh, max_stale) = (Duration::from_millis(1000), Duration::from_millis(4000));
+    let served = Served::start_with(
+        &backend,
+        &table,
+        &proxy.endpoint,
+        Some(SDK_KEY),
+        &[
+            &format!("refresh-interval-ms={}", refresh.as_millis()),
+            &format!("max-stale-ms={}", max_stale.as_millis()),
+        ],
+    );
+    let auth = [("authorization", SDK_KEY)];
+    // The snapshot is read between these two instants.
+    let asked = Instant::now();
+    let (status, _, fresh) = served.get("/sdk/latest-all", &auth);
+    assert_eq!(status, 200);
+    let read_by = Instant::now();
+    down.store(true, Ordering::SeqCst);
+    let before = proxy.requests();
+
+    // Up to the maximum age (from the start of the read, so at least until
+    // `asked` + max_stale), the last snapshot, with its age.
+    let mut stale = 0;
+    while asked.elapsed() < max_stale - Duration::from_millis(300) {
+        let (status, headers, body) = served.get("/sdk/latest-all", &auth);
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(body, fresh);
+        let age: u64 = header(&headers, "x-snapshot-age-ms")
+            .unwrap()
+            .parse()
+            .unwrap();
+        if age >= refresh.as_millis() as u64 {
+            stale += 1;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, _, body) = served.get("/status", &auth);
+    let status_body = json_of(&body);
+    assert_eq!(status, 200);
+    assert_eq!(status_body["available"], false, "{status_body}");
+    assert_eq!(status_body["initialized"], true, "{status_body}");
+    assert!(status_body["snapshotAgeMs"].as_u64().unwrap() >= refresh.as_millis() as u64);
+    assert!(stale >= 5, "{stale} stale answers");
+
+    // Past it: 503.
+    std::thread::sleep((read_by + max_stale).saturating_duration_since(Instant::now()));
+    let (status, _, body) = served.get("/sdk/latest-all", &auth);
+    assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(served.get("/status", &auth).0, 503);
+
+    // The failures were logged once per read, and reads were spaced by the
+    // back-off: a bounded load on DynamoDB, whatever the answers.
+    let failures = served.log().matches("the data store failed").count();
+    let sent = proxy.requests() - before;
+    let seconds = read_by.elapsed().as_secs_f64();
+    assert!(
+        failures >= 1 && (failures as f64) <= seconds + 2.0,
+        "{failures} failures logged in {seconds:.1} s"
+    );
+    assert!(
+        sent <= failures * 3 * 5,
+        "{sent} requests for {failures} reads (3 queries, at most 5 attempts each)"
+    );
+
+    // Recovery: within a back-off (at most the refresh interval), fresh
+    // answers again.
+    down.store(false, Ordering::SeqCst);
+    let deadline = Instant::now() + refresh + Duration::from_secs(5);
+    loop {
+        let (status, headers, _) = served.get("/sdk/latest-all", &auth);
+        if status == 200 {
+            let age: u64 = header(&headers, "x-snapshot-age-ms")
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(age < refresh.as_millis() as u64);
+            break;
+        }
+        assert!(Instant::now() < deadline, "no recovery: {status}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(json_of(&served.get("/status", &auth).2)["available"], true);
 }
 
 #[test]

@@ -39,8 +39,22 @@ pub struct Cli {
     #[arg(long, env = "LD_DYNAMODB_COMPONENT", global = true)]
     pub component: Option<PathBuf>,
 
+    /// How long one call into the component may run, in seconds (an Init of
+    /// many items at a low write capacity needs more than the default).
+    #[arg(long, env = "LD_DYNAMODB_CALL_TIMEOUT", global = true, default_value_t = 300.0,
+          value_parser = seconds)]
+    pub call_timeout: f64,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// A positive number of seconds.
+fn seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 => Ok(s),
+        _ => Err(format!("{text:?} is not a positive number of seconds")),
+    }
 }
 
 /// Flags or segments.

@@ -20,7 +20,74 @@ pub enum Error {
     Host(anyhow::Error),
 }
 
+/// Why a call into the component stopped before it returned (a trap), in
+/// words: the error a trapped call gives instead of wasmtime's, which carries
+/// a wasm backtrace. The instance is discarded after it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Stopped {
+    /// The call ran into the host's call deadline
+    /// ([`crate::HostOptions::call_timeout`]) and was interrupted.
+    #[error(
+        "{operation} did not finish within the call deadline of {} s and was interrupted{}; \
+         allow more time with a longer call deadline (HostOptions::call_timeout; the CLI's \
+         --call-timeout or LD_DYNAMODB_CALL_TIMEOUT)",
+        .deadline.as_secs_f64(),
+        .progress.map(|(written, total)| format!(
+            " ({written} of {total} items written; the $inited marker was not written)"
+        )).unwrap_or_default()
+    )]
+    Deadline {
+        /// The call, as the WIT names it (`init`, `get`, ...).
+        operation: String,
+        /// The call deadline it ran into.
+        deadline: std::time::Duration,
+        /// For Init: items written so far, of those given.
+        progress: Option<(u64, u64)>,
+    },
+    /// The call ran out of fuel.
+    #[error("{operation} ran out of fuel and was stopped")]
+    OutOfFuel {
+        /// The call, as the WIT names it.
+        operation: String,
+    },
+    /// The component needed more linear memory than the host allows.
+    #[error(
+        "{operation} needed more memory than the limit of {limit} bytes and was stopped \
+         (HostOptions::memory_limit)"
+    )]
+    MemoryLimit {
+        /// The call, as the WIT names it.
+        operation: String,
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The component reached code it should never reach: a bug in it.
+    #[error(
+        "{operation} stopped: the component reached unreachable code (a bug in the component)"
+    )]
+    Unreachable {
+        /// The call, as the WIT names it.
+        operation: String,
+    },
+    /// Another trap, by its description.
+    #[error("{operation} stopped: the component trapped ({trap})")]
+    Trap {
+        /// The call, as the WIT names it.
+        operation: String,
+        /// wasmtime's description of the trap.
+        trap: String,
+    },
+}
+
 impl Error {
+    /// Why the call stopped, when the component trapped.
+    pub fn stopped(&self) -> Option<&Stopped> {
+        match self {
+            Error::Host(e) => e.downcast_ref(),
+            _ => None,
+        }
+    }
+
     /// The store error, when that is what this is.
     pub fn store_error(&self) -> Option<&StoreError> {
         match self {

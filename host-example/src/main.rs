@@ -108,7 +108,10 @@ async fn run(cli: Cli) -> Result<(Value, bool)> {
     // The component built into this binary, unless another one is named.
     let runtime = Runtime::load_or_embedded(cli.component.as_deref())?;
     // The component may reach only the configured endpoint (the default policy).
-    let options = HostOptions::default();
+    let options = HostOptions {
+        call_timeout: std::time::Duration::from_secs_f64(cli.call_timeout),
+        ..HostOptions::default()
+    };
     let instance = runtime.instance(&options).await?;
     match cli.command {
         Command::BigSegments(command) => {

@@ -1,11 +1,19 @@
 //! The host's outbound HTTP policy: by default the component may reach only
 //! the origin (scheme and authority) of the endpoint it was opened with; every
-//! request is counted and sent through the keep-alive [`Pool`].
+//! request is counted and sent through the keep-alive [`Pool`]. The write
+//! requests of BatchWriteItem that the server accepted are counted too, from
+//! the bodies as they stream, so that an Init stopped by the host can say how
+//! far it got.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error, WasiBody, WasiHttpHooks};
 
 use crate::connections::Pool;
@@ -34,6 +42,8 @@ pub struct Outbound {
     /// the stores opened so far under [`Allow::ConfiguredEndpoints`].
     origins: Vec<String>,
     sent: Arc<AtomicU64>,
+    /// Items BatchWriteItem requests wrote (see [`Outbound::items_written`]).
+    written: Arc<AtomicU64>,
     pool: Arc<Pool>,
 }
 
@@ -44,6 +54,7 @@ impl Outbound {
             allow: allow.clone(),
             origins: Vec::new(),
             sent: Arc::default(),
+            written: Arc::default(),
             pool,
         };
         if let Allow::Only(list) = &allow {
@@ -76,6 +87,14 @@ impl Outbound {
     /// How many requests the component has sent (denied ones not included).
     pub fn requests_sent(&self) -> u64 {
         self.sent.load(Ordering::Relaxed)
+    }
+
+    /// How many items BatchWriteItem requests have written so far: the put
+    /// requests sent in requests answered 200, less those the answers list as
+    /// unprocessed. The request that writes Init's `$inited` marker is not
+    /// counted.
+    pub fn items_written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
     }
 
     fn allows(&self, uri: &http::Uri) -> bool {
@@ -127,18 +146,185 @@ impl WasiHttpHooks for Outbound {
             );
         }
         let pool = self.pool.clone();
+        let batch = request
+            .headers()
+            .get("x-amz-target")
+            .is_some_and(|target| target.as_bytes().ends_with(b".BatchWriteItem"));
+        if !batch {
+            return Box::new(async move {
+                if !allowed {
+                    return Err(Error::HttpRequestDenied);
+                }
+                pool.send(request, options).await
+            });
+        }
+        // The request's scan, once its body has been sent.
+        let scanned: Arc<Mutex<Option<Scan>>> = Arc::default();
+        let into = scanned.clone();
+        let (parts, body) = request.into_parts();
+        let body = Scanned::boxed(body, &parts.headers, move |scan| {
+            *into.lock().unwrap() = Some(scan)
+        });
+        let request = http::Request::from_parts(parts, body);
+        let written = self.written.clone();
         Box::new(async move {
             if !allowed {
                 return Err(Error::HttpRequestDenied);
             }
-            pool.send(request, options).await
+            let (response, io) = pool.send(request, options).await?;
+            if !response.status().is_success() {
+                return Ok((response, io));
+            }
+            let (parts, body) = response.into_parts();
+            let body = Scanned::boxed(body, &parts.headers, move |answer| {
+                let Some(sent) = scanned.lock().unwrap().take() else {
+                    return;
+                };
+                if !sent.marker {
+                    let accepted = sent.puts.saturating_sub(answer.puts);
+                    written.fetch_add(accepted, Ordering::Relaxed);
+                }
+            });
+            Ok((http::Response::from_parts(parts, body), io))
         })
+    }
+}
+
+/// What a scan of a BatchWriteItem body found: its put requests (in a
+/// request, those sent; in an answer, those left unprocessed), and whether it
+/// names Init's `$inited` marker.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Scan {
+    puts: u64,
+    marker: bool,
+    /// Bytes of the stream already looked at, kept from the last chunk.
+    carry: [u8; CARRY],
+    kept: usize,
+}
+
+/// The key of a put request in JSON. Inside a string (an item's JSON) its
+/// quotes are escaped, so it can only be a key, or the string value
+/// "PutRequest" (a flag named so), which no `:` follows.
+const PUT: &[u8] = b"\"PutRequest\"";
+/// The end of the marker's namespace and key (`$inited`, or `prefix:$inited`).
+const MARKER: &[u8] = b"$inited\"";
+/// Bytes kept between chunks: a pattern and the spaces before its `:`.
+const CARRY: usize = 32;
+
+impl Scan {
+    /// Looks at the next bytes of the stream.
+    fn feed(&mut self, bytes: &[u8]) {
+        let mut buf = self.carry[..self.kept].to_vec();
+        buf.extend_from_slice(bytes);
+        self.marker |= buf.windows(MARKER.len()).any(|w| w == MARKER);
+        // Where the next chunk must start looking again: past every pattern
+        // decided here, and no more than the bytes that may begin one.
+        let mut resume = buf.len().saturating_sub(PUT.len() - 1);
+        let mut at = 0;
+        while let Some(found) = buf[at..].windows(PUT.len()).position(|w| w == PUT) {
+            let start = at + found;
+            let after = &buf[start + PUT.len()..];
+            match after.iter().find(|b| !b.is_ascii_whitespace()) {
+                Some(b':') => self.puts += 1,
+                Some(_) => {}
+                None if after.len() < CARRY - PUT.len() => {
+                    // Undecided until the next chunk.
+                    resume = start;
+                    break;
+                }
+                None => {}
+            }
+            at = start + PUT.len();
+            resume = resume.max(at);
+        }
+        let keep = &buf[resume.min(buf.len())..];
+        let keep = &keep[keep.len().saturating_sub(CARRY)..];
+        self.carry[..keep.len()].copy_from_slice(keep);
+        self.kept = keep.len();
+    }
+}
+
+/// A body that scans its bytes as they pass and hands the scan to `done` at
+/// its end (its last byte by its length, or its last frame; not when it is
+/// dropped before).
+struct Scanned {
+    inner: WasiBody,
+    scan: Scan,
+    /// Bytes still to come, when the length is known.
+    left: Option<u64>,
+    done: Option<Box<dyn FnOnce(Scan) + Send>>,
+}
+
+impl Scanned {
+    /// `inner` scanned; `headers` may give its length.
+    fn boxed(
+        inner: WasiBody,
+        headers: &http::HeaderMap,
+        done: impl FnOnce(Scan) + Send + 'static,
+    ) -> WasiBody {
+        let length = headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse().ok());
+        Scanned {
+            left: length.or(inner.size_hint().exact()),
+            inner,
+            scan: Scan::default(),
+            done: Some(Box::new(done)),
+        }
+        .boxed_unsync()
+    }
+}
+
+impl Body for Scanned {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    self.scan.feed(data);
+                    let len = data.len() as u64;
+                    self.left = self.left.map(|left| left.saturating_sub(len));
+                }
+            }
+            Poll::Ready(None) => self.left = Some(0),
+            _ => {}
+        }
+        if self.left == Some(0) {
+            if let Some(done) = self.done.take() {
+                done(self.scan);
+            }
+        }
+        polled
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scan_counts_put_requests_across_chunks_but_not_a_value_named_so() {
+        let body = br#"{"RequestItems":{"t":[{"PutRequest": {"Item":{"key":{"S":"PutRequest"},"item":{"S":"{\"PutRequest\":1}"}}}},{"PutRequest":{"Item":{}}}]}}"#;
+        for size in 1..body.len() {
+            let mut scan = Scan::default();
+            body.chunks(size).for_each(|chunk| scan.feed(chunk));
+            assert_eq!((scan.puts, scan.marker), (2, false), "chunks of {size}");
+        }
+        let mut scan = Scan::default();
+        scan.feed(br#"[{"PutRequest":{"Item":{"namespace":{"S":"p:$ini"#);
+        scan.feed(br#"ted"}}}}]"#);
+        assert_eq!((scan.puts, scan.marker), (1, true));
+    }
 
     fn uri(s: &str) -> http::Uri {
         s.parse().unwrap()

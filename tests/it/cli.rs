@@ -552,3 +552,77 @@ fn a_profile_s_role_is_assumed_through_sts() {
     );
     assert!(!stderr.contains(&assumer.secret_access_key), "{stderr}");
 }
+
+#[test]
+fn a_call_past_its_deadline_is_reported_in_words_with_how_far_init_got() {
+    use ld_dynamodb_tests::proxy::{Action, Proxy};
+    let cli = Cli::new(None);
+    cli.json(&["create-table"], "");
+    // The first two BatchWriteItem requests pass; the third stalls past the deadline.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut batches = 0;
+    let proxy = runtime.block_on(Proxy::start(&cli.backend.endpoint, move |r| {
+        if r.op == "BatchWriteItem" {
+            batches += 1;
+            if batches > 2 {
+                return Action::Stall(std::time::Duration::from_secs(20));
+            }
+        }
+        Action::Forward
+    }));
+    let flags: serde_json::Map<String, Value> = (0..60)
+        .map(|i| {
+            let key = format!("f{i:02}");
+            (key.clone(), json!({ "key": key, "version": 1 }))
+        })
+        .collect();
+    let data = json!({ "flags": flags, "segments": {} }).to_string();
+    let started = std::time::Instant::now();
+    let stderr = cli.error(
+        &[
+            "--endpoint",
+            &proxy.endpoint,
+            "--call-timeout",
+            "1.5",
+            "init",
+            "-",
+        ],
+        &data,
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    // The items of the two batches the server answered.
+    let written: usize = proxy
+        .exchanges()
+        .iter()
+        .filter(|e| e.request.op == "BatchWriteItem")
+        .map(|e| {
+            e.request.json()["RequestItems"][&cli.table]
+                .as_array()
+                .unwrap()
+                .len()
+        })
+        .sum();
+    assert!(written > 0 && written < 60, "{written}");
+    assert!(
+        stderr.contains("init did not finish within the call deadline of 1.5 s")
+            && stderr.contains(&format!(
+                "({written} of 60 items written; the $inited marker was not written)"
+            ))
+            && stderr.contains("--call-timeout or LD_DYNAMODB_CALL_TIMEOUT"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("wasm backtrace") && !stderr.contains("wasm trap"),
+        "{stderr}"
+    );
+    // The environment variable sets it too; a bad value is refused by name.
+    let mut command = cli.command(&["--endpoint", &proxy.endpoint, "get", "flags", "f00"]);
+    command.env("LD_DYNAMODB_CALL_TIMEOUT", "0");
+    let out = run_with_stdin(command, "");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a positive number of seconds"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -677,9 +677,11 @@ async fn init_through_faults_that_do_not_depend_on_the_rate_is_not_slowed_down()
     }
     // Each refused write request was sent once more, and no other.
     assert_eq!(received, 421 + refused);
-    // Paced by what is accepted, not cut towards one write unit a second.
+    // Paced by what is accepted, not cut towards one write unit a second
+    // (the pacer of 718f52c..effda2a took 305 s and was stopped): the issue's
+    // goal of 10 s, on a machine where the clean Init takes 0.06 to 0.16 s.
     assert!(
-        elapsed < Duration::from_secs(10) && elapsed < clean * 40 + Duration::from_secs(1),
+        elapsed < Duration::from_secs(10),
         "{elapsed:?} against {clean:?} clean"
     );
 }

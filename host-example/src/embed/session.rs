@@ -4,14 +4,16 @@
 
 use anyhow::Result;
 use wasmtime::component::ResourceAny;
-use wasmtime::Store;
+use wasmtime::{Store, Trap};
 
 use super::bindings::StoreExports;
+use super::engine::EPOCH_TICK;
 use super::state::HostState;
 use super::{
     wit_credentials, Collection, Credentials, InitReport, Item, KeyedItem, MembershipEntry,
     Snapshot, StoreConfig, StoreError, UpsertOutcome,
 };
+use crate::error::Stopped;
 use crate::outbound::Outbound;
 use crate::stderr::StderrTail;
 
@@ -32,18 +34,23 @@ macro_rules! open {
 }
 
 /// Calls `$method` of the store resource of `$interface` on this session's
-/// handle, with the call timeout armed. The outer `Result` is a trap or host
-/// failure.
+/// handle, with the call timeout armed. The outer `Result` is a trap (as a
+/// [`Stopped`]) or host failure; `$total` is the items an Init was given.
 macro_rules! call {
-    ($session:ident, $interface:ident, $method:ident $(, $arg:expr)*) => {{
+    ($session:ident, $total:expr, $interface:ident, $method:ident $(, $arg:expr)*) => {{
         let instance = &mut $session.instance;
         instance.arm();
-        Ok(instance
-            .bindings
-            .$interface()
-            .store()
-            .$method(&mut instance.store, $session.handle $(, $arg)*)
-            .await?)
+        // The epoch interrupts wasm code; a call waiting in the host (on a
+        // stalled response) is stopped at the deadline by the host's timer.
+        let deadline = instance.deadline();
+        let interface = instance.bindings.$interface();
+        let resource = interface.store();
+        let call = resource.$method(&mut instance.store, $session.handle $(, $arg)*);
+        let result = match tokio::time::timeout(deadline, call).await {
+            Ok(result) => result,
+            Err(_) => Err(wasmtime::Error::new(Trap::Interrupt)),
+        };
+        result.map_err(|e| instance.stopped(e, stringify!($method), $total))
     }};
 }
 
@@ -55,6 +62,8 @@ pub struct Instance {
     outbound: Outbound,
     /// The call timeout in epoch ticks, armed before every call.
     call_ticks: u64,
+    /// Items written by BatchWriteItem requests when the last call began.
+    written_before: u64,
 }
 
 /// An open data store inside an instance. The outer `Result` is a trap or host
@@ -78,6 +87,7 @@ impl Instance {
             stderr,
             outbound,
             call_ticks,
+            written_before: 0,
         }
     }
 
@@ -90,7 +100,45 @@ impl Instance {
 
     /// Arms the call timeout for the next call.
     fn arm(&mut self) {
+        self.written_before = self.outbound.items_written();
         self.store.set_epoch_deadline(self.call_ticks);
+    }
+
+    /// The call deadline.
+    fn deadline(&self) -> std::time::Duration {
+        EPOCH_TICK * u32::try_from(self.call_ticks).unwrap_or(u32::MAX)
+    }
+
+    /// A failed call's error in words when it is a trap: which call (its
+    /// bindings method, `call_init`), what stopped it, and for Init (given
+    /// `total` items) how many were written.
+    fn stopped(&self, error: wasmtime::Error, method: &str, total: Option<u64>) -> anyhow::Error {
+        let Some(trap) = error.downcast_ref::<Trap>() else {
+            return error.into();
+        };
+        let operation = method.trim_start_matches("call_").replace('_', "-");
+        let memory = &self.store.data().memory;
+        anyhow::Error::new(match trap {
+            Trap::Interrupt => Stopped::Deadline {
+                operation,
+                deadline: self.deadline(),
+                progress: total.map(|total| {
+                    let written = self.outbound.items_written() - self.written_before;
+                    (written.min(total), total)
+                }),
+            },
+            Trap::OutOfFuel => Stopped::OutOfFuel { operation },
+            // A refused growth makes the guest's allocator abort: `unreachable`.
+            Trap::UnreachableCodeReached if memory.refused => Stopped::MemoryLimit {
+                operation,
+                limit: memory.limit,
+            },
+            Trap::UnreachableCodeReached => Stopped::Unreachable { operation },
+            other => Stopped::Trap {
+                operation,
+                trap: other.to_string(),
+            },
+        })
     }
 
     /// Opens a data store (validates the config; sends nothing).
@@ -133,23 +181,43 @@ impl Instance {
 impl Session {
     /// Replaces all data of the given kinds; the `$inited` marker is written last.
     pub async fn init(&mut self, data: &[Collection]) -> Result<Result<InitReport, StoreError>> {
-        call!(self, ld_dynamodb_store_data_store, call_init, data)
+        let total = data.iter().map(|c| c.items.len() as u64).sum();
+        call!(
+            self,
+            Some(total),
+            ld_dynamodb_store_data_store,
+            call_init,
+            data
+        )
     }
 
     /// One item (tombstones included), or `None`.
     pub async fn get(&mut self, kind: &str, key: &str) -> Result<Result<Option<Item>, StoreError>> {
-        call!(self, ld_dynamodb_store_data_store, call_get, kind, key)
+        call!(
+            self,
+            None,
+            ld_dynamodb_store_data_store,
+            call_get,
+            kind,
+            key
+        )
     }
 
     /// Every item of a kind (tombstones included).
     pub async fn get_all(&mut self, kind: &str) -> Result<Result<Vec<KeyedItem>, StoreError>> {
-        call!(self, ld_dynamodb_store_data_store, call_get_all, kind)
+        call!(self, None, ld_dynamodb_store_data_store, call_get_all, kind)
     }
 
     /// Every item of each kind and whether the `$inited` marker exists, read
     /// together (one round trip when each kind fits in a page).
     pub async fn snapshot(&mut self, kinds: &[String]) -> Result<Result<Snapshot, StoreError>> {
-        call!(self, ld_dynamodb_store_data_store, call_snapshot, kinds)
+        call!(
+            self,
+            None,
+            ld_dynamodb_store_data_store,
+            call_snapshot,
+            kinds
+        )
     }
 
     /// Writes the item if the table has no version of it or an older one.
@@ -161,6 +229,7 @@ impl Session {
     ) -> Result<Result<UpsertOutcome, StoreError>> {
         call!(
             self,
+            None,
             ld_dynamodb_store_data_store,
             call_upsert,
             kind,
@@ -178,6 +247,7 @@ impl Session {
         let credentials = wit_credentials(credentials);
         call!(
             self,
+            None,
             ld_dynamodb_store_data_store,
             call_set_credentials,
             &credentials
@@ -186,17 +256,22 @@ impl Session {
 
     /// Whether an Init has completed (the `$inited` marker exists).
     pub async fn is_initialized(&mut self) -> Result<Result<bool, StoreError>> {
-        call!(self, ld_dynamodb_store_data_store, call_is_initialized)
+        call!(
+            self,
+            None,
+            ld_dynamodb_store_data_store,
+            call_is_initialized
+        )
     }
 
     /// Whether the table can be read.
     pub async fn is_available(&mut self) -> Result<bool> {
-        call!(self, ld_dynamodb_store_data_store, call_is_available)
+        call!(self, None, ld_dynamodb_store_data_store, call_is_available)
     }
 
     /// Creates the table and waits until it is active; false if it existed.
     pub async fn create_table(&mut self) -> Result<Result<bool, StoreError>> {
-        call!(self, ld_dynamodb_store_data_store, call_create_table)
+        call!(self, None, ld_dynamodb_store_data_store, call_create_table)
     }
 
     /// The instance this store lives in (stderr, request count).
@@ -225,6 +300,7 @@ impl BigSegmentSession {
         let credentials = wit_credentials(credentials);
         call!(
             self,
+            None,
             ld_dynamodb_store_big_segment_store,
             call_set_credentials,
             &credentials
@@ -233,7 +309,12 @@ impl BigSegmentSession {
 
     /// When the Relay Proxy last synchronized, in epoch milliseconds.
     pub async fn get_metadata(&mut self) -> Result<Result<Option<u64>, StoreError>> {
-        call!(self, ld_dynamodb_store_big_segment_store, call_get_metadata)
+        call!(
+            self,
+            None,
+            ld_dynamodb_store_big_segment_store,
+            call_get_metadata
+        )
     }
 
     /// The memberships of a context, by [`context_hash`].
@@ -243,6 +324,7 @@ impl BigSegmentSession {
     ) -> Result<Result<Option<Vec<MembershipEntry>>, StoreError>> {
         call!(
             self,
+            None,
             ld_dynamodb_store_big_segment_store,
             call_get_membership,
             context_hash

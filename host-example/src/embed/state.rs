@@ -25,8 +25,10 @@ pub struct HostState {
 
 /// Caps linear memory and records the largest size granted (it never shrinks).
 pub(crate) struct MemoryLimit {
-    limit: usize,
+    pub(crate) limit: usize,
     pub(crate) peak: usize,
+    /// Whether a growth past the limit was refused.
+    pub(crate) refused: bool,
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimit {
@@ -37,6 +39,7 @@ impl wasmtime::ResourceLimiter for MemoryLimit {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         if desired > self.limit {
+            self.refused = true;
             return Ok(false);
         }
         self.peak = self.peak.max(desired);
@@ -117,6 +120,7 @@ impl HostStore {
             memory: MemoryLimit {
                 limit: options.memory_limit,
                 peak: 0,
+                refused: false,
             },
         };
         let mut store = Store::new(engine, state);

@@ -17,7 +17,8 @@ use super::{dataset, edge_get, edge_load, loaded_table, EdgeRequest, EdgeServer}
 const CLIENT_SIDE_ID: &str = "bench-client-side-id";
 const CONNECTIONS: usize = 8;
 /// The context of every request: a user with a few attributes.
-const CONTEXT: &str = r#"{"kind":"user","key":"user-1234","country":"fr","email":"a@example.com"}"#;
+pub(crate) const CONTEXT: &str =
+    r#"{"kind":"user","key":"user-1234","country":"fr","email":"a@example.com"}"#;
 
 /// `dataset(n, 1000)` with every flag available to client-side IDs.
 fn client_side_dataset(n: usize) -> Value {
@@ -70,13 +71,14 @@ pub async fn report(wasmtime: &Path, dynalite: &str) -> Result<String> {
     let mut text = format!(
         "## Client-side evaluation at the edge (`evalx`)\n\n\
          The JS client SDK's requests to the composed edge flag server under `wasmtime serve` (the \
-         options of `scripts/edge-serve-flags.sh`, a new instance per request), reading this \
-         dynalite: `GET /sdk/evalx/{{id}}/contexts/{{base64url context}}` and `REPORT \
+         options of `scripts/edge-serve-flags.sh`: instances reused, each answering from its \
+         snapshot of the table, read once per refresh interval), reading this dynalite: `GET /sdk/evalx/{{id}}/contexts/{{base64url context}}` and `REPORT \
          /sdk/evalx/{{id}}/context` with the context as the body, every flag available to \
          client-side IDs, from {CONNECTIONS} keep-alive connections of this process. Each answer \
          evaluates every flag with LaunchDarkly's evaluation engine inside the flag evaluator. \
          DynamoDB requests per answer are counted at a proxy in front of dynalite, over 20 \
-         answers.\n\n\
+         answers of one connection to a server started for the count (GET first: its first \
+         answer reads the table).\n\n\
          | flags | request | requests | requests/s | p50 | p99 | body | DynamoDB requests per answer |\n\
          |---|---|---|---|---|---|---|---|\n"
     );

@@ -16,6 +16,33 @@ pub(crate) struct DelayProxy {
     pub(crate) endpoint: String,
 }
 
+impl DelayProxy {
+    /// Starts this benchmark's `delay-proxy` subcommand in front of
+    /// `upstream` (`http://host:port`), delaying each request `delay_ms`.
+    pub(crate) fn start(upstream: &str, delay_ms: u64) -> Result<DelayProxy> {
+        let mut child = std::process::Command::new(std::env::current_exe()?)
+            .args([
+                "delay-proxy",
+                "--upstream",
+                upstream.trim_start_matches("http://"),
+                "--delay-ms",
+                &delay_ms.to_string(),
+            ])
+            .stdout(std::process::Stdio::piped())
+            .spawn()?;
+        let mut port = String::new();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut byte = [0u8; 1];
+        while std::io::Read::read(&mut stdout, &mut byte)? == 1 && byte[0] != b'\n' {
+            port.push(byte[0] as char);
+        }
+        Ok(DelayProxy {
+            child,
+            endpoint: format!("http://127.0.0.1:{}", port.trim()),
+        })
+    }
+}
+
 impl Drop for DelayProxy {
     fn drop(&mut self) {
         let _ = self.child.kill();

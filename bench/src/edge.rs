@@ -1,9 +1,10 @@
 //! The edge flag server under `wasmtime serve` as the benchmark drives it:
 //! the server process, requests, keep-alive connections and load runs.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use tokio::net::TcpStream;
@@ -27,6 +28,20 @@ impl EdgeServer {
         table: &str,
         settings: &[String],
     ) -> Result<EdgeServer> {
+        Self::start_with(wasmtime, component, endpoint, table, settings, true)
+    }
+
+    /// As [`EdgeServer::start`]; without `reuse`, the script's options minus
+    /// `--max-instance-reuse-count N`, so that `wasmtime serve` makes a new
+    /// instance for every request (its default for `wasi:http` 0.2).
+    pub(crate) fn start_with(
+        wasmtime: &Path,
+        component: &Path,
+        endpoint: &str,
+        table: &str,
+        settings: &[String],
+        reuse: bool,
+    ) -> Result<EdgeServer> {
         use std::io::BufRead;
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let flags = Command::new(root.join("scripts/edge-serve-flags.sh")).output()?;
@@ -34,9 +49,17 @@ impl EdgeServer {
             bail!("scripts/edge-serve-flags.sh failed");
         }
         let flags = String::from_utf8(flags.stdout)?;
+        let mut flags: Vec<&str> = flags.lines().collect();
+        if !reuse {
+            let at = flags
+                .iter()
+                .position(|f| *f == "--max-instance-reuse-count")
+                .context("scripts/edge-serve-flags.sh has no --max-instance-reuse-count")?;
+            flags.drain(at..(at + 2).min(flags.len()));
+        }
         let mut child = Command::new(wasmtime)
             .args(["serve", "--addr", "127.0.0.1:0"])
-            .args(flags.lines())
+            .args(&flags)
             .env("AWS_ACCESS_KEY_ID", "AKIDBENCH")
             .env("AWS_SECRET_ACCESS_KEY", "bench-secret")
             .args(["-S", &format!("config-var=table={table}")])
@@ -80,6 +103,23 @@ pub(crate) struct EdgeLoad {
     pub(crate) p50: f64,
     pub(crate) p99: f64,
     pub(crate) body_bytes: usize,
+    /// The answers, by status.
+    pub(crate) statuses: BTreeMap<u16, usize>,
+}
+
+impl EdgeLoad {
+    pub(crate) fn answers(&self) -> usize {
+        self.statuses.values().sum()
+    }
+}
+
+/// How long a load run lasts.
+#[derive(Clone, Copy)]
+pub(crate) enum Until {
+    /// This many requests in all.
+    Requests(usize),
+    /// Requests until this much time has passed.
+    Elapsed(Duration),
 }
 
 /// One request to the edge server.
@@ -162,42 +202,71 @@ pub(crate) async fn edge_load(
     requests: usize,
     connections: usize,
 ) -> Result<EdgeLoad> {
+    let load = edge_run(addr, request, Until::Requests(requests), connections).await?;
+    if let Some(status) = load.statuses.keys().find(|s| **s != expected) {
+        bail!("the edge server answered {status}, not {expected}");
+    }
+    Ok(load)
+}
+
+/// `request` over `connections` keep-alive connections until `until`, each
+/// connection sending its next request once it has the last answer; every
+/// answer counted by status.
+pub(crate) async fn edge_run(
+    addr: &str,
+    request: &EdgeRequest,
+    until: Until,
+    connections: usize,
+) -> Result<EdgeLoad> {
     let started = Instant::now();
     let mut workers = Vec::new();
     for worker in 0..connections {
         let addr = addr.to_string();
         let request = request.clone();
-        let count = requests / connections + usize::from(worker < requests % connections);
+        let (count, deadline) = match until {
+            Until::Requests(requests) => (
+                requests / connections + usize::from(worker < requests % connections),
+                None,
+            ),
+            Until::Elapsed(time) => (usize::MAX, Some(started + time)),
+        };
         workers.push(tokio::spawn(async move {
             let mut sender = edge_connection(&addr).await?;
-            let mut latencies = Vec::with_capacity(count);
+            let mut latencies = Vec::new();
+            let mut statuses = BTreeMap::new();
             let mut body = 0;
-            for _ in 0..count {
+            while latencies.len() < count && deadline.is_none_or(|d| Instant::now() < d) {
                 let t = Instant::now();
                 let (status, _, len) = edge_send(&mut sender, &addr, &request).await?;
-                if status != expected {
-                    bail!("the edge server answered {status}, not {expected}");
-                }
                 latencies.push(t.elapsed().as_secs_f64());
-                body = len;
+                *statuses.entry(status).or_insert(0) += 1;
+                if status == 200 {
+                    body = len;
+                }
             }
-            Ok::<_, anyhow::Error>((latencies, body))
+            Ok::<_, anyhow::Error>((latencies, statuses, body))
         }));
     }
-    let mut latencies = Vec::with_capacity(requests);
+    let mut latencies = Vec::new();
+    let mut statuses = BTreeMap::new();
     let mut body_bytes = 0;
     for worker in workers {
-        let (mut l, body) = worker.await??;
+        let (mut l, s, body) = worker.await??;
         latencies.append(&mut l);
-        body_bytes = body;
+        for (status, n) in s {
+            *statuses.entry(status).or_insert(0) += n;
+        }
+        body_bytes = body_bytes.max(body);
     }
     let elapsed = started.elapsed().as_secs_f64();
+    anyhow::ensure!(!latencies.is_empty(), "no answers");
     latencies.sort_by(f64::total_cmp);
     let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
     Ok(EdgeLoad {
-        per_second: requests as f64 / elapsed,
+        per_second: latencies.len() as f64 / elapsed,
         p50: at(0.50),
         p99: at(0.99),
         body_bytes,
+        statuses,
     })
 }

@@ -70,7 +70,7 @@ async fn burst(addr: &str, concurrency: usize, requests: usize) -> Burst {
 }
 
 /// The peak resident memory of a process, from /proc (VmHWM), in MiB.
-fn peak_memory_mib(pid: u32) -> Result<f64> {
+pub(crate) fn peak_memory_mib(pid: u32) -> Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kib: f64 = status
         .lines()
@@ -97,8 +97,9 @@ fn listen_overflows() -> Result<u64> {
         .ok_or_else(|| anyhow::anyhow!("no ListenOverflows in /proc/net/netstat"))
 }
 
-/// The report section.
-pub async fn report(wasmtime: &Path, dynalite: &str) -> Result<String> {
+/// The report section, and the requests per second at 1,024 connections
+/// over those at 64.
+pub async fn report(wasmtime: &Path, dynalite: &str) -> Result<(String, f64)> {
     let runtime = Runtime::load_or_embedded(None)?;
     let table = format!("edge-load-{}", std::process::id());
     loaded_table(&runtime, dynalite, &table, &dataset(100, 1000)).await?;
@@ -116,9 +117,11 @@ pub async fn report(wasmtime: &Path, dynalite: &str) -> Result<String> {
          | concurrent | requests | answers | requests/s | p50 | p99 | p99 ÷ p50 | accept-queue overflows | wasmtime peak memory |\n\
          |---|---|---|---|---|---|---|---|---|\n",
     );
+    let mut per_second = BTreeMap::new();
     for (concurrency, requests) in BURSTS {
         let overflows = listen_overflows()?;
         let b = burst(&server.addr, concurrency, requests).await;
+        per_second.insert(concurrency, b.per_second);
         let overflows = listen_overflows()? - overflows;
         let answers: Vec<String> = b
             .statuses
@@ -135,5 +138,9 @@ pub async fn report(wasmtime: &Path, dynalite: &str) -> Result<String> {
             peak_memory_mib(server.child.id())?
         ));
     }
-    Ok(text)
+    let ratio = per_second[&1_024] / per_second[&64];
+    text.push_str(&format!(
+        "\nRequests per second at 1,024 connections ÷ those at 64: {ratio:.2}.\n"
+    ));
+    Ok((text, ratio))
 }

@@ -14,6 +14,7 @@ mod component;
 mod delay_proxy;
 mod edge;
 mod edge_load;
+mod edge_snapshot;
 mod evaluator;
 mod measure;
 mod pacing;
@@ -110,6 +111,24 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// The edge flag server answering from its snapshot (instances reused)
+    /// beside a new instance per answer, an outage, and the edge-load
+    /// section again; writes both sections of the report.
+    EdgeSnapshot {
+        #[arg(long)]
+        endpoint: String,
+        /// The wasmtime CLI.
+        #[arg(long)]
+        wasmtime: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Seconds of load per row (shorter for a quick run).
+        #[arg(long, env = "LD_BENCH_EDGE_SECONDS", default_value_t = 20.0)]
+        seconds: f64,
+        /// Seconds of the outage.
+        #[arg(long, env = "LD_BENCH_EDGE_OUTAGE_SECONDS", default_value_t = 10.0)]
+        outage_seconds: f64,
+    },
     /// Client-side evaluation (evalx GET and REPORT) of the edge flag server;
     /// writes its section of the report.
     ClientSide {
@@ -165,9 +184,27 @@ async fn main() -> Result<()> {
             wasmtime,
             out,
         } => {
-            let text = edge_load::report(&wasmtime, &endpoint).await?;
+            let (text, _) = edge_load::report(&wasmtime, &endpoint).await?;
             println!("{text}");
             report::replace_section(&out, "edge-load", &text)
+        }
+        Cmd::EdgeSnapshot {
+            endpoint,
+            wasmtime,
+            out,
+            seconds,
+            outage_seconds,
+        } => {
+            let (text, load) = edge_snapshot::report(
+                &wasmtime,
+                &endpoint,
+                Duration::from_secs_f64(seconds),
+                Duration::from_secs_f64(outage_seconds),
+            )
+            .await?;
+            println!("{text}\n{load}");
+            report::replace_section(&out, "edge-snapshot", &text)?;
+            report::replace_section(&out, "edge-load", &load)
         }
         Cmd::ClientSide {
             endpoint,
@@ -373,26 +410,7 @@ impl Bench {
     }
 
     fn start_proxy(&self, delay_ms: u64) -> Result<DelayProxy> {
-        let mut child = Command::new(std::env::current_exe()?)
-            .args([
-                "delay-proxy",
-                "--upstream",
-                self.endpoint.trim_start_matches("http://"),
-                "--delay-ms",
-                &delay_ms.to_string(),
-            ])
-            .stdout(Stdio::piped())
-            .spawn()?;
-        let mut port = String::new();
-        let mut stdout = child.stdout.take().unwrap();
-        let mut byte = [0u8; 1];
-        while std::io::Read::read(&mut stdout, &mut byte)? == 1 && byte[0] != b'\n' {
-            port.push(byte[0] as char);
-        }
-        Ok(DelayProxy {
-            child,
-            endpoint: format!("http://127.0.0.1:{}", port.trim()),
-        })
+        DelayProxy::start(&self.endpoint, delay_ms)
     }
 
     async fn run(mut self) -> Result<String> {
@@ -605,11 +623,12 @@ impl Bench {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/component/edge-flags.wasm");
         let mut report = format!(
             "\n## Edge flag server (`wasmtime serve`, `GET /sdk/latest-all`)\n\n\
-             The composed component (`scripts/edge-build.sh`) under `wasmtime serve` 49 (a new \
-             instance per request, as `wasmtime serve` does by default), reading this dynalite; \
-             {CONNECTIONS} keep-alive connections from this process; each request opens the store, \
-             checks the marker and reads both kinds (3 DynamoDB requests). A 304 revalidation \
-             does the same reads and sends no body.\n\n\
+             The composed component (`scripts/edge-build.sh`) under `wasmtime serve` 49 with the \
+             options of `scripts/edge-serve-flags.sh` (instances reused), reading this dynalite; \
+             {CONNECTIONS} keep-alive connections from this process. Each instance reads the table \
+             once per refresh interval (15 s by default) and answers from that snapshot; a 304 \
+             revalidation is answered from it too and sends no body. The edge snapshot section \
+             sets these beside a new instance per request.\n\n\
              | flags | answer | requests | requests/s | p50 | p99 | body |\n|---|---|---|---|---|---|---|\n"
         );
         for (n, requests) in [(100usize, 400usize), (1000, 200)] {

@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 
 use ld_dynamodb_tests::{base64url, node_oracle, unique_table, Backend, REGION};
 
-use crate::edge::{cli, header, json_of, root, Served, SDK_KEY};
+use crate::edge::{cli, header, json_of, root, Host, Served, SDK_KEY};
 
 const CLIENT_SIDE_ID: &str = "env-edge-client-1";
 const MOBILE_KEY: &str = "mob-edge-test-key-1";
@@ -48,6 +48,11 @@ fn parity_table(backend: &Backend) -> String {
 /// (both through the environment) and the client-side ID, plus `extra`
 /// settings.
 fn serve(backend: &Backend, table: &str, endpoint: &str, extra: &[&str]) -> Served {
+    serve_on(Host::Wasmtime, backend, table, endpoint, extra)
+}
+
+/// [`serve`] on `host`.
+fn serve_on(host: Host, backend: &Backend, table: &str, endpoint: &str, extra: &[&str]) -> Served {
     let mut command = Command::new(root().join(".tools/bin/wasmtime"));
     command
         .env_clear()
@@ -63,7 +68,7 @@ fn serve(backend: &Backend, table: &str, endpoint: &str, extra: &[&str]) -> Serv
         format!("client-side-id={CLIENT_SIDE_ID}"),
     ];
     vars.extend(extra.iter().map(|v| v.to_string()));
-    Served::spawn(command, &vars)
+    Served::spawn_on(host, command, &vars)
 }
 
 /// The Node server SDK's answers for `contexts` on the data file: the
@@ -288,9 +293,18 @@ fn expected_entry(state: &Value, key: &str) -> Value {
 
 #[test]
 fn mobile_and_server_routes_equal_the_node_sdk_with_reasons() {
+    mobile_and_server_routes_equal_the_node_sdk_with_reasons_on(Host::Wasmtime);
+}
+
+#[test]
+fn mobile_and_server_routes_equal_the_node_sdk_with_reasons_under_jco_serve() {
+    mobile_and_server_routes_equal_the_node_sdk_with_reasons_on(Host::Jco);
+}
+
+fn mobile_and_server_routes_equal_the_node_sdk_with_reasons_on(host: Host) {
     let backend = Backend::moto();
     let table = parity_table(&backend);
-    let served = serve(&backend, &table, &backend.endpoint, &[]);
+    let served = serve_on(host, &backend, &table, &backend.endpoint, &[]);
     let contexts = contexts();
     let expected = oracle(&contexts);
     let flags = parity_flags();
@@ -377,9 +391,24 @@ fn mobile_and_server_routes_equal_the_node_sdk_with_reasons() {
 
 #[test]
 fn errors_cors_secure_mode_and_revalidation_under_wasmtime_serve() {
+    errors_cors_secure_mode_and_revalidation_on(Host::Wasmtime);
+}
+
+#[test]
+fn errors_cors_secure_mode_and_revalidation_under_jco_serve() {
+    errors_cors_secure_mode_and_revalidation_on(Host::Jco);
+}
+
+fn errors_cors_secure_mode_and_revalidation_on(host: Host) {
     let backend = Backend::moto();
     let table = parity_table(&backend);
-    let served = serve(&backend, &table, &backend.endpoint, &["secure-mode=true"]);
+    let served = serve_on(
+        host,
+        &backend,
+        &table,
+        &backend.endpoint,
+        &["secure-mode=true"],
+    );
     let contexts = contexts();
     let expected = oracle(&contexts[..1]);
     let context = b64(&contexts[0]);

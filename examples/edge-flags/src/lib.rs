@@ -25,7 +25,7 @@ mod component {
     use exports::wasi::http::incoming_handler::Guest;
     use ld_dynamodb::evaluation::evaluator as eval;
     use ld_dynamodb::store::data_store::Store;
-    use ld_dynamodb::store::types::{Config, Credentials, StoreError};
+    use ld_dynamodb::store::types::{Config, Credentials, RetryPolicy, StoreError};
     use std::cell::RefCell;
 
     use wasi::cli::{environment, stderr};
@@ -193,7 +193,14 @@ mod component {
                 secret_access_key: settings.secret_access_key,
                 session_token: settings.session_token,
             },
-            retry: None,
+            // One retry within a read: the snapshot serves through a longer
+            // failure, and the app's own back-off spaces the next read, so an
+            // outage costs DynamoDB 2 attempts per query per read.
+            retry: Some(RetryPolicy {
+                max_attempts: 2,
+                base_delay_ms: 50,
+                max_delay_ms: 500,
+            }),
             timeouts: None,
             init_concurrency: None,
             init_no_progress_ms: None,
@@ -234,7 +241,9 @@ mod component {
             Method::Options => "OPTIONS".into(),
             Method::Trace => "TRACE".into(),
             Method::Patch => "PATCH".into(),
-            Method::Other(other) => other,
+            // jco's Node shim lowercases the methods WASI does not name
+            // (`report`); the only one served is REPORT.
+            Method::Other(other) => other.to_ascii_uppercase(),
         }
     }
 

@@ -3,8 +3,10 @@
 
 use std::collections::HashMap;
 
-use launchdarkly_server_sdk_evaluation::{Flag, Segment, Store};
+use launchdarkly_server_sdk_evaluation::{Context, Flag, Segment, Store};
 use serde_json::Value;
+
+use crate::matches::Matchers;
 
 /// Flags and segments parsed from the store's items, and whether the data is
 /// initialized.
@@ -13,6 +15,8 @@ pub struct Data {
     pub initialized: bool,
     flags: HashMap<String, Flag>,
     segments: HashMap<String, Segment>,
+    /// The `matches` clauses, evaluated before the engine runs.
+    pub(crate) matchers: Matchers,
 }
 
 impl Data {
@@ -27,17 +31,43 @@ impl Data {
         flags: Vec<(String, String)>,
         segments: Vec<(String, String)>,
     ) -> (Data, Vec<String>) {
+        Self::parse(initialized, flags, segments, true)
+    }
+
+    /// [`Data::from_json`], with the `matches` clauses compiled once
+    /// ([`crate::matches`]) or, when `rewrite` is false, left to the engine.
+    pub(crate) fn parse(
+        initialized: bool,
+        flags: Vec<(String, String)>,
+        segments: Vec<(String, String)>,
+        rewrite: bool,
+    ) -> (Data, Vec<String>) {
         let mut skipped = Vec::new();
-        let flags = parse(flags, "flag", &mut skipped);
-        let segments = parse(segments, "segment", &mut skipped);
+        let (flag_keys, mut flags) = json_values(flags, "flag", &mut skipped);
+        let (segment_keys, mut segments) = json_values(segments, "segment", &mut skipped);
+        flags.iter_mut().for_each(fill_flag_defaults);
+        let matchers = if rewrite {
+            Matchers::rewrite(&mut flags, &mut segments)
+        } else {
+            Matchers::default()
+        };
+        let flags = parse(flag_keys, flags, "flag", &mut skipped);
+        let segments = parse(segment_keys, segments, "segment", &mut skipped);
         (
             Data {
                 initialized,
                 flags,
                 segments,
+                matchers,
             },
             skipped,
         )
+    }
+
+    /// The context the engine evaluates for `context`: with the results of
+    /// the snapshot's `matches` clauses.
+    pub fn prepare(&self, context: &Context) -> Context {
+        self.matchers.prepare(context)
     }
 
     /// The flags, sorted by key.
@@ -53,26 +83,38 @@ impl Data {
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(
+/// Each item's JSON, parsed; an item that is not JSON is left out and named.
+fn json_values(
     items: Vec<(String, String)>,
     what: &str,
     skipped: &mut Vec<String>,
-) -> HashMap<String, T> {
+) -> (Vec<String>, Vec<Value>) {
     items
         .into_iter()
-        .filter_map(|(key, json)| {
-            let parsed = serde_json::from_str(&json).and_then(|mut value: Value| {
-                if what == "flag" {
-                    fill_flag_defaults(&mut value);
-                }
-                serde_json::from_value(value)
-            });
-            match parsed {
-                Ok(item) => Some((key, item)),
-                Err(e) => {
-                    skipped.push(format!("{what} {key:?} cannot be evaluated: {e}"));
-                    None
-                }
+        .filter_map(|(key, json)| match serde_json::from_str(&json) {
+            Ok(value) => Some((key, value)),
+            Err(e) => {
+                skipped.push(format!("{what} {key:?} cannot be evaluated: {e}"));
+                None
+            }
+        })
+        .unzip()
+}
+
+/// Each value as the engine's model; one it cannot parse is left out and named.
+fn parse<T: serde::de::DeserializeOwned>(
+    keys: Vec<String>,
+    values: Vec<Value>,
+    what: &str,
+    skipped: &mut Vec<String>,
+) -> HashMap<String, T> {
+    keys.into_iter()
+        .zip(values)
+        .filter_map(|(key, value)| match serde_json::from_value(value) {
+            Ok(item) => Some((key, item)),
+            Err(e) => {
+                skipped.push(format!("{what} {key:?} cannot be evaluated: {e}"));
+                None
             }
         })
         .collect()

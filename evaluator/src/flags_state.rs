@@ -47,6 +47,7 @@ impl PrerequisiteEventRecorder for Prerequisites<'_> {
 /// `$valid` is false when the data is not initialized (the flags there are
 /// still evaluated, as the SDKs do with a store's last known data).
 pub fn all_flags_state(data: &Data, context: &Context, options: StateOptions) -> Value {
+    let context = &data.prepare(context);
     let mut state = Map::new();
     let mut metadata = Map::new();
     for flag in data.flags() {

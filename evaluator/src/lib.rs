@@ -7,6 +7,7 @@
 
 pub mod data;
 pub mod flags_state;
+pub mod matches;
 
 use hmac::{Hmac, KeyInit, Mac};
 use launchdarkly_server_sdk_evaluation::{
@@ -61,7 +62,8 @@ pub fn evaluate(data: &Data, flag_key: &str, context: &Context, default: Value) 
     let Some(flag) = data.flag(flag_key) else {
         return error(Error::FlagNotFound);
     };
-    let detail: Detail<&FlagValue> = evaluate_flag(data, flag, context, None);
+    let context = data.prepare(context);
+    let detail: Detail<&FlagValue> = evaluate_flag(data, flag, &context, None);
     match (detail.value, detail.variation_index) {
         (Some(value), Some(index)) => Evaluation {
             value: value_json(value),

@@ -242,6 +242,9 @@ fn answer<S: FlagSource>(
             Err(response) => return response,
         },
     };
+    if let Err(why) = crate::context_limits::check(&context) {
+        return error(400, &format!("the context is over a limit: {why}"));
+    }
     let query = |name: &str| query_param(request.query.as_deref(), name);
     let where_ = settings.describe();
     let current = match edge.current(settings, now, open, log) {

@@ -3,13 +3,14 @@
 //! `/status`) served from the ld-dynamodb data store, and the evaluation API
 //! of client-side, mobile and server SDKs (`/sdk/evalx/...`, `/msdk/evalx/...`)
 //! served by the flag evaluator. The logic is plain Rust: [`api`] (routing,
-//! polling), [`evalx`] (evaluation routes), [`snapshot`] (the table kept in
+//! polling), [`evalx`] (evaluation routes) with [`context_limits`], [`snapshot`] (the table kept in
 //! memory between requests), [`settings`]; `component` maps `wasi:http`,
 //! `wasi:config` (settings), `wasi:cli/environment` (secrets),
 //! `wasi:cli/stderr` (the log), `wasi:clocks/monotonic-clock` and the
 //! store's and evaluator's WIT onto it (compiled for wasm only).
 
 pub mod api;
+pub mod context_limits;
 pub mod evalx;
 pub mod settings;
 pub mod snapshot;

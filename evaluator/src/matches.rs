@@ -1,0 +1,292 @@
+//! `matches` clauses with their regexes compiled once per snapshot.
+//!
+//! LaunchDarkly's evaluation engine compiles a `matches` clause's pattern
+//! again for every value it compares, so a context with a long attribute
+//! array costs one compilation per element and pattern. The engine takes no
+//! precompiled regex, so this module evaluates `matches` clauses itself, with
+//! the same `regex` crate and the same rule, and hands the engine the result:
+//!
+//! - When a snapshot is parsed, every `matches` clause of a flag rule or a
+//!   segment rule gets a number `n`; its patterns are compiled, and the clause
+//!   becomes `{"contextKind": "ld-dynamodb.matches", "attribute": "m{n}", "op":
+//!   "in", "values": [true], "negate": <as before>}`.
+//! - Before an evaluation, [`Matchers::prepare`] reads each clause's attribute
+//!   from the context as the engine does (the clause's context kind, then the
+//!   attribute reference) and, when the value is present and not null, sets
+//!   `m{n}` on a context of kind `ld-dynamodb.matches` added to the context: true
+//!   when a string value (or a string element of an array) matches one of the
+//!   patterns. An absent or null value sets nothing, so the rewritten clause is
+//!   false whatever its `negate`, as the engine's is.
+//!
+//! The added kind is seen by nothing but the rewritten clauses, with one
+//! exception: a clause on the `kind` attribute tests every kind of the
+//! context. A snapshot with such a clause is left as it is (the engine then
+//! compiles as before).
+
+use launchdarkly_server_sdk_evaluation::{
+    AttributeValue, Context, ContextBuilder, Kind, MultiContextBuilder, Reference,
+};
+use regex::Regex;
+use serde_json::{json, Value};
+
+/// The context kind that carries the results.
+pub const RESULTS_KIND: &str = "ld-dynamodb.matches";
+
+/// One `matches` clause: where its value is read, and its patterns (`None`
+/// for a value that is not a string or not a valid regex, which matches
+/// nothing, as in the engine).
+#[derive(Debug, Clone)]
+struct Matcher {
+    kind: Kind,
+    attribute: Reference,
+    patterns: Vec<Option<Regex>>,
+}
+
+/// The `matches` clauses of one snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct Matchers {
+    matchers: Vec<Matcher>,
+}
+
+/// The clauses of every rule of a flag or segment JSON.
+fn clauses(item: &mut Value) -> impl Iterator<Item = &mut Value> {
+    item.get_mut("rules")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+        .filter_map(|rule| rule.get_mut("clauses").and_then(Value::as_array_mut))
+        .flatten()
+}
+
+/// Whether a clause tests the `kind` attribute.
+fn is_kind_clause(clause: &Value) -> bool {
+    matches!(
+        clause.get("attribute").and_then(Value::as_str),
+        Some("kind" | "/kind")
+    )
+}
+
+/// The engine's reference for a clause: an attribute reference with a
+/// `contextKind`, else a plain attribute name of the user kind (a name that
+/// begins with `/` escaped as a one-part reference).
+fn reference(clause: &Value) -> Option<(Kind, Reference)> {
+    let attribute = clause.get("attribute")?.as_str()?;
+    match clause.get("contextKind") {
+        Some(kind) => {
+            let kind: Kind = serde_json::from_value(kind.clone()).ok()?;
+            Some((kind, Reference::new(attribute)))
+        }
+        None if attribute.starts_with('/') => Some((
+            Kind::default(),
+            Reference::new(format!(
+                "/{}",
+                attribute.replace('~', "~0").replace('/', "~1")
+            )),
+        )),
+        None => Some((Kind::default(), Reference::new(attribute))),
+    }
+}
+
+impl Matchers {
+    /// Rewrites the `matches` clauses of these flags and segments (JSON
+    /// values, before the engine parses them) as the module says, unless one
+    /// of them has a clause on `kind`.
+    pub fn rewrite(flags: &mut [Value], segments: &mut [Value]) -> Matchers {
+        let kind_clause = flags
+            .iter_mut()
+            .chain(segments.iter_mut())
+            .any(|item| clauses(item).any(|c| is_kind_clause(c)));
+        if kind_clause {
+            return Matchers::default();
+        }
+        let mut matchers = Vec::new();
+        for item in flags.iter_mut().chain(segments.iter_mut()) {
+            for clause in clauses(item) {
+                let well_formed = clause.get("op").and_then(Value::as_str) == Some("matches")
+                    && clause.get("values").is_some_and(Value::is_array)
+                    && clause.get("negate").is_none_or(Value::is_boolean);
+                if !well_formed {
+                    // Another operator, or a clause the engine refuses: as it is.
+                    continue;
+                }
+                let Some((kind, attribute)) = reference(clause) else {
+                    continue;
+                };
+                if !attribute.is_valid() {
+                    // The engine answers a malformed flag: leave it to it.
+                    continue;
+                }
+                let patterns = clause
+                    .get("values")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|v| v.as_str().and_then(|p| Regex::new(p).ok()))
+                    .collect();
+                let negate = clause.get("negate").cloned().unwrap_or(Value::Bool(false));
+                *clause = json!({
+                    "contextKind": RESULTS_KIND,
+                    "attribute": format!("m{}", matchers.len()),
+                    "op": "in",
+                    "values": [true],
+                    "negate": negate,
+                });
+                matchers.push(Matcher {
+                    kind,
+                    attribute,
+                    patterns,
+                });
+            }
+        }
+        Matchers { matchers }
+    }
+
+    /// The context to evaluate: `context` with the results of every
+    /// `matches` clause whose value it has, in a context of kind
+    /// [`RESULTS_KIND`]; `context` itself when there is none.
+    pub fn prepare(&self, context: &Context) -> Context {
+        let mut results = ContextBuilder::new("results");
+        results.kind(RESULTS_KIND);
+        let mut any = false;
+        for (n, matcher) in self.matchers.iter().enumerate() {
+            let Some(value) = context
+                .as_kind(&matcher.kind)
+                .and_then(|c| c.get_value(&matcher.attribute))
+            else {
+                continue;
+            };
+            let matched = match &value {
+                AttributeValue::Null => continue,
+                AttributeValue::Array(values) => values.iter().any(|v| matcher.matches(v)),
+                other => matcher.matches(other),
+            };
+            results.set_bool(&format!("m{n}"), matched);
+            any = true;
+        }
+        if !any {
+            return context.clone();
+        }
+        let Ok(results) = results.build() else {
+            return context.clone();
+        };
+        MultiContextBuilder::of(vec![context.clone(), results])
+            .build()
+            .unwrap_or_else(|_| context.clone())
+    }
+}
+
+impl Matcher {
+    /// Whether a string value matches one of the patterns (other values
+    /// match none, as the engine's string operators say).
+    fn matches(&self, value: &AttributeValue) -> bool {
+        value.as_str().is_some_and(|text| {
+            self.patterns
+                .iter()
+                .flatten()
+                .any(|pattern| pattern.is_match(text))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{evaluate, parse_context, reason_json, Data};
+
+    /// A flag whose rules each test one `matches` clause, and a segment with
+    /// one, rewritten and not.
+    fn flag(clauses: &[Value]) -> Value {
+        let rules: Vec<Value> = clauses
+            .iter()
+            .enumerate()
+            .map(|(i, c)| json!({"id": format!("r{i}"), "variation": i + 1, "clauses": [c]}))
+            .collect();
+        let variations: Vec<Value> = (0..=clauses.len()).map(|i| json!(i)).collect();
+        json!({"key": "f", "version": 1, "on": true, "salt": "s", "rules": rules,
+               "fallthrough": {"variation": 0}, "offVariation": 0, "variations": variations})
+    }
+
+    /// `flag` as "f", a flag "g" on segment `segment`, with the `matches`
+    /// clauses rewritten or (the oracle) left to the engine.
+    fn data(flag: &Value, segment: &Value, rewrite: bool) -> Data {
+        let g = json!({"key": "g", "version": 1, "on": true, "salt": "s",
+            "rules": [{"id": "in-segment", "variation": 1, "clauses": [
+                {"attribute": "key", "op": "segmentMatch", "values": ["s"]}]}],
+            "fallthrough": {"variation": 0}, "offVariation": 0, "variations": [false, true]});
+        let (data, skipped) = Data::parse(
+            true,
+            vec![("f".into(), flag.to_string()), ("g".into(), g.to_string())],
+            vec![("s".into(), segment.to_string())],
+            rewrite,
+        );
+        assert!(skipped.is_empty(), "{skipped:?}");
+        data
+    }
+
+    #[test]
+    fn results_equal_the_engines_for_every_shape_of_value() {
+        let clauses = [
+            json!({"attribute": "email", "op": "matches", "values": ["^[a-z]+@example\\.com$"]}),
+            json!({"contextKind": "user", "attribute": "/groups", "op": "matches",
+                   "values": ["adm.n", "(bad"], "negate": true}),
+            json!({"contextKind": "org", "attribute": "/address/city", "op": "matches", "values": ["^Par"]}),
+            json!({"attribute": "/odd", "op": "matches", "values": [5, "x"]}),
+            json!({"contextKind": "user", "attribute": "key", "op": "matches", "values": ["^k"]}),
+        ];
+        let segment = json!({"key": "s", "version": 1, "salt": "s", "included": [], "excluded": [],
+            "rules": [{"id": "sr", "clauses": [
+                {"contextKind": "user", "attribute": "name", "op": "matches", "values": ["^Ann"]}]}]});
+        let rewritten = data(&flag(&clauses), &segment, true);
+        let engine = data(&flag(&clauses), &segment, false);
+        assert!(!rewritten.matchers.matchers.is_empty());
+        let contexts = [
+            json!({"key": "u", "email": "ann@example.com"}),
+            json!({"key": "u", "email": "ANN@example.com", "name": "Ann"}),
+            json!({"key": "u", "email": null}),
+            json!({"kind": "user", "key": "u", "email": 7}),
+            json!({"kind": "user", "key": "u", "groups": ["staff", "admin"]}),
+            json!({"kind": "user", "key": "u", "groups": ["staff", 3, null]}),
+            json!({"kind": "user", "key": "u", "groups": []}),
+            json!({"kind": "user", "key": "u", "groups": "admin"}),
+            json!({"kind": "org", "key": "o", "address": {"city": "Paris"}}),
+            json!({"kind": "multi", "user": {"key": "k1", "name": "Annie"},
+                   "org": {"key": "o", "address": {"city": "Lyon"}}}),
+            json!({"kind": "user", "key": "u", "/odd": "x", "odd": "x"}),
+            json!({"key": "u", "custom": {"/odd": "x"}}),
+            json!({"kind": "device", "key": "d"}),
+        ];
+        let mut served = std::collections::BTreeSet::new();
+        for context in contexts {
+            let context = parse_context(&context.to_string()).unwrap();
+            for key in ["f", "g"] {
+                let ours = evaluate(&rewritten, key, &context, json!(null));
+                let theirs = evaluate(&engine, key, &context, json!(null));
+                assert_eq!(
+                    (&ours.value, ours.variation_index, reason_json(&ours.reason)),
+                    (
+                        &theirs.value,
+                        theirs.variation_index,
+                        reason_json(&theirs.reason)
+                    ),
+                    "{key} for {context:?}"
+                );
+                served.insert((key, ours.variation_index));
+            }
+        }
+        // Every rule, the fallthrough and the segment both ways were reached.
+        assert_eq!(served.len(), clauses.len() + 1 + 2, "{served:?}");
+    }
+
+    #[test]
+    fn a_clause_on_kind_leaves_the_snapshot_to_the_engine() {
+        let clauses = [
+            json!({"attribute": "email", "op": "matches", "values": ["x"]}),
+            json!({"contextKind": "user", "attribute": "kind", "op": "startsWith", "values": ["ld-"]}),
+        ];
+        let segment = json!({"key": "s", "version": 1, "salt": "s", "included": [], "excluded": [], "rules": []});
+        let data = data(&flag(&clauses), &segment, true);
+        assert!(data.matchers.matchers.is_empty());
+        let context = parse_context(r#"{"key": "u", "email": "x"}"#).unwrap();
+        assert_eq!(evaluate(&data, "f", &context, json!(null)).value, json!(1));
+    }
+}

@@ -20,8 +20,9 @@
 //!
 //! The added kind is seen by nothing but the rewritten clauses, with one
 //! exception: a clause on the `kind` attribute tests every kind of the
-//! context. A snapshot with such a clause is left as it is (the engine then
-//! compiles as before).
+//! context. A snapshot with such a clause that the added kind's name could
+//! pass (`kind startsWith "ld-"`, say) is left as it is (the engine then
+//! compiles as before); `kind in ["user"]` and the like change nothing.
 
 use launchdarkly_server_sdk_evaluation::{
     AttributeValue, Context, ContextBuilder, Kind, MultiContextBuilder, Reference,
@@ -58,12 +59,34 @@ fn clauses(item: &mut Value) -> impl Iterator<Item = &mut Value> {
         .flatten()
 }
 
-/// Whether a clause tests the `kind` attribute.
-fn is_kind_clause(clause: &Value) -> bool {
-    matches!(
+/// Whether a clause tests the `kind` attribute in a way the added kind
+/// could change: the engine matches such a clause when any kind of the
+/// context passes its operator, so one that [`RESULTS_KIND`] passes (or whose
+/// operator is not a string comparison, to stay on the safe side) would see
+/// the added kind.
+fn sees_results_kind(clause: &Value) -> bool {
+    if !matches!(
         clause.get("attribute").and_then(Value::as_str),
         Some("kind" | "/kind")
-    )
+    ) {
+        return false;
+    }
+    let values = clause.get("values").and_then(Value::as_array);
+    let passes = |test: &dyn Fn(&str) -> bool| {
+        values
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .any(test)
+    };
+    match clause.get("op").and_then(Value::as_str) {
+        Some("in") => passes(&|v| v == RESULTS_KIND),
+        Some("startsWith") => passes(&|v| RESULTS_KIND.starts_with(v)),
+        Some("endsWith") => passes(&|v| RESULTS_KIND.ends_with(v)),
+        Some("contains") => passes(&|v| RESULTS_KIND.contains(v)),
+        Some("matches") => passes(&|v| Regex::new(v).is_ok_and(|re| re.is_match(RESULTS_KIND))),
+        _ => true,
+    }
 }
 
 /// The engine's reference for a clause: an attribute reference with a
@@ -95,7 +118,7 @@ impl Matchers {
         let kind_clause = flags
             .iter_mut()
             .chain(segments.iter_mut())
-            .any(|item| clauses(item).any(|c| is_kind_clause(c)));
+            .any(|item| clauses(item).any(|c| sees_results_kind(c)));
         if kind_clause {
             return Matchers::default();
         }
@@ -275,6 +298,28 @@ mod tests {
         }
         // Every rule, the fallthrough and the segment both ways were reached.
         assert_eq!(served.len(), clauses.len() + 1 + 2, "{served:?}");
+    }
+
+    #[test]
+    fn a_clause_on_kind_that_the_added_kind_cannot_pass_keeps_the_rewrite() {
+        let kind = |op: &str, value: &str| json!({"contextKind": "user", "attribute": "kind", "op": op, "values": [value]});
+        for (clause, sees) in [
+            (kind("in", "user"), false),
+            (kind("in", RESULTS_KIND), true),
+            (kind("startsWith", "ld-"), true),
+            (kind("startsWith", "org"), false),
+            (kind("endsWith", "matches"), true),
+            (kind("contains", "dynamo"), true),
+            (kind("matches", "^u"), false),
+            (kind("matches", "s$"), true),
+            (kind("semVerEqual", "1.0.0"), true),
+            (
+                json!({"attribute": "email", "op": "in", "values": ["ld-dynamodb.matches"]}),
+                false,
+            ),
+        ] {
+            assert_eq!(sees_results_kind(&clause), sees, "{clause}");
+        }
     }
 
     #[test]

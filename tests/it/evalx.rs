@@ -527,3 +527,110 @@ fn errors_cors_secure_mode_and_revalidation_on(host: Host) {
     );
     assert!(!served.log().contains(&backend.secret_access_key));
 }
+
+/// `tests/data/pathological.json`: client-side flags whose rules and
+/// segment test `matches` clauses, as a security review attacked them.
+fn pathological_file() -> PathBuf {
+    root().join("tests/data/pathological.json")
+}
+
+#[test]
+fn pathological_contexts_are_refused_or_answered_as_the_node_sdk_does() {
+    let backend = Backend::moto();
+    let table = unique_table("evalx-hostile");
+    cli(&backend, &table, &["create-table"], "");
+    let data = std::fs::read_to_string(pathological_file()).unwrap();
+    cli(&backend, &table, &["init", "-"], &data);
+    let served = serve(&backend, &table, &backend.endpoint, &[]);
+    let report = |context: &Value| {
+        served.send(
+            "REPORT",
+            &format!("/sdk/evalx/{CLIENT_SIDE_ID}/context"),
+            &[("content-type", "application/json")],
+            context.to_string().as_bytes(),
+        )
+    };
+    let emails = |n: usize, last: &str| {
+        let mut list = vec![json!("a"); n - 1];
+        list.push(json!(last));
+        Value::Array(list)
+    };
+
+    // Over a limit: 400, naming it.
+    let refused = [
+        // The review's body: 16,369 strings in one attribute.
+        (
+            json!({"kind": "user", "key": "x", "email": emails(16_369, "a")}),
+            "16369 values",
+        ),
+        (
+            json!({"kind": "user", "key": "x", "email": "a".repeat(4097)}),
+            "4097 bytes",
+        ),
+        (
+            Value::Object(
+                (0..300)
+                    .map(|i| (format!("a{i}"), json!(i)))
+                    .chain([("key".to_string(), json!("x"))])
+                    .collect(),
+            ),
+            "301 attributes",
+        ),
+        (
+            Value::Object(
+                (0..17)
+                    .map(|i| (format!("k{i}"), json!({"key": "x"})))
+                    .chain([("kind".to_string(), json!("multi"))])
+                    .collect(),
+            ),
+            "17 kinds",
+        ),
+    ];
+    for (context, named) in &refused {
+        let (status, _, body) = report(context);
+        let text = String::from_utf8_lossy(&body);
+        assert_eq!(status, 400, "{text}");
+        assert!(text.contains(named) && text.contains("at most"), "{text}");
+    }
+
+    // Within the limits: the Node SDK's answers, `matches` clauses reached
+    // through rules, a negated rule, a segment and a multi-kind context.
+    let answered = vec![
+        json!({"kind": "user", "key": "x", "email": emails(256, "ann@example.com")}),
+        json!({"kind": "user", "key": "x", "email": emails(256, "a")}),
+        json!({"kind": "user", "key": "x", "email": "b".repeat(4096)}),
+        json!({"kind": "user", "key": "x", "groups": emails(256, "admin-ops")}),
+        json!({"kind": "user", "key": "x", "email": null, "groups": ["staff"]}),
+        Value::Object(
+            (0..255)
+                .map(|i| (format!("a{i}"), json!(format!("{i}@example.com"))))
+                .chain([("key".to_string(), json!("x"))])
+                .collect(),
+        ),
+        json!({"kind": "multi", "user": {"key": "u", "email": "bob@example.com"},
+               "org": {"key": "o", "address": {"city": "Paris"}}}),
+    ];
+    let expected = node_oracle(&json!({
+        "data_file": pathological_file(),
+        "contexts": answered,
+        "flags": [],
+        "default": null,
+        "options": [{"clientSideOnly": true}],
+    }));
+    let states = expected["states"][0].as_array().unwrap();
+    let mut served_values = std::collections::BTreeSet::new();
+    for (context, state) in answered.iter().zip(states) {
+        let (status, _, body) = report(context);
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let got: Map<String, Value> = json_of(&body)
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v["value"].clone()))
+            .collect();
+        assert_eq!(got, values(state), "{context}");
+        served_values.extend(got.into_iter().map(|(k, v)| format!("{k}={v}")));
+    }
+    // Each flag answered both ways somewhere: every rule was reached.
+    assert_eq!(served_values.len(), 2 * 8, "{served_values:?}");
+}

@@ -34,9 +34,20 @@ impl Data {
         Self::parse(initialized, flags, segments, true)
     }
 
+    /// [`Data::from_json`] with the `matches` clauses left to the engine,
+    /// which compiles their patterns at each comparison: the reference the
+    /// pre-pass ([`crate::matches`]) is tested against.
+    pub fn from_json_without_prepass(
+        initialized: bool,
+        flags: Vec<(String, String)>,
+        segments: Vec<(String, String)>,
+    ) -> (Data, Vec<String>) {
+        Self::parse(initialized, flags, segments, false)
+    }
+
     /// [`Data::from_json`], with the `matches` clauses compiled once
     /// ([`crate::matches`]) or, when `rewrite` is false, left to the engine.
-    pub(crate) fn parse(
+    fn parse(
         initialized: bool,
         flags: Vec<(String, String)>,
         segments: Vec<(String, String)>,

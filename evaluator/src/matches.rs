@@ -33,17 +33,17 @@ use serde_json::{json, Value};
 /// The context kind that carries the results.
 pub const RESULTS_KIND: &str = "ld-dynamodb.matches";
 
-/// One `matches` clause: where its value is read, and its patterns (`None`
-/// for a value that is not a string or not a valid regex, which matches
-/// nothing, as in the engine).
+/// The `matches` clauses that read one attribute of one kind: for each, its
+/// number and its patterns (`None` for a value that is not a string or not a
+/// valid regex, which matches nothing, as in the engine).
 #[derive(Debug, Clone)]
 struct Matcher {
     kind: Kind,
     attribute: Reference,
-    patterns: Vec<Option<Regex>>,
+    clauses: Vec<(usize, Vec<Option<Regex>>)>,
 }
 
-/// The `matches` clauses of one snapshot.
+/// The `matches` clauses of one snapshot, by the attribute they read.
 #[derive(Debug, Clone, Default)]
 pub struct Matchers {
     matchers: Vec<Matcher>,
@@ -122,7 +122,8 @@ impl Matchers {
         if kind_clause {
             return Matchers::default();
         }
-        let mut matchers = Vec::new();
+        let mut matchers: Vec<Matcher> = Vec::new();
+        let mut count = 0;
         for item in flags.iter_mut().chain(segments.iter_mut()) {
             for clause in clauses(item) {
                 let well_formed = clause.get("op").and_then(Value::as_str) == Some("matches")
@@ -149,16 +150,23 @@ impl Matchers {
                 let negate = clause.get("negate").cloned().unwrap_or(Value::Bool(false));
                 *clause = json!({
                     "contextKind": RESULTS_KIND,
-                    "attribute": format!("m{}", matchers.len()),
+                    "attribute": format!("m{count}"),
                     "op": "in",
                     "values": [true],
                     "negate": negate,
                 });
-                matchers.push(Matcher {
-                    kind,
-                    attribute,
-                    patterns,
-                });
+                let same = matchers
+                    .iter_mut()
+                    .find(|m| m.kind == kind && m.attribute == attribute);
+                match same {
+                    Some(matcher) => matcher.clauses.push((count, patterns)),
+                    None => matchers.push(Matcher {
+                        kind,
+                        attribute,
+                        clauses: vec![(count, patterns)],
+                    }),
+                }
+                count += 1;
             }
         }
         Matchers { matchers }
@@ -171,20 +179,22 @@ impl Matchers {
         let mut results = ContextBuilder::new("results");
         results.kind(RESULTS_KIND);
         let mut any = false;
-        for (n, matcher) in self.matchers.iter().enumerate() {
+        for matcher in &self.matchers {
             let Some(value) = context
                 .as_kind(&matcher.kind)
                 .and_then(|c| c.get_value(&matcher.attribute))
             else {
                 continue;
             };
-            let matched = match &value {
-                AttributeValue::Null => continue,
-                AttributeValue::Array(values) => values.iter().any(|v| matcher.matches(v)),
-                other => matcher.matches(other),
-            };
-            results.set_bool(&format!("m{n}"), matched);
-            any = true;
+            for (n, patterns) in &matcher.clauses {
+                let matched = match &value {
+                    AttributeValue::Null => continue,
+                    AttributeValue::Array(values) => values.iter().any(|v| matches(patterns, v)),
+                    other => matches(patterns, other),
+                };
+                results.set_bool(&format!("m{n}"), matched);
+                any = true;
+            }
         }
         if !any {
             return context.clone();
@@ -198,17 +208,12 @@ impl Matchers {
     }
 }
 
-impl Matcher {
-    /// Whether a string value matches one of the patterns (other values
-    /// match none, as the engine's string operators say).
-    fn matches(&self, value: &AttributeValue) -> bool {
-        value.as_str().is_some_and(|text| {
-            self.patterns
-                .iter()
-                .flatten()
-                .any(|pattern| pattern.is_match(text))
-        })
-    }
+/// Whether a string value matches one of `patterns` (other values match
+/// none, as the engine's string operators say).
+fn matches(patterns: &[Option<Regex>], value: &AttributeValue) -> bool {
+    value
+        .as_str()
+        .is_some_and(|text| patterns.iter().flatten().any(|p| p.is_match(text)))
 }
 
 #[cfg(test)]
@@ -236,12 +241,13 @@ mod tests {
             "rules": [{"id": "in-segment", "variation": 1, "clauses": [
                 {"attribute": "key", "op": "segmentMatch", "values": ["s"]}]}],
             "fallthrough": {"variation": 0}, "offVariation": 0, "variations": [false, true]});
-        let (data, skipped) = Data::parse(
-            true,
-            vec![("f".into(), flag.to_string()), ("g".into(), g.to_string())],
-            vec![("s".into(), segment.to_string())],
-            rewrite,
-        );
+        let flags = vec![("f".into(), flag.to_string()), ("g".into(), g.to_string())];
+        let segments = vec![("s".into(), segment.to_string())];
+        let (data, skipped) = if rewrite {
+            Data::from_json(true, flags, segments)
+        } else {
+            Data::from_json_without_prepass(true, flags, segments)
+        };
         assert!(skipped.is_empty(), "{skipped:?}");
         data
     }

@@ -98,7 +98,8 @@ impl Error {
 }
 
 /// `error` with what a person needs to act on it: a missing table
-/// (`ResourceNotFoundException`) names the table, region and endpoint asked.
+/// (`ResourceNotFoundException`) names the table, region and endpoint asked,
+/// a request without an answer (a transport error) the endpoint it went to.
 pub fn explained(error: StoreError, config: &StoreConfig) -> StoreError {
     match error {
         StoreError::Service(mut e) if e.code == "ResourceNotFoundException" => {
@@ -108,15 +109,29 @@ pub fn explained(error: StoreError, config: &StoreConfig) -> StoreError {
                 e.message,
                 config.table,
                 config.region,
-                config
-                    .endpoint
-                    .as_deref()
-                    .unwrap_or("DynamoDB's public endpoint")
+                endpoint_of(config)
             );
             StoreError::Service(e)
         }
+        StoreError::Transport(mut e) => {
+            let endpoint = format!("endpoint {}", endpoint_of(config));
+            e.detail = Some(match e.detail {
+                Some(detail) => format!("{detail}; {endpoint}"),
+                None => endpoint,
+            });
+            StoreError::Transport(e)
+        }
         other => other,
     }
+}
+
+/// The endpoint requests go to, as scheme and authority: the configured one
+/// or DynamoDB's public one for the region (an endpoint is validated to have
+/// no user info, path or query, so this holds nothing secret).
+fn endpoint_of(config: &StoreConfig) -> String {
+    ld_dynamodb_store::endpoint::resolve(&config.region, config.endpoint.as_deref())
+        .map(|e| format!("{}://{}", e.scheme, e.authority))
+        .unwrap_or_else(|_| "an invalid endpoint".into())
 }
 
 /// The component's error as the core crate's type, whose `Display` is the
@@ -188,6 +203,65 @@ mod tests {
         assert_eq!(
             Error::Store(StoreError::InvalidInput("no key".into())).to_string(),
             "invalid input: no key"
+        );
+    }
+
+    fn config(endpoint: Option<&str>) -> StoreConfig {
+        StoreConfig {
+            table: "flags".into(),
+            prefix: None,
+            region: "eu-west-1".into(),
+            endpoint: endpoint.map(String::from),
+            credentials: crate::embed::Credentials {
+                access_key_id: "AKID".into(),
+                secret_access_key: "the-secret".into(),
+                session_token: Some("the-token".into()),
+            },
+            retry: None,
+            timeouts: None,
+            init_concurrency: None,
+            init_no_progress_ms: None,
+        }
+    }
+
+    #[test]
+    fn a_transport_error_names_the_endpoint_it_tried() {
+        let refused = |detail: Option<&str>| {
+            StoreError::Transport(wit::TransportError {
+                code: "connection-refused".into(),
+                detail: detail.map(String::from),
+                attempts: 5,
+            })
+        };
+        let local = config(Some("http://127.0.0.1:5005/"));
+        assert_eq!(
+            describe(&explained(refused(None), &local)),
+            "transport error: connection-refused (5 attempts): endpoint http://127.0.0.1:5005"
+        );
+        assert_eq!(
+            describe(&explained(refused(Some("dns error")), &config(None))),
+            "transport error: connection-refused (5 attempts): dns error; \
+             endpoint https://dynamodb.eu-west-1.amazonaws.com"
+        );
+        let text = describe(&explained(refused(None), &local));
+        assert!(!text.contains("the-secret") && !text.contains("the-token"));
+    }
+
+    #[test]
+    fn a_missing_table_names_table_region_and_endpoint() {
+        let missing = StoreError::Service(wit::ServiceError {
+            code: "ResourceNotFoundException".into(),
+            message: "Requested resource not found".into(),
+            status: 400,
+            request_id: None,
+            attempts: 1,
+        });
+        assert_eq!(
+            describe(&explained(missing, &config(None))),
+            "DynamoDB error ResourceNotFoundException: Requested resource not found (table \
+             \"flags\" in region eu-west-1 at https://dynamodb.eu-west-1.amazonaws.com: create \
+             it with `ld-dynamodb create-table`, or check the table name, the region and the \
+             endpoint) (HTTP 400, 1 attempt)"
         );
     }
 }

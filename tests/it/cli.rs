@@ -279,6 +279,13 @@ fn errors_are_one_clear_line_without_secrets() {
             && stderr.contains("ld-dynamodb create-table"),
         "{stderr}"
     );
+    // A server that does not answer: the endpoint tried is named.
+    let refused = cli.error(&["status", "--endpoint", "http://127.0.0.1:9"], "");
+    assert_eq!(
+        refused.trim_end(),
+        "ld-dynamodb: error: store unavailable: transport error: connection-refused \
+         (5 attempts): endpoint http://127.0.0.1:9"
+    );
     let bad_endpoint = cli
         .command(&["status", "--endpoint", "ftp://x"])
         .output()

@@ -90,5 +90,30 @@ test('a malformed context is a typed error, not a trap', () => {
     assert.fail('expected an error');
   } catch (e) {
     assert.equal(e.payload?.tag, 'invalid-context', `${e}`);
+    assert.equal(typeof e.payload.val, 'string');
   }
+});
+
+test('an eval-error holds a message, or the store-error variant under tag store', () => {
+  const payload = (call) => {
+    try {
+      call();
+    } catch (e) {
+      return e.payload;
+    }
+    assert.fail('expected an error');
+  };
+  const flagEvaluator = evaluator.Evaluator.open(config);
+  const invalid = payload(() => flagEvaluator.evaluate('op-in', '{"key":"u"}', 'not json'));
+  assert.equal(invalid.tag, 'invalid-default');
+  assert.equal(typeof invalid.val, 'string');
+  const closed = evaluator.Evaluator.open({
+    ...config,
+    endpoint: 'http://127.0.0.1:9',
+    retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
+  });
+  const store = payload(() => closed.evaluate('op-in', '{"key":"u"}', 'null'));
+  assert.equal(store.tag, 'store');
+  assert.equal(store.val.tag, 'transport');
+  assert.equal(store.val.val.code, 'connection-refused');
 });

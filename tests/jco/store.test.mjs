@@ -88,6 +88,25 @@ test('the data store works end to end against dynalite', () => {
   assert.equal(colon.tag, 'invalid-input');
 });
 
+test('a missing table is a service error: its code, message, status and request id', () => {
+  const store = Store.open(config({ table: `t-jco-missing-${process.pid}` }));
+  let thrown;
+  try {
+    store.get('features', 'f1');
+  } catch (e) {
+    thrown = e;
+  }
+  // jco's message does not describe the variant: the README says to read the payload.
+  assert.match(String(thrown?.message), /see error\.payload/);
+  const { tag, val } = thrown.payload;
+  assert.equal(tag, 'service');
+  assert.equal(val.code, 'ResourceNotFoundException');
+  assert.equal(val.status, 400);
+  assert.equal(typeof val.message, 'string');
+  assert.ok('requestId' in val, JSON.stringify(Object.keys(val)));
+  assert.equal(val.attempts, 1);
+});
+
 test('a closed port is a typed transport error', () => {
   const store = Store.open(config({
     endpoint: 'http://127.0.0.1:9',

@@ -5,8 +5,9 @@
 # (BENCH_BASELINE_REV); and the edge flag server under `wasmtime
 # serve`; then Init through a partition emulator beside the Python store, and
 # the flag evaluator beside LaunchDarkly's Node server SDK, the edge server
-# under bursts of 16 to 1,024 connections, and its client-side evaluation
-# routes (evalx GET and REPORT). Prints the tables
+# under 16 to 1,024 connections, its snapshot beside a new instance per answer
+# (which runs the load section again), and its client-side evaluation routes
+# (evalx GET and REPORT). Prints the tables
 # and writes each section of BENCHMARKS.md. Not part of the tests.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -58,6 +59,10 @@ start_dynalite "$logs/bench-dynalite.log"
   --evaluator "$root/target/component/flag-evaluator.wasm" \
   --out "$root/BENCHMARKS.md"
 "$root/target/debug/ld-dynamodb-bench" edge-load \
+  --endpoint "$LD_TEST_DYNALITE_ENDPOINT" \
+  --wasmtime "$root/.tools/bin/wasmtime" \
+  --out "$root/BENCHMARKS.md"
+"$root/target/debug/ld-dynamodb-bench" edge-snapshot \
   --endpoint "$LD_TEST_DYNALITE_ENDPOINT" \
   --wasmtime "$root/.tools/bin/wasmtime" \
   --out "$root/BENCHMARKS.md"

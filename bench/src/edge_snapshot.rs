@@ -287,6 +287,7 @@ pub async fn report(
     dynalite: &str,
     time: Duration,
     outage: Duration,
+    load_window: Duration,
 ) -> Result<(String, String)> {
     let runtime = Runtime::load_or_embedded(None)?;
     let component =
@@ -441,7 +442,7 @@ pub async fn report(
     text += &ratios;
     text += &outage_table.unwrap_or_default();
     drop(delay);
-    let (load_text, load_ratio) = super::edge_load::report(wasmtime, dynalite).await?;
+    let (load_text, load_ratio) = super::edge_load::report(wasmtime, dynalite, load_window).await?;
     text += &format!(
         "\nUnder load (the next section, run again in this run with the same serve options): \
          requests per second at 1,024 connections ÷ those at 64: {load_ratio:.2}.\n"

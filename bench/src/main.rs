@@ -100,8 +100,8 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
-    /// The edge flag server under bursts of 16 to 1,024 connections; writes
-    /// its section of the report.
+    /// The edge flag server under 16 to 1,024 connections; writes its
+    /// section of the report.
     EdgeLoad {
         #[arg(long)]
         endpoint: String,
@@ -110,6 +110,9 @@ enum Cmd {
         wasmtime: PathBuf,
         #[arg(long)]
         out: PathBuf,
+        /// Seconds of load per number of connections.
+        #[arg(long, env = "LD_BENCH_EDGE_LOAD_SECONDS", default_value_t = 10.0)]
+        seconds: f64,
     },
     /// The edge flag server answering from its snapshot (instances reused)
     /// beside a new instance per answer, an outage, and the edge-load
@@ -128,6 +131,9 @@ enum Cmd {
         /// Seconds of the outage.
         #[arg(long, env = "LD_BENCH_EDGE_OUTAGE_SECONDS", default_value_t = 10.0)]
         outage_seconds: f64,
+        /// Seconds of the edge-load section per number of connections.
+        #[arg(long, env = "LD_BENCH_EDGE_LOAD_SECONDS", default_value_t = 10.0)]
+        load_seconds: f64,
     },
     /// Client-side evaluation (evalx GET and REPORT) of the edge flag server;
     /// writes its section of the report.
@@ -183,8 +189,10 @@ async fn main() -> Result<()> {
             endpoint,
             wasmtime,
             out,
+            seconds,
         } => {
-            let (text, _) = edge_load::report(&wasmtime, &endpoint).await?;
+            let (text, _) =
+                edge_load::report(&wasmtime, &endpoint, Duration::from_secs_f64(seconds)).await?;
             println!("{text}");
             report::replace_section(&out, "edge-load", &text)
         }
@@ -194,12 +202,14 @@ async fn main() -> Result<()> {
             out,
             seconds,
             outage_seconds,
+            load_seconds,
         } => {
             let (text, load) = edge_snapshot::report(
                 &wasmtime,
                 &endpoint,
                 Duration::from_secs_f64(seconds),
                 Duration::from_secs_f64(outage_seconds),
+                Duration::from_secs_f64(load_seconds),
             )
             .await?;
             println!("{text}\n{load}");

@@ -18,12 +18,20 @@ use ld_dynamodb_host::data::Kind;
 #[derive(Debug, Parser)]
 #[command(name = "ld-dynamodb", version)]
 pub struct Cli {
-    /// Name of the DynamoDB table (hash key `namespace` S, range key `key` S).
-    #[arg(long, env = "LD_DYNAMODB_TABLE", global = true, default_value = "")]
-    pub table: String,
+    /// Name of the DynamoDB table (hash key `namespace` S, range key `key` S); required.
+    // No default: a missing table is the error of `environment::require_table`,
+    // which names --table and LD_DYNAMODB_TABLE. Environment values are not
+    // shown in the help (an unset variable would read `[env: NAME=]`).
+    #[arg(long, env = "LD_DYNAMODB_TABLE", hide_env_values = true, global = true)]
+    pub table: Option<String>,
 
     /// Prefix of the namespaces (`PREFIX:features`); none by default.
-    #[arg(long, env = "LD_DYNAMODB_PREFIX", global = true)]
+    #[arg(
+        long,
+        env = "LD_DYNAMODB_PREFIX",
+        hide_env_values = true,
+        global = true
+    )]
     pub prefix: Option<String>,
 
     /// AWS region [env: AWS_REGION, then AWS_DEFAULT_REGION, then the profile's region].
@@ -36,13 +44,18 @@ pub struct Cli {
     pub endpoint: Option<String>,
 
     /// Another build of the component to load instead of the one built into this binary.
-    #[arg(long, env = "LD_DYNAMODB_COMPONENT", global = true)]
+    #[arg(
+        long,
+        env = "LD_DYNAMODB_COMPONENT",
+        hide_env_values = true,
+        global = true
+    )]
     pub component: Option<PathBuf>,
 
     /// How long one call into the component may run, in seconds (an Init of
     /// many items at a low write capacity needs more than the default).
-    #[arg(long, env = "LD_DYNAMODB_CALL_TIMEOUT", global = true, default_value_t = 300.0,
-          value_parser = seconds)]
+    #[arg(long, env = "LD_DYNAMODB_CALL_TIMEOUT", hide_env_values = true, global = true,
+          default_value_t = 300.0, value_parser = seconds)]
     pub call_timeout: f64,
 
     #[command(subcommand)]

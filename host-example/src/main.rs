@@ -65,14 +65,15 @@ fn one_line(e: &anyhow::Error) -> String {
 /// AWS default chain (environment, shared files with `AWS_PROFILE`, web
 /// identity, ECS/EKS container credentials, IMDS).
 async fn store_config(cli: &Cli) -> Result<StoreConfig> {
-    environment::require_table(&cli.table)?;
+    let table = cli.table.clone().unwrap_or_default();
+    environment::require_table(&table)?;
     let region = environment::require_region(cli.region.clone()).await?;
     let credentials = CredentialSource::default_chain(None)
         .await
         .current()
         .await?;
     Ok(StoreConfig {
-        table: cli.table.clone(),
+        table,
         prefix: cli.prefix.clone().filter(|p| !p.is_empty()),
         region,
         endpoint: cli.endpoint.clone().or_else(environment::endpoint),

@@ -252,11 +252,21 @@ fn errors_are_one_clear_line_without_secrets() {
         !stderr.contains("ProviderError("),
         "no Debug dump: {stderr}"
     );
-    let stderr = one_line(cli.command(&["status"]).env_remove("LD_DYNAMODB_TABLE"));
-    assert!(
-        stderr.contains("LD_DYNAMODB_TABLE") && stderr.contains("--table"),
-        "{stderr}"
-    );
+    // No table, from the environment or the option (or an empty one): every
+    // command that reaches the table says how to name it.
+    for args in [
+        &["status"][..],
+        &["create-table"],
+        &["get", "flags", "f1", "--table", ""],
+    ] {
+        let mut command = cli.command(args);
+        command.env_remove("LD_DYNAMODB_TABLE");
+        assert_eq!(
+            one_line(&mut command).trim_end(),
+            "ld-dynamodb: error: invalid configuration: no table name: set LD_DYNAMODB_TABLE, \
+             or pass --table to the CLI"
+        );
+    }
     let stderr = one_line(
         cli.command(&["status"])
             .env_remove("AWS_DEFAULT_REGION")
@@ -363,6 +373,35 @@ fn help_explains_every_option() {
     ] {
         assert!(help.contains(needle), "--help mentions {needle}:\n{help}");
     }
+    // The table is required and has no default; environment variables are
+    // named without their values (an unset one is not shown as `NAME=`).
+    assert!(
+        help.contains(
+            "      --table <TABLE>\n          Name of the DynamoDB table (hash key `namespace` S, \
+             range key `key` S); required\n          \n          [env: LD_DYNAMODB_TABLE]\n\n"
+        ),
+        "{help}"
+    );
+    for name in [
+        "LD_DYNAMODB_PREFIX",
+        "LD_DYNAMODB_COMPONENT",
+        "LD_DYNAMODB_CALL_TIMEOUT",
+    ] {
+        assert!(help.contains(&format!("[env: {name}]\n")), "{name}: {help}");
+    }
+    assert!(
+        !help.contains("=]") && !help.contains("[default: \"\"]"),
+        "{help}"
+    );
+    // A value set in the environment is not shown either.
+    let out = cli
+        .command(&["--help"])
+        .env("LD_DYNAMODB_COMPONENT", "/some/build.wasm")
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8(out.stdout)
+        .unwrap()
+        .contains("/some/build.wasm"));
 }
 
 #[test]

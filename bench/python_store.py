@@ -3,9 +3,12 @@
 
 stdin: {"endpoint", "region", "access_key_id", "secret_access_key", "op",
         "runs", "data_file" (init), "table" (get_all/gets), "keys" (gets),
-        "report" (init: also count what was stored)}
+        "report" (init: also count what was stored), "admin_endpoint"
+        (optional: where the table is made, scanned and deleted; "endpoint"
+        by default)}
 stdout: [{"wall": s, "cpu": s, "requests": n, "server_cpu": s}, ...] one per run;
-        with "report", each also has "stored" (item rows) and "marker" (bool).
+        with "report", each also has "stored" (item rows) and "marker" (bool),
+        and "error" (text) when the Init raised.
 
 init: each run gets a fresh table (created and deleted outside the timing).
 CPU is this process's own user+sys time (resource.getrusage).
@@ -42,7 +45,7 @@ def main():
         "aws_access_key_id": spec["access_key_id"],
         "aws_secret_access_key": spec["secret_access_key"],
     }
-    admin = boto3.client("dynamodb", **opts)
+    admin = boto3.client("dynamodb", **dict(opts, endpoint_url=spec.get("admin_endpoint", spec["endpoint"])))
     results = []
     data = None
     if spec["op"] == "init":
@@ -64,8 +67,14 @@ def main():
         count = [0]
         client.meta.events.register("before-send.dynamodb", lambda **kw: count.__setitem__(0, count[0] + 1))
         wall0, cpu0, server0 = time.perf_counter(), cpu(), server_cpu(spec["server_pid"])
+        error = None
         if spec["op"] == "init":
-            store.init(data)
+            try:
+                store.init(data)
+            except Exception as e:  # reported, so that the store's failure is a row
+                if not spec.get("report"):
+                    raise
+                error = f"{type(e).__name__}: {e}"
         elif spec["op"] == "get_all":
             items = store.all(FEATURES, lambda x: x)
             assert len(items) == spec["expect"], len(items)
@@ -82,6 +91,8 @@ def main():
             ]
             result["stored"] = sum(1 for ns in rows if ns in ("features", "segments"))
             result["marker"] = "$inited" in rows
+            if error is not None:
+                result["error"] = error
         results.append(result)
         if spec["op"] == "init":
             admin.delete_table(TableName=table)

@@ -3,7 +3,8 @@
 # the same local dynalite, directly and through a 10 ms and a 50 ms delay
 # proxy; the component beside the build of an earlier commit
 # (BENCH_BASELINE_REV); and the edge flag server under `wasmtime
-# serve`; then Init through a partition emulator beside the Python store, and
+# serve`; then Init through a partition emulator and through the fault mix of
+# issue 27 beside the Python store, and
 # the flag evaluator beside LaunchDarkly's Node server SDK, the edge server
 # under 16 to 1,024 connections, its snapshot beside a new instance per answer
 # (which runs the load section again), and its client-side evaluation routes
@@ -49,6 +50,12 @@ start_dynalite "$logs/bench-dynalite.log"
   --out "$root/BENCHMARKS.md" \
   --command "scripts/bench.sh"
 "$root/target/debug/ld-dynamodb-bench" pacing \
+  --endpoint "$LD_TEST_DYNALITE_ENDPOINT" \
+  --server-pid "${EMULATOR_PIDS[0]}" \
+  --python "$root/.tools/venv/bin/python" \
+  --runs "${BENCH_RUNS:-3}" \
+  --out "$root/BENCHMARKS.md"
+"$root/target/debug/ld-dynamodb-bench" fault-mix \
   --endpoint "$LD_TEST_DYNALITE_ENDPOINT" \
   --server-pid "${EMULATOR_PIDS[0]}" \
   --python "$root/.tools/venv/bin/python" \

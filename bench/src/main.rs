@@ -16,6 +16,7 @@ mod edge;
 mod edge_load;
 mod edge_snapshot;
 mod evaluator;
+mod fault_mix;
 mod measure;
 mod pacing;
 mod report;
@@ -88,6 +89,21 @@ enum Cmd {
         /// The partition's write units per second, one Init series each.
         #[arg(long, value_delimiter = ',', default_values_t = [200.0, 1000.0, 5000.0])]
         rates: Vec<f64>,
+    },
+    /// Init through the fault mix of issue 27, beside the Python store;
+    /// writes its section of the report.
+    FaultMix {
+        #[arg(long)]
+        endpoint: String,
+        /// dynalite's process id (the Python script reads its CPU time).
+        #[arg(long)]
+        server_pid: u32,
+        #[arg(long)]
+        python: PathBuf,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        #[arg(long)]
+        out: PathBuf,
     },
     /// The flag evaluator beside LaunchDarkly's Node server SDK; writes its
     /// section of the report.
@@ -174,6 +190,18 @@ async fn main() -> Result<()> {
                 pacing::report(&runtime, &endpoint, &python, runs, server_pid, &rates).await?;
             println!("{text}");
             report::replace_section(&out, "pacing", &text)
+        }
+        Cmd::FaultMix {
+            endpoint,
+            server_pid,
+            python,
+            runs,
+            out,
+        } => {
+            let runtime = Runtime::load_or_embedded(None)?;
+            let text = fault_mix::report(&runtime, &endpoint, &python, runs, server_pid).await?;
+            println!("{text}");
+            report::replace_section(&out, "fault-mix", &text)
         }
         Cmd::Evaluator {
             endpoint,

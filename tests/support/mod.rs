@@ -1,6 +1,7 @@
 //! Shared test support: the compiled component, the two emulators started by
 //! `scripts/test.sh`, unique tables, and an independent boto3 client.
 
+pub mod faults;
 pub mod iam;
 pub mod proxy;
 

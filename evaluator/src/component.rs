@@ -215,7 +215,7 @@ impl GuestEvaluator for EvaluatorResource {
             with_reasons: options.with_reasons,
             details_only_for_tracked_flags: options.details_only_for_tracked_flags,
         };
-        Ok(crate::all_flags_state(&*self.data()?, &context, options).to_string())
+        Ok(crate::all_flags_state(&*self.data()?, &context, options))
     }
 
     fn secure_mode_hash(&self, context_json: String, sdk_key: String) -> Result<String, EvalError> {

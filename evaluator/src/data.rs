@@ -13,7 +13,10 @@ use crate::matches::Matchers;
 #[derive(Debug, Clone, Default)]
 pub struct Data {
     pub initialized: bool,
-    flags: HashMap<String, Flag>,
+    /// The flags, sorted by key.
+    flags: Vec<Flag>,
+    /// Where each flag is in `flags`.
+    index: HashMap<String, usize>,
     segments: HashMap<String, Segment>,
     /// The `matches` clauses, evaluated before the engine runs.
     pub(crate) matchers: Matchers,
@@ -62,12 +65,20 @@ impl Data {
         } else {
             Matchers::default()
         };
-        let flags = parse(flag_keys, flags, "flag", &mut skipped);
+        let flags: HashMap<String, Flag> = parse(flag_keys, flags, "flag", &mut skipped);
         let segments = parse(segment_keys, segments, "segment", &mut skipped);
+        let mut flags: Vec<(String, Flag)> = flags.into_iter().collect();
+        flags.sort_by(|a, b| a.0.cmp(&b.0));
+        let index = flags
+            .iter()
+            .enumerate()
+            .map(|(i, (key, _))| (key.clone(), i))
+            .collect();
         (
             Data {
                 initialized,
-                flags,
+                flags: flags.into_iter().map(|(_, flag)| flag).collect(),
+                index,
                 segments,
                 matchers,
             },
@@ -82,15 +93,18 @@ impl Data {
     }
 
     /// The flags, sorted by key.
-    pub fn flags(&self) -> Vec<&Flag> {
-        let mut flags: Vec<&Flag> = self.flags.values().collect();
-        flags.sort_by(|a, b| a.key.cmp(&b.key));
-        flags
+    pub fn flags(&self) -> impl Iterator<Item = &Flag> {
+        self.flags.iter()
+    }
+
+    /// How many flags there are.
+    pub fn flag_count(&self) -> usize {
+        self.flags.len()
     }
 
     /// One flag.
     pub fn flag(&self, key: &str) -> Option<&Flag> {
-        self.flags.get(key)
+        self.index.get(key).map(|&i| &self.flags[i])
     }
 }
 
@@ -150,7 +164,7 @@ fn fill_flag_defaults(flag: &mut Value) {
 
 impl Store for Data {
     fn flag(&self, flag_key: &str) -> Option<Flag> {
-        self.flags.get(flag_key).cloned()
+        Data::flag(self, flag_key).cloned()
     }
 
     fn segment(&self, segment_key: &str) -> Option<Segment> {

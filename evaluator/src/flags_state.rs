@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use launchdarkly_server_sdk_evaluation::{
     evaluate as evaluate_flag, Context, PrerequisiteEvent, PrerequisiteEventRecorder,
 };
-use serde_json::{json, Map, Value};
+use serde::Serialize;
 
 use crate::{reason_json, value_json, Data};
 
@@ -43,13 +43,14 @@ impl PrerequisiteEventRecorder for Prerequisites<'_> {
     }
 }
 
-/// `{flag key: value, ..., "$flagsState": {flag key: metadata}, "$valid": bool}`;
+/// `{"$flagsState": {flag key: metadata}, "$valid": bool, flag key: value,
+/// ...}` as JSON text, written in one pass over the flags in key order;
 /// `$valid` is false when the data is not initialized (the flags there are
 /// still evaluated, as the SDKs do with a store's last known data).
-pub fn all_flags_state(data: &Data, context: &Context, options: StateOptions) -> Value {
+pub fn all_flags_state(data: &Data, context: &Context, options: StateOptions) -> String {
     let context = &data.prepare(context);
-    let mut state = Map::new();
-    let mut metadata = Map::new();
+    let mut values = Vec::with_capacity(64 * data.flag_count());
+    let mut metadata = Vec::with_capacity(64 * data.flag_count());
     for flag in data.flags() {
         let included = match options.filter {
             Filter::All => true,
@@ -70,44 +71,85 @@ pub fn all_flags_state(data: &Data, context: &Context, options: StateOptions) ->
             && !track_events
             && !experiment
             && flag.debug_events_until_date.is_none();
-        let mut meta = Map::new();
+
+        values.push(b',');
+        write_json(&mut values, &flag.key);
+        values.push(b':');
+        match detail.value {
+            Some(value) => write_json(&mut values, &value_json(value)),
+            None => values.extend(b"null"),
+        }
+
+        if !metadata.is_empty() {
+            metadata.push(b',');
+        }
+        write_json(&mut metadata, &flag.key);
+        metadata.extend(b":{");
+        let mut fields = Fields(&mut metadata, false);
         if let Some(index) = detail.variation_index {
-            meta.insert("variation".into(), json!(index));
+            fields.field("variation", &index);
         }
         if !omit_details {
-            meta.insert("version".into(), json!(flag.version));
+            fields.field("version", &flag.version);
         }
         if experiment || (options.with_reasons && !omit_details) {
-            meta.insert("reason".into(), reason_json(&detail.reason));
+            fields.field("reason", &reason_json(&detail.reason));
         }
         if track_events {
-            meta.insert("trackEvents".into(), json!(true));
+            fields.field("trackEvents", &true);
         }
         if experiment {
-            meta.insert("trackReason".into(), json!(true));
+            fields.field("trackReason", &true);
         }
         if let Some(until) = flag.debug_events_until_date {
-            meta.insert("debugEventsUntilDate".into(), json!(until));
+            fields.field("debugEventsUntilDate", &until);
         }
         let keys = prerequisites.keys.into_inner();
         if !keys.is_empty() {
-            meta.insert("prerequisites".into(), json!(keys));
+            fields.field("prerequisites", &keys);
         }
-        state.insert(
-            flag.key.clone(),
-            detail.value.map_or(Value::Null, value_json),
-        );
-        metadata.insert(flag.key.clone(), Value::Object(meta));
+        metadata.push(b'}');
     }
-    state.insert("$flagsState".into(), Value::Object(metadata));
-    state.insert("$valid".into(), json!(data.initialized));
-    Value::Object(state)
+    let mut out = Vec::with_capacity(values.len() + metadata.len() + 40);
+    out.extend(b"{\"$flagsState\":{");
+    out.extend(metadata);
+    out.extend(b"},\"$valid\":");
+    out.extend(if data.initialized {
+        &b"true"[..]
+    } else {
+        b"false"
+    });
+    out.extend(values);
+    out.push(b'}');
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+/// Appends the JSON of `value`.
+fn write_json(out: &mut Vec<u8>, value: &(impl Serialize + ?Sized)) {
+    serde_json::to_writer(out, value).expect("a Vec takes any JSON")
+}
+
+/// The fields of one JSON object being written: the buffer, and whether a
+/// field was written (so the next one needs a comma).
+struct Fields<'a>(&'a mut Vec<u8>, bool);
+
+impl Fields<'_> {
+    fn field(&mut self, name: &str, value: &(impl Serialize + ?Sized)) {
+        if self.1 {
+            self.0.push(b',');
+        }
+        self.1 = true;
+        write_json(self.0, name);
+        self.0.push(b':');
+        write_json(self.0, value);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::parse_context;
+    use serde_json::{json, Value};
 
     fn flag(key: &str, extra: Value) -> (String, String) {
         let mut flag = json!({"key": key, "version": 4, "on": true, "salt": "s",
@@ -146,7 +188,7 @@ mod tests {
             vec![],
         );
         let context = parse_context(r#"{"key": "u"}"#).unwrap();
-        all_flags_state(&data, &context, options)
+        serde_json::from_str(&all_flags_state(&data, &context, options)).unwrap()
     }
 
     const ALL: StateOptions = StateOptions {

@@ -1,16 +1,50 @@
 //! The flag evaluator component (`target/component/flag-evaluator.wasm`, the
 //! evaluator composed with the store) in wasmtime: LaunchDarkly evaluation
 //! over the table, called from Rust.
+//!
+//! [`Evaluator::builder`] opens one as [`crate::DataStore::builder`] opens a
+//! store: the region, endpoint and credentials from the environment and the
+//! AWS default chain, the credentials kept current. The README's example:
+//!
+//! ```no_run
+//! # use std::time::Duration;
+//! # use ld_dynamodb_host::evaluator::{Evaluator, EvaluatorRuntime, FlagFilter, StateOptions};
+//! # async fn example() -> anyhow::Result<()> {
+//! let runtime = EvaluatorRuntime::load("target/component/flag-evaluator.wasm".as_ref())?;
+//! // Region, endpoint and credentials (refreshed before they expire) as DataStore::builder reads them.
+//! let mut flags = Evaluator::builder("flags")
+//!     .region("us-east-1")
+//!     .cache_ttl(Duration::from_secs(15))  // one read of the table serves 15 s of calls
+//!     .build(&runtime)
+//!     .await?;
+//! let detail = flags.evaluate("checkout-banner", r#"{"kind":"user","key":"user-1"}"#, "false").await??;
+//! println!("{} {:?} {}", detail.value_json, detail.variation_index, detail.reason_json);
+//! let bootstrap = flags.all_flags_state(r#"{"key":"user-1"}"#, StateOptions {
+//!     filter: FlagFilter::ClientSide, with_reasons: false, details_only_for_tracked_flags: false,
+//! }).await??;
+//! # let _ = bootstrap;
+//! # Ok(())
+//! # }
+//! ```
 
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use wasmtime::component::{Component, ResourceAny};
 use wasmtime::{Engine, Store};
 
 use crate::cache;
-use crate::embed::{new_engine, proxy_linker, HostOptions, HostState, HostStore, StoreConfig};
+use crate::credentials::{self, CredentialSource, Resolved};
+use crate::embed::{
+    new_engine, proxy_linker, wit, Credentials, HostOptions, HostState, HostStore, RetryPolicy,
+    StoreConfig, Timeouts,
+};
+use crate::error::Error;
+use crate::store::DataStoreBuilder;
 
 mod bindings {
     //! Generated from the WIT, whose doc comments document the types.
@@ -84,7 +118,131 @@ impl EvaluatorRuntime {
             store,
             bindings,
             handle,
+            credentials: None,
         }))
+    }
+}
+
+/// Settings of an [`Evaluator`] on a table, as [`DataStoreBuilder`]'s:
+/// [`EvaluatorBuilder::build`] opens it.
+#[derive(Debug, Clone)]
+pub struct EvaluatorBuilder {
+    store: DataStoreBuilder,
+    cache_ttl: Option<Duration>,
+}
+
+impl EvaluatorBuilder {
+    /// An evaluator on `table`, with no prefix, the region from `AWS_REGION`
+    /// (or the profile), the endpoint from `AWS_ENDPOINT_URL_DYNAMODB` or
+    /// `AWS_ENDPOINT_URL` (else DynamoDB's public one), the AWS default
+    /// credential chain, and no cache: see [`crate::environment`].
+    pub fn new(table: impl Into<String>) -> Self {
+        EvaluatorBuilder {
+            store: DataStoreBuilder::new(table),
+            cache_ttl: None,
+        }
+    }
+
+    /// Namespaces become `prefix:features`, `prefix:segments`, ...
+    pub fn prefix(self, prefix: impl Into<String>) -> Self {
+        self.with_store(|s| s.prefix(prefix))
+    }
+
+    /// The AWS region (also the signing region).
+    pub fn region(self, region: impl Into<String>) -> Self {
+        self.with_store(|s| s.region(region))
+    }
+
+    /// Another endpoint, such as `http://127.0.0.1:8000` (instead of the
+    /// environment's).
+    pub fn endpoint(self, endpoint: impl Into<String>) -> Self {
+        self.with_store(|s| s.endpoint(endpoint))
+    }
+
+    /// Where credentials come from (default: [`CredentialSource::default_chain`]).
+    /// They are fetched again before they expire, and when DynamoDB rejects
+    /// them; the evaluator then opens again with the new ones (its cache
+    /// starts empty).
+    pub fn credentials(self, source: CredentialSource) -> Self {
+        self.with_store(|s| s.credentials(source))
+    }
+
+    /// How failed requests are retried (default: 5 attempts, 50 ms base, 2 s cap).
+    pub fn retry(self, retry: RetryPolicy) -> Self {
+        self.with_store(|s| s.retry(retry))
+    }
+
+    /// Request timeouts (default: the component's 30 s deadline per attempt).
+    pub fn timeouts(self, timeouts: Timeouts) -> Self {
+        self.with_store(|s| s.timeouts(timeouts))
+    }
+
+    /// How long one snapshot of the table (flags, segments, the `$inited`
+    /// marker, read in one round trip) serves later calls; never longer.
+    /// Default: none, every call reads the table.
+    pub fn cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_ttl = Some(ttl).filter(|ttl| !ttl.is_zero());
+        self
+    }
+
+    /// Memory cap, call timeout, outbound policy and stderr of the instance.
+    pub fn host_options(self, options: HostOptions) -> Self {
+        self.with_store(|s| s.host_options(options))
+    }
+
+    fn with_store(mut self, set: impl FnOnce(DataStoreBuilder) -> DataStoreBuilder) -> Self {
+        self.store = set(self.store);
+        self
+    }
+
+    /// Resolves the credentials and opens the evaluator in a fresh instance of
+    /// `runtime`, which validates the configuration (no request is sent).
+    pub async fn build(self, runtime: &EvaluatorRuntime) -> Result<Evaluator, Error> {
+        let (config, resolved, source, host) = self.store.resolve().await?;
+        let mut evaluator = runtime
+            .open_with_cache(&host, &config, self.cache_ttl)
+            .await
+            .map_err(Error::Host)?
+            .map_err(|e| Error::Store(e.into()))?;
+        evaluator.credentials = Some(Refresh {
+            source,
+            generation: resolved.generation,
+            config: evaluator_config(&config, self.cache_ttl),
+        });
+        Ok(evaluator)
+    }
+}
+
+/// The credentials an evaluator from [`EvaluatorBuilder`] keeps current.
+struct Refresh {
+    source: CredentialSource,
+    /// The generation of the credentials it was opened with.
+    generation: u64,
+    /// Its configuration, to open it again with other credentials.
+    config: api::Config,
+}
+
+/// The evaluator's store error as the store's own (the same variant), for
+/// [`Error::Store`] and its one text.
+impl From<api::StoreError> for wit::StoreError {
+    fn from(error: api::StoreError) -> Self {
+        match error {
+            api::StoreError::InvalidConfig(m) => wit::StoreError::InvalidConfig(m),
+            api::StoreError::InvalidInput(m) => wit::StoreError::InvalidInput(m),
+            api::StoreError::Transport(t) => wit::StoreError::Transport(wit::TransportError {
+                code: t.code,
+                detail: t.detail,
+                attempts: t.attempts,
+            }),
+            api::StoreError::Service(s) => wit::StoreError::Service(wit::ServiceError {
+                code: s.code,
+                message: s.message,
+                status: s.status,
+                request_id: s.request_id,
+                attempts: s.attempts,
+            }),
+            api::StoreError::MalformedResponse(m) => wit::StoreError::MalformedResponse(m),
+        }
     }
 }
 
@@ -96,11 +254,7 @@ fn evaluator_config(config: &StoreConfig, ttl: Option<std::time::Duration>) -> a
         prefix: config.prefix.clone(),
         region: config.region.clone(),
         endpoint: config.endpoint.clone(),
-        credentials: api::Credentials {
-            access_key_id: config.credentials.access_key_id.clone(),
-            secret_access_key: config.credentials.secret_access_key.clone(),
-            session_token: config.credentials.session_token.clone(),
-        },
+        credentials: api_credentials(config.credentials.clone()),
         retry: config.retry.map(|r| api::RetryPolicy {
             max_attempts: r.max_attempts,
             base_delay_ms: r.base_delay_ms,
@@ -118,14 +272,36 @@ fn evaluator_config(config: &StoreConfig, ttl: Option<std::time::Duration>) -> a
     }
 }
 
-/// An open evaluator in its instance.
+/// A call on an open evaluator: the outer `Result` is a trap.
+type Call<'s, T> =
+    Pin<Box<dyn Future<Output = wasmtime::Result<Result<T, EvalError>>> + Send + 's>>;
+
+/// Credentials as the evaluator's record.
+fn api_credentials(c: Credentials) -> api::Credentials {
+    api::Credentials {
+        access_key_id: c.access_key_id,
+        secret_access_key: c.secret_access_key,
+        session_token: c.session_token,
+    }
+}
+
+/// An open evaluator in its instance. The outer `Result` of each call is a
+/// trap or host failure (or, for one from [`Evaluator::builder`], credentials
+/// that could not be fetched); the inner one the evaluator's own error.
 pub struct Evaluator {
     store: Store<HostState>,
     bindings: EvaluatorExports,
     handle: ResourceAny,
+    /// Set by [`EvaluatorBuilder`]: the credentials it keeps current.
+    credentials: Option<Refresh>,
 }
 
 impl Evaluator {
+    /// Settings for an evaluator on `table`.
+    pub fn builder(table: impl Into<String>) -> EvaluatorBuilder {
+        EvaluatorBuilder::new(table)
+    }
+
     /// One flag for a context (JSON); `default_json` when it cannot be evaluated.
     pub async fn evaluate(
         &mut self,
@@ -133,18 +309,17 @@ impl Evaluator {
         context_json: &str,
         default_json: &str,
     ) -> Result<Result<Evaluation, EvalError>> {
-        self.bindings
-            .ld_dynamodb_evaluation_evaluator()
-            .evaluator()
-            .call_evaluate(
-                &mut self.store,
-                self.handle,
-                flag_key,
-                context_json,
-                default_json,
-            )
-            .await
-            .map_err(anyhow::Error::from)
+        let args = (flag_key, context_json, default_json);
+        self.signed(&args, |e, &(flag, context, default)| {
+            Box::pin(async move {
+                e.bindings
+                    .ld_dynamodb_evaluation_evaluator()
+                    .evaluator()
+                    .call_evaluate(&mut e.store, e.handle, flag, context, default)
+                    .await
+            })
+        })
+        .await
     }
 
     /// Every flag's state for a context, as `allFlagsState(...).toJSON()`.
@@ -153,12 +328,16 @@ impl Evaluator {
         context_json: &str,
         options: StateOptions,
     ) -> Result<Result<String, EvalError>> {
-        self.bindings
-            .ld_dynamodb_evaluation_evaluator()
-            .evaluator()
-            .call_all_flags_state(&mut self.store, self.handle, context_json, options)
-            .await
-            .map_err(anyhow::Error::from)
+        self.signed(&(context_json, options), |e, &(context, options)| {
+            Box::pin(async move {
+                e.bindings
+                    .ld_dynamodb_evaluation_evaluator()
+                    .evaluator()
+                    .call_all_flags_state(&mut e.store, e.handle, context, options)
+                    .await
+            })
+        })
+        .await
     }
 
     /// The secure-mode hash of a context.
@@ -167,11 +346,76 @@ impl Evaluator {
         context_json: &str,
         sdk_key: &str,
     ) -> Result<Result<String, EvalError>> {
-        self.bindings
+        self.signed(&(context_json, sdk_key), |e, &(context, key)| {
+            Box::pin(async move {
+                e.bindings
+                    .ld_dynamodb_evaluation_evaluator()
+                    .evaluator()
+                    .call_secure_mode_hash(&mut e.store, e.handle, context, key)
+                    .await
+            })
+        })
+        .await
+    }
+
+    /// Runs `call` with the current credentials, and once more with fresh
+    /// ones if DynamoDB rejected them and a refresh gives others, as a
+    /// [`crate::DataStore`] does (an evaluator opened with a fixed
+    /// configuration just runs it).
+    /// (The arguments are passed, not captured, so that the call's future may
+    /// borrow them for as long as it borrows the evaluator.)
+    async fn signed<A: Sync, T>(
+        &mut self,
+        args: &A,
+        call: impl for<'s> Fn(&'s mut Evaluator, &'s A) -> Call<'s, T>,
+    ) -> Result<Result<T, EvalError>> {
+        let Some(held) = &self.credentials else {
+            return Ok(call(self, args).await?);
+        };
+        let current = held.source.current().await?;
+        if let Err(e) = self.reopen(current).await? {
+            return Ok(Err(EvalError::Store(e)));
+        }
+        match call(self, args).await? {
+            Err(EvalError::Store(StoreError::Service(e))) if credentials::rejected(&e.code) => {
+                let held = self.credentials.as_ref().expect("checked above");
+                // A failed refresh leaves the service's answer as the error.
+                let refreshed = held.source.refresh_rejected(held.generation).await;
+                let Some(fresh) = refreshed.ok().flatten() else {
+                    return Ok(Err(EvalError::Store(StoreError::Service(e))));
+                };
+                if let Err(e) = self.reopen(fresh).await? {
+                    return Ok(Err(EvalError::Store(e)));
+                }
+                Ok(call(self, args).await?)
+            }
+            result => Ok(result),
+        }
+    }
+
+    /// Opens the evaluator again with `resolved` when they are not the
+    /// credentials it holds, and drops the old one.
+    async fn reopen(&mut self, resolved: Resolved) -> Result<Result<(), StoreError>> {
+        let Some(held) = self.credentials.as_mut() else {
+            return Ok(Ok(()));
+        };
+        if held.generation == resolved.generation {
+            return Ok(Ok(()));
+        }
+        held.config.credentials = api_credentials(resolved.credentials);
+        let opened = self
+            .bindings
             .ld_dynamodb_evaluation_evaluator()
             .evaluator()
-            .call_secure_mode_hash(&mut self.store, self.handle, context_json, sdk_key)
-            .await
-            .map_err(anyhow::Error::from)
+            .call_open(&mut self.store, &held.config)
+            .await?;
+        let handle = match opened {
+            Ok(handle) => handle,
+            Err(e) => return Ok(Err(e)),
+        };
+        let old = std::mem::replace(&mut self.handle, handle);
+        old.resource_drop_async(&mut self.store).await?;
+        held.generation = resolved.generation;
+        Ok(Ok(()))
     }
 }

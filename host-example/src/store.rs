@@ -11,7 +11,7 @@ use tokio::sync::Semaphore;
 
 use crate::background::Background;
 use crate::connections::Pool;
-use crate::credentials::{self, CredentialSource};
+use crate::credentials::{self, CredentialSource, Resolved};
 use crate::embed::{
     Collection, Credentials, HostOptions, InitReport, Item, KeyedItem, RetryPolicy, Runtime,
     Session, StoreConfig, StoreError, Timeouts, UpsertOutcome,
@@ -125,39 +125,51 @@ impl DataStoreBuilder {
         self
     }
 
-    /// Resolves the credentials and opens a first instance, which validates the
-    /// configuration (no request is sent).
-    pub async fn build(self, runtime: Arc<Runtime>) -> Result<DataStore, Error> {
+    /// The store's configuration these settings give (the region and the
+    /// endpoint from the environment when not set), with the credentials
+    /// resolved now; the source they came from; and the host options.
+    /// Shared with [`crate::evaluator::EvaluatorBuilder`].
+    pub(crate) async fn resolve(
+        self,
+    ) -> Result<(StoreConfig, Resolved, CredentialSource, HostOptions), Error> {
         environment::require_table(&self.table)?;
         let region = environment::require_region(self.region).await?;
-        let credentials = match self.credentials {
+        let source = match self.credentials {
             Some(source) => source,
             None => CredentialSource::default_chain(None).await,
         };
-        let resolved = credentials.current().await?;
+        let resolved = source.current().await?;
         let config = StoreConfig {
             table: self.table,
             prefix: self.prefix,
             region,
             endpoint: self.endpoint.or_else(environment::endpoint),
-            credentials: resolved.credentials,
+            credentials: resolved.credentials.clone(),
             retry: self.retry,
             timeouts: self.timeouts,
             init_concurrency: self.init_concurrency,
             init_no_progress_ms: self.init_no_progress_ms,
         };
+        Ok((config, resolved, source, self.host))
+    }
+
+    /// Resolves the credentials and opens a first instance, which validates the
+    /// configuration (no request is sent).
+    pub async fn build(self, runtime: Arc<Runtime>) -> Result<DataStore, Error> {
+        let instances = self.instances;
+        let (config, resolved, credentials, host) = self.resolve().await?;
         let drivers = Background::new("ld-dynamodb-connections", 1)
             .map_err(|e| Error::Host(anyhow::Error::new(e)))?;
         let connections = Arc::new(Pool::driven_by(drivers.handle().clone()));
         let shared = Arc::new(Shared {
             runtime,
             config,
-            host: self.host,
+            host,
             connections,
             _drivers: drivers,
             credentials,
             idle: Mutex::default(),
-            permits: Semaphore::new(self.instances),
+            permits: Semaphore::new(instances),
             instantiated: AtomicU64::new(0),
         });
         let first = shared.instantiate(resolved.generation).await?;

@@ -13,8 +13,12 @@ use ld_dynamodb_host::embed::{HostOptions, Session};
 use ld_dynamodb_host::evaluator::{
     EvalError, Evaluator, EvaluatorRuntime, FlagFilter, StateOptions,
 };
+use ld_dynamodb_host::CredentialSource;
+use ld_dynamodb_tests::iam::Iam;
 use ld_dynamodb_tests::proxy::{Action, Proxy};
-use ld_dynamodb_tests::{evaluator_component, fresh_store, node_oracle, Backend};
+use ld_dynamodb_tests::{evaluator_component, fresh_store, node_oracle, Backend, REGION};
+
+use crate::library::Switchable;
 
 const PREFIX: Option<&str> = Some("eval");
 
@@ -335,4 +339,84 @@ async fn a_cached_snapshot_serves_until_its_time_to_live_and_never_after() {
         "past the time to live the table is read again"
     );
     assert_eq!(proxy.requests(), requests + 3);
+}
+
+/// `Evaluator::builder`, as the README uses it: the settings of
+/// `DataStore::builder`, the cache's time to live, and credentials from a
+/// source, fetched again and the evaluator reopened when DynamoDB rejects them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_builder_opens_an_evaluator_whose_credentials_are_kept_current() {
+    let moto = Backend::moto();
+    let (table, _) = parity_table(&moto, "evaluator-builder").await;
+    let iam = Iam::new_user(&moto, "evalrotate", &["dynamodb:*"]);
+    let key1 = iam.create_key();
+    let provider = Switchable(
+        std::sync::Arc::new(std::sync::Mutex::new(key1.clone())),
+        Default::default(),
+    );
+    let fetches = || provider.1.load(std::sync::atomic::Ordering::SeqCst);
+    let proxy = Proxy::start(&moto.endpoint, |_| Action::Forward).await;
+    let runtime = EvaluatorRuntime::load(&evaluator_component()).unwrap();
+    let builder = || {
+        Evaluator::builder(&table)
+            .prefix("eval")
+            .region(REGION)
+            .endpoint(&proxy.endpoint)
+            .credentials(CredentialSource::from_provider(provider.clone()))
+    };
+    let user = r#"{"key":"user-9"}"#;
+
+    // The cache's time to live: one read serves the calls within it.
+    let mut cached = builder()
+        .cache_ttl(std::time::Duration::from_secs(60))
+        .build(&runtime)
+        .await
+        .unwrap();
+    let before = proxy.exchanges().len();
+    for _ in 0..3 {
+        let answer = cached.evaluate("string-value", user, "null").await;
+        assert_eq!(answer.unwrap().unwrap().value_json, "\"blue\"");
+    }
+    assert_eq!(
+        proxy.exchanges().len() - before,
+        3,
+        "one snapshot: three queries"
+    );
+
+    // Without a cache every call reads; an unannounced rotation (the key in
+    // use deleted) is answered by one fetch, a reopened evaluator and one retry.
+    let mut evaluator = builder().build(&runtime).await.unwrap();
+    let answer = evaluator.evaluate("string-value", user, "null").await;
+    assert_eq!(answer.unwrap().unwrap().value_json, "\"blue\"");
+    let key2 = iam.create_key();
+    *provider.0.lock().unwrap() = key2.clone();
+    iam.delete_key(&key1);
+    let (fetched, sent) = (fetches(), proxy.exchanges().len());
+    let answer = evaluator.evaluate("string-value", user, "null").await;
+    assert_eq!(answer.unwrap().unwrap().value_json, "\"blue\"");
+    assert_eq!(fetches(), fetched + 1, "one fetch");
+    assert_eq!(
+        proxy.exchanges().len() - sent,
+        6,
+        "a snapshot refused, then one read"
+    );
+
+    // No working key: the service's error, after one fetch that gave the same key.
+    // (From a task of its own: the evaluator's calls are `Send`.)
+    iam.delete_key(&key2);
+    let answer =
+        tokio::spawn(async move { evaluator.evaluate("string-value", user, "null").await });
+    match answer.await.unwrap().unwrap() {
+        Err(EvalError::Store(ld_dynamodb_host::evaluator::StoreError::Service(e))) => {
+            assert_eq!(e.code, "InvalidClientTokenId")
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Settings are checked as DataStore::builder checks them.
+    let error = Evaluator::builder("").region(REGION).build(&runtime).await;
+    assert_eq!(
+        error.err().unwrap().to_string(),
+        "invalid configuration: no table name: set LD_DYNAMODB_TABLE, or pass --table to the CLI"
+    );
 }

@@ -157,9 +157,10 @@ async fn store_errors_keep_their_type_and_text() {
     );
 }
 
-/// A credentials provider the test switches from one key to another.
+/// A credentials provider the test switches from one key to another (the
+/// second field counts its fetches).
 #[derive(Debug, Clone)]
-struct Switchable(Arc<Mutex<Credentials>>, Arc<AtomicUsize>);
+pub(crate) struct Switchable(pub Arc<Mutex<Credentials>>, pub Arc<AtomicUsize>);
 
 impl ProvideCredentials for Switchable {
     fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>

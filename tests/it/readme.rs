@@ -102,3 +102,25 @@ fn every_shell_block_runs_as_written_or_says_why_not() {
     );
     assert!(stdout.contains(r#""key":"checkout-banner""#), "{stdout}");
 }
+
+/// The README's Rust example of the flag evaluator is the doctest of
+/// `host-example/src/evaluator.rs` (which `cargo test` compiles), line for line.
+#[test]
+fn the_evaluator_example_is_the_doctest_that_compiles() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let start = readme
+        .find("```rust\nlet runtime = EvaluatorRuntime::load(")
+        .expect("the README's evaluator example")
+        + "```rust\n".len();
+    let example = &readme[start..start + readme[start..].find("```").unwrap()];
+    let source = std::fs::read_to_string(root().join("host-example/src/evaluator.rs")).unwrap();
+    let doctest: String = source
+        .lines()
+        .filter_map(|l| l.strip_prefix("//!"))
+        .map(|l| format!("{}\n", l.strip_prefix(' ').unwrap_or(l)))
+        .collect();
+    assert!(
+        doctest.contains(example),
+        "the README's example is not the doctest of host-example/src/evaluator.rs:\n{example}"
+    );
+}

@@ -77,3 +77,7 @@ start_dynalite "$logs/bench-dynalite.log"
   --endpoint "$LD_TEST_DYNALITE_ENDPOINT" \
   --wasmtime "$root/.tools/bin/wasmtime" \
   --out "$root/BENCHMARKS.md"
+"$root/target/debug/ld-dynamodb-bench" hostile \
+  --endpoint "$LD_TEST_DYNALITE_ENDPOINT" \
+  --wasmtime "$root/.tools/bin/wasmtime" \
+  --out "$root/BENCHMARKS.md"

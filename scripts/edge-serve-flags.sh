@@ -45,4 +45,10 @@ args=(
   # pathological request never holds a core for long.
   -W timeout=10s
 )
+# The server reads its key at each request, and `wasmtime serve` starts
+# before any: say now what its first answer would say.
+if [ -z "${LD_SDK_KEY:-}" ]; then
+  echo "edge-serve-flags.sh: LD_SDK_KEY is not set: unless the server is configured with" \
+    "auth=none, every route will answer 503 (export LD_SDK_KEY before serving)" >&2
+fi
 printf '%s\n' "${args[@]}"

@@ -17,6 +17,7 @@ mod edge_load;
 mod edge_snapshot;
 mod evaluator;
 mod fault_mix;
+mod hostile;
 mod measure;
 mod pacing;
 mod report;
@@ -162,6 +163,17 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Hostile contexts on the evalx REPORT route against a normal one, and
+    /// `/sdk/latest-all` beside a flood of them; writes its section.
+    Hostile {
+        #[arg(long)]
+        endpoint: String,
+        /// The wasmtime CLI.
+        #[arg(long)]
+        wasmtime: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Forward TCP to UPSTREAM, delaying each request by DELAY_MS (prints its port).
     DelayProxy {
         #[arg(long)]
@@ -252,6 +264,15 @@ async fn main() -> Result<()> {
             let text = client_side::report(&wasmtime, &endpoint).await?;
             println!("{text}");
             report::replace_section(&out, "client-side", &text)
+        }
+        Cmd::Hostile {
+            endpoint,
+            wasmtime,
+            out,
+        } => {
+            let text = hostile::report(&wasmtime, &endpoint).await?;
+            println!("{text}");
+            report::replace_section(&out, "hostile", &text)
         }
         Cmd::DelayProxy { upstream, delay_ms } => {
             delay_proxy(&upstream, Duration::from_millis(delay_ms)).await

@@ -558,10 +558,11 @@ fn pathological_contexts_are_refused_or_answered_as_the_node_sdk_does() {
 
     // Over a limit: 400, naming it.
     let refused = [
-        // The review's body: 16,369 strings in one attribute.
+        // The review's body (16,369 strings in one attribute) is over the
+        // body limit: below.
         (
-            json!({"kind": "user", "key": "x", "email": emails(16_369, "a")}),
-            "16369 values",
+            json!({"kind": "user", "key": "x", "email": emails(65, "a")}),
+            "65 values",
         ),
         (
             json!({"kind": "user", "key": "x", "email": "a".repeat(4097)}),
@@ -592,14 +593,22 @@ fn pathological_contexts_are_refused_or_answered_as_the_node_sdk_does() {
         assert_eq!(status, 400, "{text}");
         assert!(text.contains(named) && text.contains("at most"), "{text}");
     }
+    let review = json!({"kind": "user", "key": "x", "email": emails(16_369, "a")});
+    let (status, _, body) = report(&review);
+    assert_eq!(status, 413, "{}", String::from_utf8_lossy(&body));
+    let in_path = format!(
+        "/sdk/evalx/{CLIENT_SIDE_ID}/contexts/{}",
+        b64(&json!({"kind": "user", "key": "x", "email": "e".repeat(20_000)}))
+    );
+    assert_eq!(served.get(&in_path, &[]).0, 413);
 
     // Within the limits: the Node SDK's answers, `matches` clauses reached
     // through rules, a negated rule, a segment and a multi-kind context.
     let answered = vec![
-        json!({"kind": "user", "key": "x", "email": emails(256, "ann@example.com")}),
-        json!({"kind": "user", "key": "x", "email": emails(256, "a")}),
+        json!({"kind": "user", "key": "x", "email": emails(64, "ann@example.com")}),
+        json!({"kind": "user", "key": "x", "email": emails(64, "a")}),
         json!({"kind": "user", "key": "x", "email": "b".repeat(4096)}),
-        json!({"kind": "user", "key": "x", "groups": emails(256, "admin-ops")}),
+        json!({"kind": "user", "key": "x", "groups": emails(64, "admin-ops")}),
         json!({"kind": "user", "key": "x", "email": null, "groups": ["staff"]}),
         Value::Object(
             (0..255)

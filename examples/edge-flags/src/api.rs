@@ -192,10 +192,7 @@ fn respond<S: FlagSource>(
     };
     let settings = match settings {
         Ok(settings) => settings,
-        Err(e) => {
-            log(&format!("edge-flags: invalid configuration: {e}"));
-            return error(503, NOT_CONFIGURED);
-        }
+        Err(e) => return not_configured(edge, e, log),
     };
     let keyed = matches!(settings.auth, Auth::SdkKey(_));
     let mut response = polling(request, &route, settings, edge, now, open, log);
@@ -203,6 +200,19 @@ fn respond<S: FlagSource>(
         private(&mut response);
     }
     response
+}
+
+/// The 503 of an invalid configuration; its cause is logged the first time
+/// this instance meets it (a reused instance meets it on every request).
+pub(crate) fn not_configured<S>(
+    edge: &mut Edge<S>,
+    e: &str,
+    log: &mut dyn FnMut(&str),
+) -> Response {
+    if edge.config_error_is_new(e) {
+        log(&format!("edge-flags: invalid configuration: {e}"));
+    }
+    error(503, NOT_CONFIGURED)
 }
 
 /// Marks an answer that depends on the request's key: no shared cache may
@@ -520,6 +530,24 @@ mod tests {
         });
         assert_eq!((head.status, &head.headers), (200, &got.headers));
         assert!(head.body.is_empty() && !got.body.is_empty());
+    }
+
+    #[test]
+    fn an_invalid_configuration_is_logged_once_per_instance() {
+        let mut edge = Edge::default();
+        let mut log = Vec::new();
+        for path in ["/sdk/latest-all", "/status", "/sdk/evalx/contexts/e30"] {
+            let r = handle(
+                &get(path),
+                Err("LD_SDK_KEY is unset or empty"),
+                &mut edge,
+                0,
+                || Ok(fake()),
+                &mut |line| log.push(line.to_string()),
+            );
+            assert_eq!(r.status, 503, "{path}");
+        }
+        assert_eq!(log.len(), 1, "{log:?}");
     }
 
     #[test]

@@ -2,10 +2,9 @@
 //! work one anonymous request can cause stays close to a normal request's.
 //!
 //! LaunchDarkly's SDKs and services set no documented bound on a context
-//! beyond its kind names; these are chosen well above what targeting needs
-//! (a few kinds, dozens of attributes, short lists) and well below what a 64
-//! KiB body can hold: a context past one is refused with a 400 that names the
-//! limit.
+//! beyond its kind names; these are chosen above what targeting needs (a few
+//! kinds, dozens of attributes, short lists) and below what a 16 KiB body can
+//! hold: a context past one is refused with a 400 that names the limit.
 
 use serde_json::Value;
 
@@ -13,8 +12,10 @@ use serde_json::Value;
 pub const MAX_KINDS: usize = 16;
 /// Attributes of one context (of each kind of a multi-kind one).
 pub const MAX_ATTRIBUTES: usize = 256;
-/// Elements of one array, at any depth.
-pub const MAX_ARRAY: usize = 256;
+/// Elements of one array, at any depth: the engine copies an array for each
+/// clause that reads it, so its length multiplies the cost of every rule on
+/// that attribute.
+pub const MAX_ARRAY: usize = 64;
 /// Bytes of one string, key and attribute names included.
 pub const MAX_STRING: usize = 4096;
 /// Nesting of objects and arrays inside an attribute.
@@ -128,7 +129,7 @@ mod tests {
 
         let array = err(json!({"kind": "user", "key": "x", "email": vec![json!("a"); 16_369]}));
         assert!(
-            array.contains("\"email\"") && array.contains("16369 values") && array.contains("256"),
+            array.contains("\"email\"") && array.contains("16369 values") && array.contains("64"),
             "{array}"
         );
         let many: serde_json::Map<String, Value> =
@@ -153,7 +154,7 @@ mod tests {
             "{nested}"
         );
         let in_multi =
-            err(json!({"kind": "multi", "user": {"key": "u", "tags": vec![json!(1); 300]}}));
+            err(json!({"kind": "multi", "user": {"key": "u", "tags": vec![json!(1); 65]}}));
         assert!(in_multi.contains("of kind \"user\""), "{in_multi}");
         let legacy = err(json!({"key": "u", "custom": {"groups": vec![json!("g"); 300]}}));
         assert!(legacy.contains("300 values"), "{legacy}");

@@ -34,7 +34,10 @@ pub enum EvalFailure {
 }
 
 /// The largest REPORT body read, in bytes; a longer one is answered 413.
-pub const MAX_BODY: usize = 64 * 1024;
+/// A context is a few hundred bytes; 16 KiB holds any within the limits of
+/// [`crate::context_limits`] that targeting needs, and refusing more before
+/// parsing keeps a refusal cheap.
+pub const MAX_BODY: usize = 16 * 1024;
 
 /// Who is asking, by route family.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,10 +188,7 @@ fn answer<S: FlagSource>(
     }
     let settings = match settings {
         Ok(settings) => settings,
-        Err(e) => {
-            log(&format!("edge-flags: invalid configuration: {e}"));
-            return error(503, crate::api::NOT_CONFIGURED);
-        }
+        Err(e) => return crate::api::not_configured(edge, e, log),
     };
     let filter = match &route.caller {
         Caller::Browser(id) => {
@@ -242,6 +242,9 @@ fn answer<S: FlagSource>(
             Err(response) => return response,
         },
     };
+    if context.len() > MAX_BODY {
+        return error(413, &format!("the context is larger than {MAX_BODY} bytes"));
+    }
     if let Err(why) = crate::context_limits::check(&context) {
         return error(400, &format!("the context is over a limit: {why}"));
     }

@@ -165,6 +165,8 @@ pub struct Edge<S> {
     /// After a failed read: no new read before this time (ns), and the wait
     /// that set it.
     backoff: Option<(u64, u64)>,
+    /// The last configuration error met.
+    config_error: Option<String>,
 }
 
 impl<S> Default for Edge<S> {
@@ -173,7 +175,20 @@ impl<S> Default for Edge<S> {
             source: None,
             snapshot: None,
             backoff: None,
+            config_error: None,
         }
+    }
+}
+
+impl<S> Edge<S> {
+    /// Whether `e` differs from the last configuration error met (which it
+    /// then becomes).
+    pub fn config_error_is_new(&mut self, e: &str) -> bool {
+        let new = self.config_error.as_deref() != Some(e);
+        if new {
+            self.config_error = Some(e.to_string());
+        }
+        new
     }
 }
 

@@ -2,7 +2,12 @@
 //! ld-dynamodb-store component, with LaunchDarkly's SDK in daemon mode.
 //!
 //! LD_DYNAMODB_TABLE=flags cargo run -p ld-dynamodb-host --features launchdarkly \
-//!     --example evaluate-flags -- FLAG-KEY CONTEXT-KEY...
+//!     --example evaluate-flags -- FLAG-KEY CONTEXT...
+//!
+//! A CONTEXT is a user's key, or LaunchDarkly's context JSON when it is a JSON
+//! object: `{"kind":"org","key":"acme","plan":"pro"}`, multi-kind
+//! `{"kind":"multi","user":{"key":"user-1"},"org":{"key":"acme"}}`, or the
+//! legacy user shape.
 //!
 //! Region, endpoint and credentials come from the usual AWS settings, as the
 //! CLI reads them (`ld_dynamodb_host::environment`); `LD_DYNAMODB_PREFIX` sets
@@ -12,11 +17,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use launchdarkly_server_sdk::{
-    Client, ConfigBuilder, ContextBuilder, NullEventProcessorBuilder, PersistentDataStoreBuilder,
+    Client, ConfigBuilder, Context, ContextBuilder, NullEventProcessorBuilder,
+    PersistentDataStoreBuilder,
 };
 use ld_dynamodb_host::environment::{self, TABLE_VAR};
 use ld_dynamodb_host::launchdarkly::PersistentStoreFactory;
 use ld_dynamodb_host::{DataStore, Runtime};
+use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -35,8 +42,13 @@ async fn main() -> ExitCode {
 async fn run() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some((flag, contexts)) = args.split_first() else {
-        anyhow::bail!("usage: evaluate-flags FLAG-KEY CONTEXT-KEY...");
+        anyhow::bail!("usage: evaluate-flags FLAG-KEY CONTEXT... (a key, or context JSON)");
     };
+    // Every context is checked before anything is read.
+    let contexts = contexts
+        .iter()
+        .map(|arg| context(arg))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     // The component built into the library, unless LD_DYNAMODB_COMPONENT names
     // another build. Compiled once; a pool of instances serves the SDK's reads.
     let component = std::env::var_os("LD_DYNAMODB_COMPONENT").map(std::path::PathBuf::from);
@@ -65,15 +77,12 @@ async fn run() -> anyhow::Result<()> {
         .build()?;
     let client = Client::build(config)?;
     client.start_with_default_executor();
-    for key in contexts {
-        let context = ContextBuilder::new(key)
-            .build()
-            .map_err(anyhow::Error::msg)?;
-        let detail = client.json_variation_detail(&context, flag, serde_json::Value::Null);
+    for (context, shown) in contexts {
+        let detail = client.json_variation_detail(&context, flag, Value::Null);
         println!(
             "{}",
             serde_json::json!({
-                "context": key,
+                "context": shown,
                 "flag": flag,
                 "value": detail.value,
                 "variation": detail.variation_index,
@@ -83,4 +92,22 @@ async fn run() -> anyhow::Result<()> {
     }
     client.close();
     Ok(())
+}
+
+/// A context from an argument: LaunchDarkly's context JSON when it is a JSON
+/// object, else a user's key; and the argument as the output shows it.
+fn context(arg: &str) -> anyhow::Result<(Context, Value)> {
+    match serde_json::from_str::<Value>(arg) {
+        Ok(json @ Value::Object(_)) => {
+            let context = serde_json::from_value(json.clone())
+                .map_err(|e| anyhow::anyhow!("invalid context {arg}: {e}"))?;
+            Ok((context, json))
+        }
+        _ => {
+            let context = ContextBuilder::new(arg)
+                .build()
+                .map_err(|e| anyhow::anyhow!("invalid context key {arg:?}: {e}"))?;
+            Ok((context, Value::String(arg.into())))
+        }
+    }
 }

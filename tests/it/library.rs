@@ -310,16 +310,29 @@ fn example_binary() -> PathBuf {
     binary
 }
 
-/// Runs the example (`binary`) with the environment `scripts/demo.sh` sets (the
-/// endpoint in `AWS_ENDPOINT_URL_DYNAMODB`).
+/// Runs the example (`binary`) for `checkout-banner` and user-1 to user-3,
+/// with the environment `scripts/demo.sh` sets (the endpoint in
+/// `AWS_ENDPOINT_URL_DYNAMODB`).
 fn run_example(
     binary: &PathBuf,
     backend: &Backend,
     table: &str,
     endpoint: &str,
 ) -> std::process::Output {
+    let args = ["checkout-banner", "user-1", "user-2", "user-3"];
+    run_example_with(binary, backend, table, endpoint, &args)
+}
+
+/// [`run_example`] with other arguments.
+fn run_example_with(
+    binary: &PathBuf,
+    backend: &Backend,
+    table: &str,
+    endpoint: &str,
+    args: &[&str],
+) -> std::process::Output {
     Command::new(binary)
-        .args(["checkout-banner", "user-1", "user-2", "user-3"])
+        .args(args)
         .env("LD_DYNAMODB_TABLE", table)
         .env("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
         .env_remove("AWS_ENDPOINT_URL")
@@ -378,6 +391,69 @@ async fn the_example_evaluates_flags_from_the_table() {
         &table,
         &backend.endpoint,
     ));
+}
+
+/// A context argument that is a JSON object is LaunchDarkly's context JSON:
+/// its kind counts (checkout-banner's prerequisite matches segment
+/// beta-testers, which holds user-1 as a user: an org keyed user-1 is not in
+/// it), and so do the kinds of a multi-kind context. A malformed one is an
+/// error before anything is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_takes_context_json_with_kinds() {
+    let backend = Backend::dynalite();
+    let table = example_table(&backend, "example-json").await;
+    let user = r#"{"kind":"user","key":"user-1","plan":"pro"}"#;
+    let org = r#"{"kind":"org","key":"user-1"}"#;
+    let multi = r#"{"kind":"multi","org":{"key":"acme"},"user":{"key":"user-2"}}"#;
+    let args = ["checkout-banner", user, org, multi, "user-3"];
+    let output = run_example_with(
+        &example_binary(),
+        &backend,
+        &table,
+        &backend.endpoint,
+        &args,
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let json = |text: &str| serde_json::from_str::<Value>(text).unwrap();
+    let prerequisite_failed =
+        json!({"kind": "PREREQUISITE_FAILED", "prerequisiteKey": "new-checkout"});
+    assert_eq!(
+        lines,
+        [
+            json!({ "context": json(user), "flag": "checkout-banner",
+                    "value": "Try the new checkout", "variation": 0,
+                    "reason": {"kind": "FALLTHROUGH"} }),
+            json!({ "context": json(org), "flag": "checkout-banner", "value": "Checkout",
+                    "variation": 1, "reason": prerequisite_failed }),
+            json!({ "context": json(multi), "flag": "checkout-banner", "value": "Checkout",
+                    "variation": 1, "reason": {"kind": "TARGET_MATCH"} }),
+            json!({ "context": "user-3", "flag": "checkout-banner", "value": "Checkout",
+                    "variation": 1, "reason": prerequisite_failed }),
+        ]
+    );
+    let args = ["checkout-banner", r#"{"kind":"user"}"#];
+    let output = run_example_with(
+        &example_binary(),
+        &backend,
+        &table,
+        &backend.endpoint,
+        &args,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && output.stdout.is_empty());
+    assert!(
+        stderr.starts_with(r#"evaluate-flags: error: invalid context {"kind":"user"}: "#),
+        "{stderr}"
+    );
 }
 
 /// A crate outside the workspace, as the README tells another Rust project

@@ -101,6 +101,13 @@ fn every_shell_block_runs_as_written_or_says_why_not() {
         "{stdout}"
     );
     assert!(stdout.contains(r#""key":"checkout-banner""#), "{stdout}");
+    // The client-side evaluation, with only the client-side flags.
+    assert!(
+        stdout.contains(
+            r#"{"banner-text":{"value":"Hello","variation":1,"version":7},"new-checkout":{"value":true,"variation":0,"version":3}}"#
+        ),
+        "{stdout}"
+    );
 }
 
 /// The README's Rust example of the flag evaluator is the doctest of

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the edge components: the store component and the CLI (scripts/build.sh);
 # the evaluator component (evaluator/) composed with the store, and the app
-# component (examples/edge-flags) composed with the store and that, by
-# `wasm-tools compose`:
+# component (examples/edge-flags) composed with the store and the evaluator
+# built without one (target/component/evaluator-items.wasm, which imports no
+# store), by `wasm-tools compose`:
 #   target/component/flag-evaluator.wasm  (exports ld-dynamodb:evaluation/evaluator)
 #   target/component/edge-flags.wasm      (a wasi:http/proxy component)
 # Installs wasmtime (the CLI, for `wasmtime serve`) into .tools first.
@@ -42,11 +43,26 @@ compose() {
   "$tools/venv/bin/wasm-tools" validate "$output"
 }
 
+# The evaluator twice: with the `store` feature (it imports the data store)
+# and without it (it imports only stderr, for the edge app). Both builds write
+# the same file (so each rebuilds the evaluator crate alone, about 10 s), hence
+# a copy of each core module, replaced only when its bytes change: its time is
+# what make_component compares.
+release="$root/target/wasm32-unknown-unknown/release"
+keep_core() {
+  cmp -s "$release/ld_dynamodb_evaluator.wasm" "$1" || cp -p "$release/ld_dynamodb_evaluator.wasm" "$1"
+}
 cargo rustc --release --target wasm32-unknown-unknown -p ld-dynamodb-evaluator --lib --crate-type cdylib
-make_component "$root/target/wasm32-unknown-unknown/release/ld_dynamodb_evaluator.wasm" \
-  "$out/evaluator.wasm"
+keep_core "$release/ld_dynamodb_evaluator_store.wasm"
+make_component "$release/ld_dynamodb_evaluator_store.wasm" "$out/evaluator.wasm"
 compose "$out/evaluator.wasm" "$out/flag-evaluator.wasm" "$out/ld_dynamodb_store.wasm"
 echo "flag evaluator: $out/flag-evaluator.wasm: $(wc -c <"$out/flag-evaluator.wasm") bytes ($(wc -c <"$out/evaluator.wasm") without the store)" >&2
+
+cargo rustc --release --target wasm32-unknown-unknown -p ld-dynamodb-evaluator --lib \
+  --crate-type cdylib --no-default-features
+keep_core "$release/ld_dynamodb_evaluator_items.wasm"
+make_component "$release/ld_dynamodb_evaluator_items.wasm" "$out/evaluator-items.wasm"
+echo "evaluator without the store (from-items only): $out/evaluator-items.wasm: $(wc -c <"$out/evaluator-items.wasm") bytes" >&2
 
 cargo rustc --release --target wasm32-unknown-unknown -p ld-dynamodb-edge-flags --lib --crate-type cdylib
 make_component "$root/target/wasm32-unknown-unknown/release/ld_dynamodb_edge_flags.wasm" \
@@ -54,7 +70,8 @@ make_component "$root/target/wasm32-unknown-unknown/release/ld_dynamodb_edge_fla
 
 # The app's `ld-dynamodb:store/data-store` import is satisfied by the store
 # component's export, its `ld-dynamodb:evaluation/evaluator` import by the
-# flag evaluator (which holds its own instance of the store).
+# evaluator without a store (the app hands it its snapshot's items): one
+# store per instance of the composition.
 compose "$out/edge-app.wasm" "$out/edge-flags.wasm" \
-  "$out/ld_dynamodb_store.wasm" "$out/flag-evaluator.wasm"
+  "$out/ld_dynamodb_store.wasm" "$out/evaluator-items.wasm"
 echo "edge flag server: $out/edge-flags.wasm: $(wc -c <"$out/edge-flags.wasm") bytes" >&2

@@ -29,8 +29,8 @@ args=(
   # head is out, so bodies still stream from busier instances: at 1,024
   # connections on 2 cores, 32 slots made 414-490 instances, 2 made 80-98.
   --max-concurrent-requests "$(nproc)"
-  # One instance of the composed component: 12 core instances (the app, the
-  # evaluator and two stores, each with its shim and fixup module) and 4
+  # One instance of the composed component: 9 core instances (the app, the
+  # store and the evaluator, each with its shim and fixup module) and 3
   # memories. The pooling allocator's fixed totals (1,000 core instances by
   # default) ran out at a few hundred requests at once, and wasmtime answered
   # 500. The on-demand allocator has no such total: each instance maps its

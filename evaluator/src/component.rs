@@ -1,8 +1,17 @@
-//! The WIT glue: `ld-dynamodb:flags/evaluator` over the imported data store.
+//! The WIT glue: `ld-dynamodb:evaluation/evaluator` over the imported data
+//! store (feature `store`), or over items only (world `flag-evaluator-items`,
+//! which imports no store).
 
+#[cfg(feature = "store")]
 wit_bindgen::generate!({
     path: "wit",
     world: "flag-evaluator",
+    generate_all,
+});
+#[cfg(not(feature = "store"))]
+wit_bindgen::generate!({
+    path: "wit",
+    world: "flag-evaluator-items",
     generate_all,
 });
 
@@ -10,12 +19,16 @@ use exports::ld_dynamodb::evaluation::evaluator::{
     self as api, EvalError, Evaluation, Evaluator, FlagFilter, Guest, GuestEvaluator, KeyedJson,
     StateOptions,
 };
+#[cfg(feature = "store")]
 use ld_dynamodb::store::data_store::Store;
+#[cfg(feature = "store")]
 use ld_dynamodb::store::types::{self as store, KeyedItem};
+#[cfg(feature = "store")]
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use wasi::cli::stderr;
+#[cfg(feature = "store")]
 use wasi::clocks::monotonic_clock;
 
 use crate::{Data, Filter};
@@ -30,6 +43,7 @@ impl Guest for Component {
 enum EvaluatorResource {
     /// An open data store, and the last snapshot while it is young enough to
     /// serve.
+    #[cfg(feature = "store")]
     Store {
         store: Store,
         /// How long a snapshot serves, in nanoseconds; 0: not at all.
@@ -52,6 +66,7 @@ fn log(line: &str) {
     }
 }
 
+#[cfg(feature = "store")]
 fn live(items: Vec<KeyedItem>) -> Vec<(String, String)> {
     items
         .into_iter()
@@ -74,38 +89,48 @@ fn parsed(
 }
 
 impl EvaluatorResource {
-    /// Flags and segments: the given items; or the cached snapshot while it is
-    /// younger than the time to live, else a new one, in one round trip (the
-    /// store's snapshot).
+    /// Flags and segments: the given items, or the store's (see [`read`]).
     fn data(&self) -> Result<Rc<Data>, EvalError> {
-        let (store, ttl, cached) = match self {
-            EvaluatorResource::Items(data) => return Ok(data.clone()),
-            EvaluatorResource::Store { store, ttl, cached } => (store, *ttl, cached),
-        };
-        let now = monotonic_clock::now();
-        if let Some((at, data)) = cached.borrow().as_ref() {
-            if now.saturating_sub(*at) < ttl {
-                return Ok(data.clone());
-            }
+        match self {
+            EvaluatorResource::Items(data) => Ok(data.clone()),
+            #[cfg(feature = "store")]
+            EvaluatorResource::Store { store, ttl, cached } => read(store, *ttl, cached),
         }
-        // The kinds, as `ld_dynamodb_store::model::{FLAGS_KIND, SEGMENTS_KIND}`
-        // name them (a guest does not link the store crate and its exports).
-        let snapshot = store
-            .snapshot(&["features".to_string(), "segments".to_string()])
-            .map_err(|e| EvalError::Store(store_error(e)))?;
-        let mut kinds = snapshot.kinds.into_iter();
-        let flags = live(kinds.next().unwrap_or_default());
-        let segments = live(kinds.next().unwrap_or_default());
-        let data = Rc::new(parsed(snapshot.initialized, flags, segments));
-        if ttl > 0 {
-            // Aged from before the read: never served past the time to live.
-            *cached.borrow_mut() = Some((now, data.clone()));
-        }
-        Ok(data)
     }
 }
 
+/// The cached snapshot while it is younger than the time to live, else a new
+/// one, in one round trip (the store's snapshot).
+#[cfg(feature = "store")]
+fn read(
+    store: &Store,
+    ttl: u64,
+    cached: &RefCell<Option<(u64, Rc<Data>)>>,
+) -> Result<Rc<Data>, EvalError> {
+    let now = monotonic_clock::now();
+    if let Some((at, data)) = cached.borrow().as_ref() {
+        if now.saturating_sub(*at) < ttl {
+            return Ok(data.clone());
+        }
+    }
+    // The kinds, as `ld_dynamodb_store::model::{FLAGS_KIND, SEGMENTS_KIND}`
+    // name them (a guest does not link the store crate and its exports).
+    let snapshot = store
+        .snapshot(&["features".to_string(), "segments".to_string()])
+        .map_err(|e| EvalError::Store(store_error(e)))?;
+    let mut kinds = snapshot.kinds.into_iter();
+    let flags = live(kinds.next().unwrap_or_default());
+    let segments = live(kinds.next().unwrap_or_default());
+    let data = Rc::new(parsed(snapshot.initialized, flags, segments));
+    if ttl > 0 {
+        // Aged from before the read: never served past the time to live.
+        *cached.borrow_mut() = Some((now, data.clone()));
+    }
+    Ok(data)
+}
+
 /// The evaluator's config record as the store's (the same fields).
+#[cfg(feature = "store")]
 fn store_config(c: api::Config) -> store::Config {
     store::Config {
         table: c.table,
@@ -134,6 +159,7 @@ fn store_config(c: api::Config) -> store::Config {
 }
 
 /// The store's error as the evaluator's (the same cases).
+#[cfg(feature = "store")]
 fn store_error(e: store::StoreError) -> api::StoreError {
     match e {
         store::StoreError::InvalidConfig(m) => api::StoreError::InvalidConfig(m),
@@ -159,6 +185,16 @@ fn context(json: &str) -> Result<launchdarkly_server_sdk_evaluation::Context, Ev
 }
 
 impl GuestEvaluator for EvaluatorResource {
+    #[cfg(not(feature = "store"))]
+    fn open(_: api::Config) -> Result<Evaluator, api::StoreError> {
+        Err(api::StoreError::InvalidConfig(
+            "this evaluator build reads no table (built without the `store` feature): \
+             make evaluators with `from-items`"
+                .into(),
+        ))
+    }
+
+    #[cfg(feature = "store")]
     fn open(config: api::Config) -> Result<Evaluator, api::StoreError> {
         let ttl = u64::from(config.cache_ttl_ms.unwrap_or(0)) * 1_000_000;
         Store::open(&store_config(config))

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use ld_dynamodb_tests::user_environment;
+use ld_dynamodb_tests::{component_path, user_environment};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -129,5 +129,54 @@ fn the_evaluator_example_is_the_doctest_that_compiles() {
     assert!(
         doctest.contains(example),
         "the README's example is not the doctest of host-example/src/evaluator.rs:\n{example}"
+    );
+}
+
+/// The digits of a figure written with thousands separators (`369,520`).
+fn figure(text: &str) -> u64 {
+    text.replace(',', "")
+        .parse()
+        .unwrap_or_else(|_| panic!("{text:?}"))
+}
+
+/// The README's component size, gzipped size and budget are those of the
+/// built component (`scripts/build.sh` makes it and prints the first two, and
+/// holds the budget).
+#[test]
+fn the_readme_gives_the_built_component_s_size() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let row = readme
+        .lines()
+        .find(|l| l.starts_with("| size | "))
+        .expect("the component's size row");
+    let words: Vec<&str> = row.split_whitespace().collect();
+    let before = |word: &str| {
+        let at = words.iter().position(|w| w.starts_with(word)).unwrap();
+        figure(words[at - 1])
+    };
+    let budget = row
+        .split("fails above the ")
+        .nth(1)
+        .and_then(|rest| rest.split("-byte budget").next())
+        .expect("the budget");
+
+    let component = component_path();
+    let size = std::fs::metadata(&component).unwrap().len();
+    let gzip = Command::new("gzip")
+        .arg("-9c")
+        .arg(&component)
+        .output()
+        .unwrap();
+    assert!(gzip.status.success());
+    let build = std::fs::read_to_string(root().join("scripts/build.sh")).unwrap();
+    let max_size = build
+        .lines()
+        .find_map(|l| l.strip_prefix("max_size="))
+        .expect("the budget in scripts/build.sh");
+    assert_eq!(
+        (before("bytes,"), before("gzipped"), figure(budget)),
+        (size, gzip.stdout.len() as u64, figure(max_size)),
+        "README's size row (bytes, gzipped, budget) against {}: {row}",
+        component.display()
     );
 }

@@ -593,6 +593,14 @@ fn pathological_contexts_are_refused_or_answered_as_the_node_sdk_does() {
         assert_eq!(status, 400, "{text}");
         assert!(text.contains(named) && text.contains("at most"), "{text}");
     }
+    // A context the evaluator refuses: its words, once.
+    let (status, _, body) = report(&json!({"kind": "user"}));
+    let error = json_of(&body)["error"].as_str().unwrap().to_string();
+    assert_eq!(status, 400, "{error}");
+    assert!(
+        error.starts_with("invalid context: ") && error.matches("invalid context").count() == 1,
+        "{error}"
+    );
     let review = json!({"kind": "user", "key": "x", "email": emails(16_369, "a")});
     let (status, _, body) = report(&review);
     assert_eq!(status, 413, "{}", String::from_utf8_lossy(&body));

@@ -27,7 +27,8 @@ pub enum Filter {
 /// Why an evaluation failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EvalFailure {
-    /// The context is malformed or has no key: the caller's fault (400).
+    /// The context is malformed or has no key: the caller's fault (400),
+    /// in the evaluator's words (which begin "invalid context").
     InvalidContext(String),
     /// The store failed (503; the message goes to the log only).
     Store(String),
@@ -256,7 +257,8 @@ fn answer<S: FlagSource>(
     };
     let (source, age_ms) = (current.source, current.age_ms);
     let failed = |e: EvalFailure, log: &mut dyn FnMut(&str)| match e {
-        EvalFailure::InvalidContext(m) => error(400, &format!("invalid context: {m}")),
+        // The evaluator's message names the context already.
+        EvalFailure::InvalidContext(m) => error(400, &m),
         EvalFailure::Store(e) => {
             log(&format!(
                 "edge-flags: the data store failed ({where_}): {e}"
@@ -417,7 +419,9 @@ mod tests {
             match &self.fail {
                 Some(e) => Err(e.clone()),
                 None if context.contains("\"key\"") => Ok(self.state.clone()),
-                None => Err(EvalFailure::InvalidContext("no key".into())),
+                None => Err(EvalFailure::InvalidContext(
+                    "invalid context: missing field `key`".into(),
+                )),
             }
         }
         fn secure_mode_hash(&mut self, context: &str, key: &str) -> Result<String, EvalFailure> {
@@ -684,6 +688,8 @@ mod tests {
         ))
         .0;
         assert_eq!(r.status, 400);
+        // The evaluator's words, once.
+        assert_eq!(body(&r)["error"], "invalid context: missing field `key`");
         let mut report = request("REPORT", "/sdk/evalx/env-1/context");
         report.body = CONTEXT.as_bytes().to_vec();
         assert_eq!(call(&report).0.status, 415);

@@ -40,7 +40,9 @@ impl FlagSource for Source {
         _: bool,
     ) -> Result<String, EvalFailure> {
         if !context.contains("\"key\"") {
-            return Err(EvalFailure::InvalidContext("no key".into()));
+            return Err(EvalFailure::InvalidContext(
+                "invalid context: missing field `key`".into(),
+            ));
         }
         Ok(format!(
             r#"{{"a": {}, "$flagsState": {{"a": {{"version": 1}}}}, "$valid": true}}"#,

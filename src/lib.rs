@@ -136,9 +136,17 @@ mod component {
         }
 
         fn snapshot(&self, kinds: Vec<String>) -> Result<wit::Snapshot, wit::StoreError> {
+            self.snapshot_with(kinds, true)
+        }
+
+        fn snapshot_with(
+            &self,
+            kinds: Vec<String>,
+            consistent_read: bool,
+        ) -> Result<wit::Snapshot, wit::StoreError> {
             let kinds: Vec<&str> = kinds.iter().map(String::as_str).collect();
             self.0
-                .snapshot(&kinds)
+                .snapshot_with(&kinds, consistent_read)
                 .map(|snapshot| wit::Snapshot {
                     initialized: snapshot.initialized,
                     kinds: snapshot

@@ -36,12 +36,18 @@ pub fn get_item(table: &str, namespace: &str, item_key: &str) -> Value {
     json!({ "TableName": table, "Key": key(namespace, item_key), "ConsistentRead": true })
 }
 
-/// One page of a consistent Query of a namespace. With `keys_only`, only the
-/// key attributes are read (Init's scan of existing keys).
-pub fn query(table: &str, namespace: &str, keys_only: bool, start: Option<&Value>) -> Value {
+/// One page of a Query of a namespace, strongly consistent or not. With
+/// `keys_only`, only the key attributes are read (Init's scan of existing keys).
+pub fn query(
+    table: &str,
+    namespace: &str,
+    keys_only: bool,
+    consistent: bool,
+    start: Option<&Value>,
+) -> Value {
     let mut body = json!({
         "TableName": table,
-        "ConsistentRead": true,
+        "ConsistentRead": consistent,
         "KeyConditions": {
             ATTR_NAMESPACE: { "ComparisonOperator": "EQ", "AttributeValueList": [s(namespace)] }
         },
@@ -156,8 +162,8 @@ mod tests {
     }
 
     #[test]
-    fn queries_are_consistent_and_page() {
-        let first = query("t", "features", true, None);
+    fn queries_are_consistent_or_not_and_page() {
+        let first = query("t", "features", true, true, None);
         assert_eq!(first["ConsistentRead"], true);
         assert_eq!(
             first["KeyConditions"]["namespace"]["AttributeValueList"],
@@ -166,7 +172,8 @@ mod tests {
         assert_eq!(first["ProjectionExpression"], "#namespace, #key");
         assert!(first.get("ExclusiveStartKey").is_none());
         let start = key("features", "k9");
-        let next = query("t", "features", false, Some(&start));
+        let next = query("t", "features", false, false, Some(&start));
+        assert_eq!(next["ConsistentRead"], false);
         assert_eq!(next["ExclusiveStartKey"], start);
         assert!(next.get("ProjectionExpression").is_none());
         assert!(next.get("ExpressionAttributeNames").is_none());

@@ -71,7 +71,7 @@ impl<P: Platform> DataStore<P> {
     /// A malformed row (no numeric `version`, an empty or missing key, an
     /// `item` that is not a JSON object) is skipped and logged with its key.
     pub fn get_all(&self, kind: &str) -> Result<Vec<KeyedItem>, StoreError> {
-        let (mut kinds, _) = self.read(&[kind], false)?;
+        let (mut kinds, _) = self.read(&[kind], false, true)?;
         Ok(kinds.pop().unwrap_or_default())
     }
 
@@ -79,7 +79,15 @@ impl<P: Platform> DataStore<P> {
     /// together: the queries of every kind and of the marker are in flight at
     /// once (one round trip when each kind fits in a page).
     pub fn snapshot(&self, kinds: &[&str]) -> Result<Snapshot, StoreError> {
-        let (kinds, initialized) = self.read(kinds, true)?;
+        self.snapshot_with(kinds, true)
+    }
+
+    /// [`Store::snapshot`], with strongly consistent reads or, when
+    /// `consistent` is false, eventually consistent ones (half the read
+    /// units; a write may be missed for the replication lag, usually under a
+    /// second).
+    pub fn snapshot_with(&self, kinds: &[&str], consistent: bool) -> Result<Snapshot, StoreError> {
+        let (kinds, initialized) = self.read(kinds, true, consistent)?;
         Ok(Snapshot { initialized, kinds })
     }
 
@@ -89,6 +97,7 @@ impl<P: Platform> DataStore<P> {
         &self,
         kinds: &[&str],
         marker: bool,
+        consistent: bool,
     ) -> Result<(Vec<Vec<KeyedItem>>, bool), StoreError> {
         let mut namespaces = Vec::with_capacity(kinds.len() + 1);
         for kind in kinds {
@@ -102,7 +111,7 @@ impl<P: Platform> DataStore<P> {
         let queried: Vec<&str> = namespaces.iter().map(String::as_str).collect();
         let mut items: Vec<Vec<KeyedItem>> = vec![Vec::new(); kinds.len()];
         let mut initialized = false;
-        self.query_all(&queried, false, |index, raw| {
+        self.query_all(&queried, false, consistent, |index, raw| {
             let Some(kind) = items.get_mut(index) else {
                 // The marker's namespace: its row is keyed by the namespace.
                 initialized |= raw.key.and_then(|k| k.s).as_deref() == Some(&marker_namespace);
@@ -156,7 +165,7 @@ impl<P: Platform> DataStore<P> {
             .iter()
             .map(|ns| (ns.to_string(), BTreeSet::new()))
             .collect();
-        self.query_all(&namespaces, true, |index, raw| {
+        self.query_all(&namespaces, true, true, |index, raw| {
             let (namespace, existing) = &mut stale[index];
             existing.insert(response::row_key(namespace, raw.key)?);
             Ok(())
@@ -262,13 +271,15 @@ impl<P: Platform> DataStore<P> {
         )))
     }
 
-    /// Reads every page of consistent Queries of the namespaces, the next pages
-    /// of all namespaces in flight together; `each` gets the namespace's index
-    /// and each row. Only one page per namespace is held at a time.
+    /// Reads every page of Queries of the namespaces (strongly consistent
+    /// with `consistent`), the next pages of all namespaces in flight
+    /// together; `each` gets the namespace's index and each row. Only one page
+    /// per namespace is held at a time.
     fn query_all(
         &self,
         namespaces: &[&str],
         keys_only: bool,
+        consistent: bool,
         mut each: impl FnMut(usize, Row) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let table = &self.config().table;
@@ -282,6 +293,7 @@ impl<P: Platform> DataStore<P> {
                         table,
                         namespaces[*i],
                         keys_only,
+                        consistent,
                         start.as_ref(),
                     ))
                 })

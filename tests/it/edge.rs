@@ -792,6 +792,13 @@ fn answers_come_from_one_snapshot_read_in_one_round_trip_on(host: Host) {
     let last_arrival = exchanges.iter().map(|e| e.arrived).max().unwrap();
     let first_answer = exchanges.iter().map(|e| e.answered).min().unwrap();
     assert!(last_arrival < first_answer, "the queries were sequential");
+    // Eventually consistent by default (`consistent-reads=false`).
+    assert!(
+        exchanges
+            .iter()
+            .all(|e| e.request.json()["ConsistentRead"] == json!(false)),
+        "the snapshot's reads are eventually consistent"
+    );
     let tag = header(&headers, "etag").unwrap().to_string();
 
     // Every route, a revalidation and an evaluation included, from memory.
@@ -826,6 +833,35 @@ fn answers_come_from_one_snapshot_read_in_one_round_trip_on(host: Host) {
         "{} snapshots for {answers} answers",
         read / 3
     );
+}
+
+#[test]
+fn consistent_reads_true_reads_the_snapshot_strongly_consistent() {
+    let backend = Backend::moto();
+    let table = loaded_table(&backend);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let proxy = runtime.block_on(ld_dynamodb_tests::proxy::Proxy::start(
+        &backend.endpoint,
+        |_| ld_dynamodb_tests::proxy::Action::Forward,
+    ));
+    let served = Served::start_with(
+        &backend,
+        &table,
+        &proxy.endpoint,
+        Some(SDK_KEY),
+        &["consistent-reads=true"],
+    );
+    assert_eq!(
+        served
+            .get("/sdk/latest-all", &[("authorization", SDK_KEY)])
+            .0,
+        200
+    );
+    let exchanges = proxy.exchanges();
+    assert_eq!(exchanges.len(), 3);
+    assert!(exchanges
+        .iter()
+        .all(|e| e.request.json()["ConsistentRead"] == json!(true)));
 }
 
 #[test]

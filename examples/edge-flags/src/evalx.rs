@@ -460,6 +460,7 @@ mod tests {
                 max_stale: 0,
             },
             access_log: false,
+            consistent_reads: false,
         }
     }
 

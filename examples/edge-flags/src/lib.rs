@@ -53,6 +53,8 @@ mod component {
     /// API's flag source.
     struct StoreSource {
         store: Store,
+        /// Whether the snapshot is read strongly consistent.
+        consistent_reads: bool,
         /// Made from each snapshot; `None` before the first.
         evaluator: Option<eval::Evaluator>,
     }
@@ -109,7 +111,10 @@ mod component {
     impl FlagSource for StoreSource {
         fn read(&mut self) -> Result<Read, String> {
             let kinds: Vec<String> = KINDS.iter().map(|k| k.to_string()).collect();
-            let snapshot = self.store.snapshot(&kinds).map_err(describe)?;
+            let snapshot = self
+                .store
+                .snapshot_with(&kinds, self.consistent_reads)
+                .map_err(describe)?;
             let mut kinds = snapshot
                 .kinds
                 .into_iter()
@@ -184,6 +189,7 @@ mod component {
         if settings.auth == Auth::None {
             log("edge-flags: auth=none: every route is served without a key");
         }
+        let consistent_reads = settings.consistent_reads;
         let config = Config {
             table: settings.table,
             prefix: settings.prefix,
@@ -209,6 +215,7 @@ mod component {
         let store = Store::open(&config).map_err(describe)?;
         Ok(StoreSource {
             store,
+            consistent_reads,
             evaluator: None,
         })
     }

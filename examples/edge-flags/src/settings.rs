@@ -40,6 +40,9 @@ pub struct Settings {
     pub freshness: Freshness,
     /// One log line per request (`access-log=true`).
     pub access_log: bool,
+    /// Whether the snapshot is read with strongly consistent reads
+    /// (`consistent-reads=true`); eventually consistent by default.
+    pub consistent_reads: bool,
 }
 
 /// The default refresh interval: 15 s, the cache time of LaunchDarkly's
@@ -52,6 +55,12 @@ pub const DEFAULT_REFRESH_MS: u64 = 15_000;
 /// values through an outage, but a table that stays unreadable should
 /// surface as 503s, not be served from memory for good.
 pub const DEFAULT_MAX_STALE_MS: u64 = 3_600_000;
+/// Whether refresh reads are strongly consistent by default: no. A snapshot
+/// already serves data up to the refresh interval old (15 s by default);
+/// DynamoDB's replication lag (usually under a second) is small beside it,
+/// and eventually consistent reads cost half the read units, as the JS store
+/// reads.
+pub const DEFAULT_CONSISTENT_READS: bool = false;
 
 impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -67,6 +76,7 @@ impl std::fmt::Debug for Settings {
             .field("secure_mode", &self.secure_mode_key.is_some())
             .field("freshness", &self.freshness)
             .field("access_log", &self.access_log)
+            .field("consistent_reads", &self.consistent_reads)
             .finish_non_exhaustive()
     }
 }
@@ -105,8 +115,8 @@ fn well_formed_key(value: &str) -> bool {
 impl Settings {
     /// Reads the settings: `config` gives `wasi:config` values (`table` and
     /// `region` required; `prefix`, `endpoint`, `auth`, `client-side-id`,
-    /// `secure-mode`, `refresh-interval-ms`, `max-stale-ms`, `access-log`
-    /// optional), `env` the environment (`AWS_ACCESS_KEY_ID`,
+    /// `secure-mode`, `refresh-interval-ms`, `max-stale-ms`, `access-log`,
+    /// `consistent-reads` optional), `env` the environment (`AWS_ACCESS_KEY_ID`,
     /// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `LD_SDK_KEY`,
     /// `LD_MOBILE_KEY`).
     ///
@@ -188,15 +198,16 @@ impl Settings {
             refresh: millis("refresh-interval-ms", DEFAULT_REFRESH_MS)? * 1_000_000,
             max_stale: millis("max-stale-ms", DEFAULT_MAX_STALE_MS)? * 1_000_000,
         };
-        let access_log = match optional("access-log")?.as_deref() {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(other) => {
-                return Err(format!(
-                    "access-log={other:?} is not known: use \"true\" or \"false\""
-                ))
-            }
+        let mut flag = |key: &str, default: bool| match optional(key)?.as_deref() {
+            None => Ok(default),
+            Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(other) => Err(format!(
+                "{key}={other:?} is not known: use \"true\" or \"false\""
+            )),
         };
+        let access_log = flag("access-log", false)?;
+        let consistent_reads = flag("consistent-reads", DEFAULT_CONSISTENT_READS)?;
         let secret = |var: &str| env(var).filter(|v| !v.is_empty());
         Ok(Settings {
             table,
@@ -212,6 +223,7 @@ impl Settings {
             secure_mode_key,
             freshness,
             access_log,
+            consistent_reads,
         })
     }
 
@@ -344,24 +356,26 @@ mod tests {
                 max_stale: 3_600_000_000_000
             }
         );
-        assert!(!defaults.access_log);
+        assert!(!defaults.access_log && !defaults.consistent_reads);
         let mut set = base.to_vec();
         set.extend([
             ("refresh-interval-ms", "0"),
             ("max-stale-ms", "2500"),
             ("access-log", "true"),
+            ("consistent-reads", "true"),
         ]);
         let set = read(&set, &[]).unwrap();
         assert_eq!(
             (set.freshness.refresh, set.freshness.max_stale),
             (0, 2_500_000_000)
         );
-        assert!(set.access_log);
+        assert!(set.access_log && set.consistent_reads);
         for (key, value) in [
             ("refresh-interval-ms", "15s"),
             ("max-stale-ms", "-1"),
             ("max-stale-ms", "99999999999999"),
             ("access-log", "yes"),
+            ("consistent-reads", "1"),
         ] {
             let mut bad = base.to_vec();
             bad.push((key, value));

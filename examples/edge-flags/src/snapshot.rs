@@ -343,6 +343,7 @@ mod tests {
                 max_stale: max_stale_ms * MS,
             },
             access_log: false,
+            consistent_reads: false,
         }
     }
 

@@ -76,6 +76,7 @@ fn settings(keyed: bool, secure: bool) -> Settings {
             max_stale: 60_000_000_000,
         },
         access_log: false,
+        consistent_reads: false,
     }
 }
 

@@ -6,12 +6,13 @@
 //! Rust, tested natively; `component` maps the WIT onto it (wasm only).
 
 pub mod data;
+pub mod events;
 pub mod flags_state;
 pub mod matches;
 
 use hmac::{Hmac, KeyInit, Mac};
 use launchdarkly_server_sdk_evaluation::{
-    evaluate as evaluate_flag, Context, Detail, Error, FlagValue, Reason,
+    evaluate as evaluate_flag, Context, Detail, Error, FlagValue, PrerequisiteEventRecorder, Reason,
 };
 use serde_json::Value;
 use sha2::Sha256;
@@ -51,6 +52,18 @@ pub fn value_json(value: &FlagValue) -> Value {
 /// does: the default when the data is not initialized (`CLIENT_NOT_READY`),
 /// the flag is unknown (`FLAG_NOT_FOUND`) or no variation is served.
 pub fn evaluate(data: &Data, flag_key: &str, context: &Context, default: Value) -> Evaluation {
+    evaluate_recording(data, flag_key, context, default, None)
+}
+
+/// [`evaluate`], telling `prerequisites` of each prerequisite evaluated (for
+/// their events).
+pub fn evaluate_recording(
+    data: &Data,
+    flag_key: &str,
+    context: &Context,
+    default: Value,
+    prerequisites: Option<&dyn PrerequisiteEventRecorder>,
+) -> Evaluation {
     let error = |error| Evaluation {
         value: default.clone(),
         variation_index: None,
@@ -63,7 +76,7 @@ pub fn evaluate(data: &Data, flag_key: &str, context: &Context, default: Value) 
         return error(Error::FlagNotFound);
     };
     let context = data.prepare(context);
-    let detail: Detail<&FlagValue> = evaluate_flag(data, flag, &context, None);
+    let detail: Detail<&FlagValue> = evaluate_flag(data, flag, &context, prerequisites);
     match (detail.value, detail.variation_index) {
         (Some(value), Some(index)) => Evaluation {
             value: value_json(value),

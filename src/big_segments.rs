@@ -3,6 +3,7 @@
 use crate::config::{Config, Credentials};
 use crate::dynamo::request::{self, encode};
 use serde::Deserialize;
+use std::collections::BTreeSet;
 
 use crate::dynamo::response::{self, Attr};
 use crate::dynamo::{Client, Operation};
@@ -31,7 +32,7 @@ struct MembershipRow {
 }
 
 /// One segment reference of a membership: included (true) or excluded (false).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MembershipEntry {
     pub segment_ref: String,
     pub included: bool,
@@ -104,21 +105,23 @@ impl<P: Platform> BigSegmentStore<P> {
         };
         let set = |attr: Option<Attr>| attr.and_then(|a| a.ss).unwrap_or_default();
         let included = set(row.included);
-        let mut entries: Vec<MembershipEntry> = set(row.excluded)
+        // A set built by insertion orders the references (the component has
+        // no sort of its own to spare).
+        let mut refs = BTreeSet::new();
+        for segment_ref in set(row.excluded)
             .into_iter()
-            .filter(|r| !included.contains(r))
-            .map(|segment_ref| MembershipEntry {
-                segment_ref,
-                included: false,
-            })
-            .chain(included.iter().map(|r| MembershipEntry {
-                segment_ref: r.clone(),
-                included: true,
-            }))
-            .collect();
-        entries.sort();
-        entries.dedup();
-        Ok(Some(entries))
+            .chain(included.iter().cloned())
+        {
+            refs.insert(segment_ref);
+        }
+        Ok(Some(
+            refs.into_iter()
+                .map(|segment_ref| MembershipEntry {
+                    included: included.contains(&segment_ref),
+                    segment_ref,
+                })
+                .collect(),
+        ))
     }
 }
 
@@ -174,16 +177,26 @@ mod tests {
     }
 
     #[test]
-    fn membership_includes_win_over_excludes() {
+    fn membership_is_sorted_and_includes_win_over_excludes() {
         let s = store(|_| {
-            ok(r#"{"Item":{"included":{"SS":["key1","key2"]},"excluded":{"SS":["key2","key3"]}}}"#)
+            ok(
+                r#"{"Item":{"included":{"SS":["key2","key1"]},"excluded":{"SS":["key3","key2","key0"]}}}"#,
+            )
         });
         let entries = s.get_membership("hash==").unwrap().unwrap();
         let pairs: Vec<(&str, bool)> = entries
             .iter()
             .map(|e| (e.segment_ref.as_str(), e.included))
             .collect();
-        assert_eq!(pairs, [("key1", true), ("key2", true), ("key3", false)]);
+        assert_eq!(
+            pairs,
+            [
+                ("key0", false),
+                ("key1", true),
+                ("key2", true),
+                ("key3", false)
+            ]
+        );
         let sent = s.client.platform().sent.borrow();
         assert_eq!(
             sent[0].body["Key"]["namespace"]["S"],

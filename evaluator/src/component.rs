@@ -1,6 +1,8 @@
 //! The WIT glue: `ld-dynamodb:evaluation/evaluator` over the imported data
 //! store (feature `store`), or over items only (world `flag-evaluator-items`,
-//! which imports no store).
+//! which imports no store); the instance's events queue, sent by [`sender`].
+
+mod sender;
 
 #[cfg(feature = "store")]
 wit_bindgen::generate!({
@@ -16,27 +18,158 @@ wit_bindgen::generate!({
 });
 
 use exports::ld_dynamodb::evaluation::evaluator::{
-    self as api, EvalError, Evaluation, Evaluator, FlagFilter, Guest, GuestEvaluator, KeyedJson,
-    StateOptions,
+    self as api, EvalError, Evaluation, Evaluator, EventSettings, FlagFilter, FlushReport, Guest,
+    GuestEvaluator, KeyedJson, StateOptions,
 };
 #[cfg(feature = "store")]
 use ld_dynamodb::store::data_store::Store;
 #[cfg(feature = "store")]
 use ld_dynamodb::store::types::{self as store, KeyedItem};
-#[cfg(feature = "store")]
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use wasi::cli::stderr;
 #[cfg(feature = "store")]
 use wasi::clocks::monotonic_clock;
+use wasi::clocks::wall_clock;
+use wasi::random::random;
 
+use crate::events::delivery::{self, Endpoint};
+use crate::events::{Evaluated, EventContext, Events, Prerequisites};
 use crate::{Data, Filter};
 
 struct Component;
 
+/// Events on: the queue and where it goes.
+struct EventState {
+    events: Events,
+    endpoint: Endpoint,
+    sdk_key: String,
+    retry_delay_ms: u64,
+    timeout_ms: u64,
+}
+
+thread_local! {
+    /// The instance's events (`configure-events`); `None`: off.
+    static EVENTS: RefCell<Option<EventState>> = const { RefCell::new(None) };
+}
+
+/// Milliseconds since the Unix epoch: the events' dates.
+fn now_ms() -> u64 {
+    let now = wall_clock::now();
+    now.seconds * 1000 + u64::from(now.nanoseconds / 1_000_000)
+}
+
+/// Runs `record` on the queue when events are on.
+fn record(record: impl FnOnce(&mut Events, u64)) {
+    EVENTS.with_borrow_mut(|state| {
+        if let Some(state) = state {
+            record(&mut state.events, now_ms());
+        }
+    });
+}
+
+fn events_on() -> bool {
+    EVENTS.with_borrow(|state| state.as_ref().is_some_and(|s| !s.events.stopped()))
+}
+
 impl Guest for Component {
     type Evaluator = EvaluatorResource;
+
+    fn configure_events(settings: Option<EventSettings>) -> Result<(), String> {
+        let Some(s) = settings else {
+            EVENTS.set(None);
+            return Ok(());
+        };
+        let base = s.base_uri.as_deref().unwrap_or(delivery::DEFAULT_BASE_URI);
+        let endpoint = Endpoint::parse(base)?;
+        if s.sdk_key.is_empty() || !s.sdk_key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("the SDK key of the events must be visible ASCII without spaces".into());
+        }
+        let defaults = crate::events::EventSettings::default();
+        let or = |v: Option<u32>, d: u64| v.map_or(d, u64::from);
+        let settings = crate::events::EventSettings {
+            all_attributes_private: s.all_attributes_private,
+            private_attributes: s.private_attributes,
+            capacity: or(s.capacity, defaults.capacity as u64) as usize,
+            context_keys_capacity: or(
+                s.context_keys_capacity,
+                defaults.context_keys_capacity as u64,
+            ) as usize,
+            context_keys_flush_interval_ms: or(
+                s.context_keys_flush_interval_ms,
+                defaults.context_keys_flush_interval_ms,
+            ),
+            seed: random::get_random_u64(),
+        };
+        EVENTS.set(Some(EventState {
+            events: Events::new(settings),
+            endpoint,
+            sdk_key: s.sdk_key,
+            retry_delay_ms: or(s.retry_delay_ms, 1_000),
+            timeout_ms: or(s.timeout_ms, 10_000),
+        }));
+        Ok(())
+    }
+
+    fn track(
+        key: String,
+        context_json: String,
+        data_json: Option<String>,
+        metric_value: Option<f64>,
+    ) -> Result<(), EvalError> {
+        let context = context(&context_json)?;
+        let data = match data_json {
+            Some(json) => Some(serde_json::from_str(&json).map_err(|e| {
+                EvalError::InvalidDefault(format!("the event data is not JSON: {e}"))
+            })?),
+            None => None,
+        };
+        let context = EventContext::new(&context, &context_json);
+        record(|events, now| events.track(&key, &context, data, metric_value, now));
+        Ok(())
+    }
+
+    fn identify(context_json: String) -> Result<(), EvalError> {
+        let context = context(&context_json)?;
+        let context = EventContext::new(&context, &context_json);
+        record(|events, now| events.identify(&context, now));
+        Ok(())
+    }
+
+    fn flush() -> FlushReport {
+        let report = EVENTS.with_borrow_mut(|state| {
+            let Some(state) = state else {
+                return delivery::Report {
+                    error: Some("events are off".into()),
+                    ..delivery::Report::default()
+                };
+            };
+            if state.events.is_empty() && !state.events.stopped() {
+                return delivery::Report {
+                    dropped: state.events.take_payload().1,
+                    ..delivery::Report::default()
+                };
+            }
+            let id = random::get_random_bytes(16);
+            let id = delivery::payload_id(id.try_into().unwrap_or([0; 16]));
+            let mut http = sender::Http {
+                endpoint: &state.endpoint,
+                sdk_key: &state.sdk_key,
+                timeout_ms: state.timeout_ms,
+            };
+            delivery::flush(&mut state.events, &mut http, &id, state.retry_delay_ms)
+        });
+        FlushReport {
+            events: report.events,
+            attempts: report.attempts,
+            status: report.status,
+            delivered: report.delivered,
+            error: report.error,
+            dropped: report.dropped,
+            stopped: report.stopped,
+        }
+    }
 }
 
 /// An evaluator: over an open data store, or over items it was given.
@@ -224,9 +357,32 @@ impl GuestEvaluator for EvaluatorResource {
         default_json: String,
     ) -> Result<Evaluation, EvalError> {
         let context = context(&context_json)?;
-        let default = serde_json::from_str(&default_json)
+        let default: serde_json::Value = serde_json::from_str(&default_json)
             .map_err(|e| EvalError::InvalidDefault(format!("the default is not JSON: {e}")))?;
-        let evaluation = crate::evaluate(&*self.data()?, &flag_key, &context, default);
+        let data = self.data()?;
+        let evaluation = if events_on() {
+            let prerequisites = Prerequisites::default();
+            let evaluation = crate::evaluate_recording(
+                &data,
+                &flag_key,
+                &context,
+                default.clone(),
+                Some(&prerequisites),
+            );
+            let event_context = EventContext::new(&context, &context_json);
+            record(|events, now| {
+                let evaluated = Evaluated {
+                    flag_key: &flag_key,
+                    default: &default,
+                    evaluation: &evaluation,
+                    prerequisites: prerequisites.into_events(),
+                };
+                events.evaluation(&data, &event_context, evaluated, now);
+            });
+            evaluation
+        } else {
+            crate::evaluate(&data, &flag_key, &context, default)
+        };
         Ok(Evaluation {
             value_json: evaluation.value.to_string(),
             variation_index: evaluation
@@ -251,7 +407,15 @@ impl GuestEvaluator for EvaluatorResource {
             with_reasons: options.with_reasons,
             details_only_for_tracked_flags: options.details_only_for_tracked_flags,
         };
-        Ok(crate::all_flags_state(&*self.data()?, &context, options))
+        let data = self.data()?;
+        if events_on() {
+            // The context is seen (an index event); no evaluation is counted,
+            // as the server SDKs' allFlagsState counts none.
+            record(|events, now| {
+                events.context_seen(&EventContext::new(&context, &context_json), now)
+            });
+        }
+        Ok(crate::all_flags_state(&data, &context, options))
     }
 
     fn secure_mode_hash(&self, context_json: String, sdk_key: String) -> Result<String, EvalError> {

@@ -116,6 +116,46 @@ pub fn flush(
     }
 }
 
+/// Where payloads go: LaunchDarkly's events service unless a base URI is set.
+pub const DEFAULT_BASE_URI: &str = "https://events.launchdarkly.com";
+
+/// A base URI taken apart for an HTTP request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `http` or `https`.
+    pub https: bool,
+    pub authority: String,
+    /// The path of `{base}/bulk`.
+    pub bulk_path: String,
+}
+
+impl Endpoint {
+    /// `http(s)://host[:port][/path]`; anything else (a query, a fragment,
+    /// user info, another scheme) is an error.
+    pub fn parse(base_uri: &str) -> Result<Endpoint, String> {
+        let bad = |why: &str| Err(format!("invalid events base URI {base_uri:?}: {why}"));
+        let (https, rest) = if let Some(rest) = base_uri.strip_prefix("https://") {
+            (true, rest)
+        } else if let Some(rest) = base_uri.strip_prefix("http://") {
+            (false, rest)
+        } else {
+            return bad("it must start with http:// or https://");
+        };
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        if authority.is_empty() || authority.contains('@') {
+            return bad("it needs a host (and no user info)");
+        }
+        if path.contains(['?', '#']) || !base_uri.bytes().all(|b| b.is_ascii_graphic()) {
+            return bad("a base URI has no query, fragment or spaces");
+        }
+        Ok(Endpoint {
+            https,
+            authority: authority.to_string(),
+            bulk_path: format!("{}{BULK_PATH}", path.trim_end_matches('/')),
+        })
+    }
+}
+
 /// A payload ID: a version 4 UUID from 16 random bytes.
 pub fn payload_id(mut bytes: [u8; 16]) -> String {
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
@@ -229,6 +269,31 @@ mod tests {
         assert_eq!((report.events, report.delivered), (1, true));
         let body: serde_json::Value = serde_json::from_slice(&t.posts[0].0).unwrap();
         assert_eq!(body[0]["kind"], "identify");
+    }
+
+    #[test]
+    fn base_uris_give_the_bulk_path() {
+        let e = Endpoint::parse(DEFAULT_BASE_URI).unwrap();
+        assert_eq!(
+            (e.https, e.authority.as_str(), e.bulk_path.as_str()),
+            (true, "events.launchdarkly.com", "/bulk")
+        );
+        let e = Endpoint::parse("http://127.0.0.1:9000/relay/").unwrap();
+        assert_eq!(
+            (e.https, e.authority.as_str(), e.bulk_path.as_str()),
+            (false, "127.0.0.1:9000", "/relay/bulk")
+        );
+        for bad in [
+            "",
+            "ftp://x",
+            "http://",
+            "http://u:p@h",
+            "http://h/?q",
+            "http://h /",
+        ] {
+            let e = Endpoint::parse(bad).unwrap_err();
+            assert!(e.contains("invalid events base URI"), "{e}");
+        }
     }
 
     #[test]

@@ -293,6 +293,14 @@ impl Events {
         self.enqueue(Value::Object(event));
     }
 
+    /// A context seen without an evaluation event (an all-flags answer): an
+    /// `index` event the first time in the window, nothing counted.
+    pub fn context_seen(&mut self, context: &EventContext, now: u64) {
+        if !self.stopped {
+            self.index(context, now);
+        }
+    }
+
     /// An `identify` event; the context counts as seen.
     pub fn identify(&mut self, context: &EventContext, now: u64) {
         if self.stopped {

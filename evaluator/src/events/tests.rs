@@ -354,3 +354,15 @@ impl EventSettings {
         }
     }
 }
+
+#[test]
+fn a_context_seen_by_all_flags_is_indexed_once_and_counts_nothing() {
+    let mut events = Events::new(EventSettings::default());
+    let context = parse_context(USER).unwrap();
+    let context = EventContext::new(&context, USER);
+    events.context_seen(&context, 1);
+    events.context_seen(&context, 2);
+    let out = payload(&mut events);
+    assert_eq!(kinds(&out), ["index"]);
+    assert_eq!(out[0]["context"]["key"], "u1");
+}

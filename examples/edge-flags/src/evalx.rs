@@ -117,7 +117,7 @@ fn methods(route: &Route) -> &'static str {
 }
 
 /// The headers LaunchDarkly's service and the Relay Proxy send to browsers.
-fn cors_headers(origin: Option<&str>, allow_methods: &str) -> Vec<(String, String)> {
+pub(crate) fn cors_headers(origin: Option<&str>, allow_methods: &str) -> Vec<(String, String)> {
     [
         ("access-control-allow-origin", origin.unwrap_or("*")),
         ("access-control-allow-methods", allow_methods),
@@ -295,7 +295,7 @@ fn answer<S: FlagSource>(
 
 /// The key in `Authorization`, with or without the `api_key ` scheme that
 /// LaunchDarkly's mobile SDKs send.
-fn given_key(request: &Request) -> &[u8] {
+pub(crate) fn given_key(request: &Request) -> &[u8] {
     let given = request.authorization.as_deref().unwrap_or_default();
     given.strip_prefix(b"api_key ").unwrap_or(given)
 }

@@ -2,7 +2,10 @@
 //! (`/sdk/latest-all`, `/sdk/latest-flags[/{key}]`, `/sdk/latest-segments[/{key}]`,
 //! `/status`) served from the ld-dynamodb data store, and the evaluation API
 //! of client-side, mobile and server SDKs (`/sdk/evalx/...`, `/msdk/evalx/...`)
-//! served by the flag evaluator. The logic is plain Rust: [`api`] (routing,
+//! served by the flag evaluator, and the Relay Proxy's event routes
+//! ([`events`]), forwarded to LaunchDarkly's events service. With `events`
+//! on (the default) the app's own analytics events (the contexts its evalx
+//! answers saw) are sent after each answer. The logic is plain Rust: [`api`] (routing,
 //! polling), [`evalx`] (evaluation routes) with [`context_limits`], [`snapshot`] (the table kept in
 //! memory between requests), [`settings`]; `component` maps `wasi:http`,
 //! `wasi:config` (settings), `wasi:cli/environment` (secrets),
@@ -12,6 +15,7 @@
 pub mod api;
 pub mod context_limits;
 pub mod evalx;
+pub mod events;
 pub mod settings;
 pub mod snapshot;
 
@@ -32,14 +36,17 @@ mod component {
     use wasi::cli::{environment, stderr};
     use wasi::clocks::monotonic_clock;
     use wasi::config::store as config;
+    use wasi::http::outgoing_handler;
     use wasi::http::types::{
-        ErrorCode, Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse,
-        ResponseOutparam,
+        ErrorCode, Fields, IncomingRequest, Method, OutgoingBody, OutgoingRequest,
+        OutgoingResponse, RequestOptions, ResponseOutparam, Scheme,
     };
+    use wasi::io::poll;
 
     use crate::api::{self, FlagSource, Item};
     use crate::evalx::{EvalFailure, Filter, MAX_BODY};
-    use crate::settings::{Auth, Settings};
+    use crate::events::{self as event_routes, Forward, Step, Upstream, MAX_EVENTS_BODY};
+    use crate::settings::{Auth, EventSettings, Settings};
     use crate::snapshot::{Edge, Read, Snapshot, KINDS};
 
     struct App;
@@ -185,10 +192,55 @@ mod component {
         }
     }
 
-    fn open(settings: Settings) -> Result<StoreSource, String> {
+    /// Turns the evaluator's events on (or off) for this instance.
+    fn configure_events(events: &EventSettings) {
+        let settings = match (&events.sdk_key, events.send) {
+            (Some(key), true) => Some(eval::EventSettings {
+                sdk_key: key.clone(),
+                base_uri: Some(events.uri.clone()),
+                all_attributes_private: events.all_attributes_private,
+                private_attributes: events.private_attributes.clone(),
+                capacity: None,
+                context_keys_capacity: None,
+                context_keys_flush_interval_ms: None,
+                retry_delay_ms: None,
+                timeout_ms: None,
+            }),
+            (None, true) => {
+                log("edge-flags: events=true but LD_SDK_KEY is unset: the app sends no events of its own");
+                None
+            }
+            (_, false) => None,
+        };
+        if let Err(e) = eval::configure_events(settings.as_ref()) {
+            log(&format!("edge-flags: events are off: {e}"));
+        }
+    }
+
+    /// Sends the events queued while answering (after the answer went out).
+    fn flush_events() {
+        let report = eval::flush();
+        if report.events > 0 && !report.delivered {
+            log(&format!(
+                "edge-flags: {} events not delivered after {} attempts: {}",
+                report.events,
+                report.attempts,
+                report.error.as_deref().unwrap_or("no answer")
+            ));
+        }
+        if report.dropped > 0 {
+            log(&format!(
+                "edge-flags: {} events dropped: the queue was full",
+                report.dropped
+            ));
+        }
+    }
+
+    fn open(settings: Settings, events: &EventSettings) -> Result<StoreSource, String> {
         if settings.auth == Auth::None {
             log("edge-flags: auth=none: every route is served without a key");
         }
+        configure_events(events);
         let consistent_reads = settings.consistent_reads;
         let config = Config {
             table: settings.table,
@@ -220,16 +272,16 @@ mod component {
         })
     }
 
-    /// The body of a REPORT, up to one byte more than the API takes (so it
-    /// can tell a body that is too large); empty when it cannot be read.
-    fn read_body(request: &IncomingRequest) -> Vec<u8> {
+    /// The body of a request, up to one byte more than `limit` (so the
+    /// API can tell a body that is too large); empty when it cannot be read.
+    fn read_body(request: &IncomingRequest, limit: usize) -> Vec<u8> {
         let mut out = Vec::new();
         let Ok(body) = request.consume() else {
             return out;
         };
         if let Ok(stream) = body.stream() {
-            while out.len() <= MAX_BODY {
-                match stream.blocking_read((MAX_BODY + 1 - out.len()) as u64) {
+            while out.len() <= limit {
+                match stream.blocking_read((limit + 1 - out.len()).min(65_536) as u64) {
                     Ok(chunk) => out.extend(chunk),
                     Err(_) => break,
                 }
@@ -266,10 +318,11 @@ mod component {
                 None => (path_with_query, None),
             };
             let method = method(request.method());
-            let body = if method == "REPORT" {
-                read_body(&request)
-            } else {
-                Vec::new()
+            let family = event_routes::route(&path);
+            let body = match (&family, method.as_str()) {
+                (Some(_), "POST") => read_body(&request, MAX_EVENTS_BODY),
+                (None, "REPORT") => read_body(&request, MAX_BODY),
+                _ => Vec::new(),
             };
             let req = api::Request {
                 method,
@@ -282,28 +335,42 @@ mod component {
                 body,
             };
             let environment = environment::get_environment();
-            let settings = Settings::read(
-                |key| config::get(key).map_err(|e| format!("cannot read the configuration: {e:?}")),
-                |name| {
-                    environment
-                        .iter()
-                        .find(|(k, _)| k == name)
-                        .map(|(_, v)| v.clone())
-                },
-            );
+            let env = |name: &str| {
+                environment
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+            };
+            let read = |key: &str| {
+                config::get(key).map_err(|e| format!("cannot read the configuration: {e:?}"))
+            };
+            let events = EventSettings::read(read, env);
+            // A bad events setting is a bad configuration: 503 everywhere.
+            let settings = Settings::read(read, env)
+                .and_then(|s| events.as_ref().map(|_| s).map_err(Clone::clone));
             let started = monotonic_clock::now();
-            let response = EDGE.with_borrow_mut(|edge| {
-                api::handle(
-                    &req,
-                    settings.as_ref().map_err(String::as_str),
-                    edge,
-                    started,
-                    || open(settings.clone()?),
-                    &mut log,
-                )
-            });
+            let response = match (family, &settings, &events) {
+                (Some(family), Ok(settings), Ok(events)) => {
+                    let all = headers.entries();
+                    event_route(&req, &family, &all, settings, &events.upstream)
+                }
+                _ => EDGE.with_borrow_mut(|edge| {
+                    api::handle(
+                        &req,
+                        settings.as_ref().map_err(String::as_str),
+                        edge,
+                        started,
+                        || open(settings.clone()?, events.as_ref()?),
+                        &mut log,
+                    )
+                }),
+            };
             let status = response.status;
             send(out, response);
+            // The answer is out: the events its evaluation queued go now.
+            if events.is_ok_and(|e| e.send && e.sdk_key.is_some()) {
+                flush_events();
+            }
             if settings.is_ok_and(|s| s.access_log) {
                 let ms = monotonic_clock::now().saturating_sub(started) as f64 / 1e6;
                 log(&format!(
@@ -312,6 +379,86 @@ mod component {
                     crate::evalx::loggable(&req.path)
                 ));
             }
+        }
+    }
+
+    /// Answers an event route: refused, or forwarded and answered by what
+    /// the events service said.
+    fn event_route(
+        req: &api::Request,
+        family: &event_routes::Family,
+        headers: &[(String, Vec<u8>)],
+        settings: &Settings,
+        upstream: &Upstream,
+    ) -> api::Response {
+        let response =
+            match event_routes::check(req, family, headers, req.body.len(), settings, upstream) {
+                Step::Answer(response) => response,
+                Step::Forward(forward) => {
+                    let outcome = forward_payload(&forward, upstream, &req.body);
+                    if let Err(e) = &outcome {
+                        log(&format!("edge-flags: events not forwarded: {e}"));
+                    }
+                    event_routes::forwarded(&outcome)
+                }
+            };
+        event_routes::finish(family, req, response)
+    }
+
+    /// The time limit of a forwarded payload's exchange.
+    const FORWARD_TIMEOUT_NS: u64 = 10_000_000_000;
+
+    /// Sends a payload to the events service: its status, or why none came
+    /// (no header value in it).
+    fn forward_payload(f: &Forward, upstream: &Upstream, body: &[u8]) -> Result<u16, String> {
+        let headers = Fields::from_list(&f.headers)
+            .map_err(|_| "a forwarded header was refused".to_string())?;
+        let request = OutgoingRequest::new(headers);
+        let method = if f.method == "GET" {
+            Method::Get
+        } else {
+            Method::Post
+        };
+        let scheme = if upstream.https {
+            Scheme::Https
+        } else {
+            Scheme::Http
+        };
+        let set = [
+            request.set_method(&method),
+            request.set_scheme(Some(&scheme)),
+            request.set_authority(Some(&upstream.authority)),
+            request.set_path_with_query(Some(&f.path_with_query)),
+        ];
+        if set.iter().any(Result::is_err) {
+            return Err("the forwarded request was refused by the host".into());
+        }
+        let outgoing = request
+            .body()
+            .map_err(|()| "the forwarded body was taken".to_string())?;
+        let options = RequestOptions::new();
+        let _ = options.set_connect_timeout(Some(FORWARD_TIMEOUT_NS));
+        let _ = options.set_first_byte_timeout(Some(FORWARD_TIMEOUT_NS));
+        let deadline = monotonic_clock::subscribe_duration(FORWARD_TIMEOUT_NS);
+        let future = outgoing_handler::handle(request, Some(options))
+            .map_err(|e| format!("the events service cannot be reached: {e:?}"))?;
+        if let Ok(stream) = outgoing.write() {
+            for chunk in body.chunks(4096) {
+                stream
+                    .blocking_write_and_flush(chunk)
+                    .map_err(|e| format!("the payload was not sent: {e:?}"))?;
+            }
+        }
+        OutgoingBody::finish(outgoing, None)
+            .map_err(|e| format!("the payload was not sent: {e:?}"))?;
+        let ready = future.subscribe();
+        if !poll::poll(&[&ready, &deadline]).contains(&0) {
+            return Err("the events service did not answer within 10 s".into());
+        }
+        match future.get() {
+            Some(Ok(Ok(response))) => Ok(response.status()),
+            Some(Ok(Err(e))) => Err(format!("the events service cannot be reached: {e:?}")),
+            _ => Err("the events service's answer was lost".into()),
         }
     }
 

@@ -2,6 +2,7 @@
 //! the environment (`wasi:cli/environment`), so that no secret is ever on the
 //! host's command line. A secret given as a setting is refused, naming the fix.
 
+use crate::events::Upstream;
 use crate::snapshot::Freshness;
 
 /// How requests are authorized.
@@ -244,6 +245,81 @@ impl Settings {
     }
 }
 
+/// LaunchDarkly's events service, where payloads go unless `events-uri` says.
+pub const DEFAULT_EVENTS_URI: &str = "https://events.launchdarkly.com";
+
+/// The analytics events' settings: the app's own events (`events`, on by
+/// default as in LaunchDarkly's server SDKs; they need `LD_SDK_KEY`), where
+/// they and the event routes' payloads go (`events-uri`), and the privacy of
+/// the contexts in the app's own events (`events-all-attributes-private`,
+/// `events-private-attributes`: attribute references separated by commas).
+#[derive(Clone, PartialEq, Eq)]
+pub struct EventSettings {
+    /// Whether the app sends its own events (`events`).
+    pub send: bool,
+    pub uri: String,
+    pub upstream: Upstream,
+    /// The SDK key that authorizes the app's own events (`LD_SDK_KEY`).
+    pub sdk_key: Option<String>,
+    pub all_attributes_private: bool,
+    pub private_attributes: Vec<String>,
+}
+
+impl std::fmt::Debug for EventSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventSettings")
+            .field("send", &self.send)
+            .field("uri", &self.uri)
+            .field("sdk_key", &self.sdk_key.is_some())
+            .field("all_attributes_private", &self.all_attributes_private)
+            .field("private_attributes", &self.private_attributes)
+            .finish()
+    }
+}
+
+impl EventSettings {
+    /// Reads the settings (see [`EventSettings`]); a value that is not
+    /// `true` or `false`, or an `events-uri` that is not an http(s) URI, is
+    /// an error.
+    pub fn read(
+        mut config: impl FnMut(&str) -> Result<Option<String>, String>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<EventSettings, String> {
+        let mut optional = |key: &str| -> Result<Option<String>, String> {
+            Ok(config(key)?.filter(|v| !v.is_empty()))
+        };
+        let mut flag = |key: &str, default: bool| match optional(key)?.as_deref() {
+            None => Ok(default),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(other) => Err(format!(
+                "{key}={other:?} is not known: use \"true\" or \"false\""
+            )),
+        };
+        let send = flag("events", true)?;
+        let all_attributes_private = flag("events-all-attributes-private", false)?;
+        let uri = optional("events-uri")?.unwrap_or_else(|| DEFAULT_EVENTS_URI.to_string());
+        let upstream = Upstream::parse(&uri)?;
+        let private_attributes = optional("events-private-attributes")?
+            .map(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|r| !r.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(EventSettings {
+            send,
+            uri,
+            upstream,
+            sdk_key: env_key(&env, SDK_KEY_VAR)?,
+            all_attributes_private,
+            private_attributes,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,6 +457,43 @@ mod tests {
             bad.push((key, value));
             let err = read(&bad, &[]).unwrap_err();
             assert!(err.contains(key), "{err}");
+        }
+    }
+
+    #[test]
+    fn event_settings_default_on_to_launchdarkly_and_take_privacy_lists() {
+        let none = |_: &str| Ok(None);
+        let e = EventSettings::read(none, |v| (v == "LD_SDK_KEY").then(|| "sdk-1".to_string()))
+            .unwrap();
+        assert!(e.send && !e.all_attributes_private && e.private_attributes.is_empty());
+        assert_eq!(e.uri, DEFAULT_EVENTS_URI);
+        assert_eq!(e.sdk_key.as_deref(), Some("sdk-1"));
+        assert!(!format!("{e:?}").contains("sdk-1"));
+        let config = |values: &'static [(&'static str, &'static str)]| {
+            move |key: &str| {
+                Ok(values
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, v)| v.to_string()))
+            }
+        };
+        let e = EventSettings::read(
+            config(&[
+                ("events", "false"),
+                ("events-uri", "http://127.0.0.1:8100/"),
+                ("events-all-attributes-private", "true"),
+                ("events-private-attributes", "email, /address/street,"),
+            ]),
+            |_| None,
+        )
+        .unwrap();
+        assert!(!e.send && e.all_attributes_private && e.sdk_key.is_none());
+        assert_eq!(e.private_attributes, ["email", "/address/street"]);
+        assert_eq!(e.upstream.authority, "127.0.0.1:8100");
+        for bad in [("events", "yes"), ("events-uri", "ftp://x")] {
+            let values: &'static [(&'static str, &'static str)] = Box::leak(Box::new([bad]));
+            let error = EventSettings::read(config(values), |_| None).unwrap_err();
+            assert!(error.contains(bad.0), "{error}");
         }
     }
 }

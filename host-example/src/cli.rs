@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use ld_dynamodb_host::data::Kind;
 
@@ -93,6 +93,124 @@ pub enum Command {
     /// Read the Big Segment data that the Relay Proxy keeps in the table.
     #[command(subcommand)]
     BigSegments(BigSegmentsCommand),
+    /// Keep the table current with a LaunchDarkly environment: LaunchDarkly's
+    /// Rust server SDK, streaming (or polling), writes every full payload as an
+    /// Init and every change as an upsert, one log line each on stderr. Runs
+    /// until SIGINT or SIGTERM. The SDK key comes from LD_SDK_KEY only.
+    Sync(SyncArgs),
+    /// Evaluate one flag for a context with the flag evaluator component and
+    /// print {"value", "variationIndex", "reason"} as LaunchDarkly's SDKs give
+    /// the detail. An invalid context exits with 2.
+    Evaluate(EvaluateArgs),
+    /// Print every flag's state for a context, as the SDKs' allFlagsState JSON
+    /// (what a client-side SDK is bootstrapped with). An invalid context exits with 2.
+    FlagsState(FlagsStateArgs),
+}
+
+/// Options of `sync`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Base URI of LaunchDarkly's streaming service (the SDK reads `/all`):
+    /// another for the EU or federal instances, or a Relay Proxy.
+    #[arg(
+        long,
+        env = "LD_STREAM_URI",
+        hide_env_values = true,
+        default_value = "https://stream.launchdarkly.com"
+    )]
+    pub stream_uri: String,
+
+    /// Base URI of the polling service (`/sdk/latest-all`).
+    #[arg(
+        long,
+        env = "LD_BASE_URI",
+        hide_env_values = true,
+        default_value = "https://sdk.launchdarkly.com"
+    )]
+    pub base_uri: String,
+
+    /// Base URI of the events service.
+    #[arg(
+        long,
+        env = "LD_EVENTS_URI",
+        hide_env_values = true,
+        default_value = "https://events.launchdarkly.com"
+    )]
+    pub events_uri: String,
+
+    /// Poll the base URI instead of streaming.
+    #[arg(long)]
+    pub polling: bool,
+
+    /// Seconds between polls (LaunchDarkly's SDK allows no less than 30).
+    #[arg(long, default_value_t = 30.0, value_parser = seconds)]
+    pub poll_interval: f64,
+
+    /// Wait for the first full payload, write it, print the Init report and
+    /// exit (for cron, CI and serverless jobs).
+    #[arg(long)]
+    pub once: bool,
+
+    /// With --once: how long to wait for the first payload before failing.
+    #[arg(long, default_value_t = 60.0, value_parser = seconds)]
+    pub timeout: f64,
+}
+
+/// Where the flag evaluator component is.
+#[derive(Debug, Args)]
+pub struct EvaluatorArg {
+    /// The composed flag evaluator (`flag-evaluator.wasm` of
+    /// scripts/edge-build.sh) [default: beside this executable, or in
+    /// ../component from it, as in the build's target/ folder].
+    #[arg(long, env = "LD_DYNAMODB_EVALUATOR", hide_env_values = true)]
+    pub evaluator: Option<PathBuf>,
+}
+
+/// Options of `evaluate`.
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// The flag's key.
+    pub flag: String,
+
+    /// The context as LaunchDarkly's context JSON, such as
+    /// {"kind":"user","key":"user-1","country":"de"} (multi-kind and the legacy user shape too).
+    #[arg(long)]
+    pub context: String,
+
+    /// The default value as JSON, answered when the flag is unknown or cannot
+    /// be evaluated [default: null].
+    #[arg(long)]
+    pub default: Option<String>,
+
+    #[command(flatten)]
+    pub evaluator: EvaluatorArg,
+}
+
+/// Options of `flags-state`.
+#[derive(Debug, Args)]
+pub struct FlagsStateArgs {
+    /// The context as LaunchDarkly's context JSON.
+    #[arg(long)]
+    pub context: String,
+
+    /// Only flags available to client-side IDs (`clientSideAvailability.usingEnvironmentId`).
+    #[arg(long, conflicts_with = "mobile")]
+    pub client_side: bool,
+
+    /// Only flags available to mobile keys (`clientSideAvailability.usingMobileKey`).
+    #[arg(long)]
+    pub mobile: bool,
+
+    /// Include each flag's evaluation reason.
+    #[arg(long)]
+    pub with_reasons: bool,
+
+    /// Omit the version and reason of flags that neither track events nor debug.
+    #[arg(long)]
+    pub details_only_for_tracked_flags: bool,
+
+    #[command(flatten)]
+    pub evaluator: EvaluatorArg,
 }
 
 /// Commands of the data store.

@@ -6,10 +6,14 @@
 //! threads that evaluate flags. Each store created by the factory runs the
 //! component's calls on a small async runtime of its own and waits for them,
 //! so it may be called from any thread, inside an async runtime or not.
+//!
+//! A [`StoreObserver`] given to [`PersistentStoreFactory::observed`] is told
+//! of every Init and upsert the SDK writes, with the component's outcome
+//! (`ld-dynamodb sync` logs them and reports the first Init).
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 
 use launchdarkly_server_sdk::{
     AllData, DataKind, PersistentDataStore, PersistentDataStoreFactory, PersistentStoreError,
@@ -18,7 +22,7 @@ use launchdarkly_server_sdk::{
 
 use crate::background::Background;
 use crate::data::Kind;
-use crate::embed::{Collection, Item, KeyedItem, UpsertOutcome};
+use crate::embed::{Collection, InitReport, Item, KeyedItem, UpsertOutcome};
 use crate::error::Error;
 use crate::store::DataStore;
 
@@ -27,13 +31,43 @@ use crate::store::DataStore;
 #[derive(Clone)]
 pub struct PersistentStoreFactory {
     store: DataStore,
+    observer: Option<Arc<dyn StoreObserver>>,
 }
 
 impl PersistentStoreFactory {
     /// A factory whose stores share `store`'s instances and connections.
     pub fn new(store: DataStore) -> Self {
-        PersistentStoreFactory { store }
+        PersistentStoreFactory {
+            store,
+            observer: None,
+        }
     }
+
+    /// A factory whose stores also tell `observer` what they write.
+    pub fn observed(store: DataStore, observer: Arc<dyn StoreObserver>) -> Self {
+        PersistentStoreFactory {
+            store,
+            observer: Some(observer),
+        }
+    }
+}
+
+/// Told of the writes of the SDK's stores, from the SDK's threads.
+pub trait StoreObserver: Send + Sync {
+    /// An Init of this many flags and segments is about to be written.
+    fn init_started(&self, flags: usize, segments: usize);
+    /// The Init ended: the component's report, or why it failed.
+    fn init_done(&self, result: &Result<InitReport, Error>);
+    /// An upsert of `kind`'s `key` at `version` (a tombstone when `deleted`)
+    /// ended: the component's outcome, or why it failed.
+    fn upserted(
+        &self,
+        kind: Kind,
+        key: &str,
+        version: u64,
+        deleted: bool,
+        result: &Result<UpsertOutcome, Error>,
+    );
 }
 
 impl PersistentDataStoreFactory for PersistentStoreFactory {
@@ -41,6 +75,7 @@ impl PersistentDataStoreFactory for PersistentStoreFactory {
         Ok(Box::new(SdkStore {
             store: self.store.clone(),
             runtime: Background::new("ld-dynamodb-sdk-store", 2)?,
+            observer: self.observer.clone(),
         }))
     }
 }
@@ -50,6 +85,7 @@ struct SdkStore {
     store: DataStore,
     /// Runs the calls.
     runtime: Background,
+    observer: Option<Arc<dyn StoreObserver>>,
 }
 
 impl SdkStore {
@@ -59,15 +95,26 @@ impl SdkStore {
         F: Future<Output = Result<T, Error>> + Send + 'static,
         T: Send + 'static,
     {
+        self.call(call)
+            .map_err(|e| PersistentStoreError::new(e.to_string()))
+    }
+
+    /// Runs `call` on the store's runtime and waits for it; the library's error.
+    fn call<T, F>(&self, call: impl FnOnce(DataStore) -> F) -> Result<T, Error>
+    where
+        F: Future<Output = Result<T, Error>> + Send + 'static,
+        T: Send + 'static,
+    {
         let (done, result) = mpsc::sync_channel(1);
         let future = call(self.store.clone());
         self.runtime.handle().spawn(async move {
             let _ = done.send(future.await);
         });
-        result
-            .recv()
-            .map_err(|_| PersistentStoreError::new("the store's call panicked or was cancelled"))?
-            .map_err(|e| PersistentStoreError::new(e.to_string()))
+        result.recv().unwrap_or_else(|_| {
+            Err(Error::Host(anyhow::anyhow!(
+                "the store's call panicked or was cancelled"
+            )))
+        })
     }
 
     fn item(&self, kind: Kind, key: &str) -> Result<Option<SerializedItem>, PersistentStoreError> {
@@ -107,13 +154,21 @@ impl PersistentDataStore for SdkStore {
         &mut self,
         all_data: AllData<SerializedItem, SerializedItem>,
     ) -> Result<(), PersistentStoreError> {
+        if let Some(observer) = &self.observer {
+            observer.init_started(all_data.flags.len(), all_data.segments.len());
+        }
         // Segments first, so they land before the flags that use them.
         let data = vec![
             collection(Kind::Segments, all_data.segments),
             collection(Kind::Flags, all_data.flags),
         ];
-        self.run(|store| async move { store.init(&data).await })
+        let result = self.call(|store| async move { store.init(&data).await });
+        if let Some(observer) = &self.observer {
+            observer.init_done(&result);
+        }
+        result
             .map(drop)
+            .map_err(|e| PersistentStoreError::new(e.to_string()))
     }
 
     fn flag(&self, key: &str) -> Result<Option<SerializedItem>, PersistentStoreError> {
@@ -145,14 +200,19 @@ impl PersistentDataStore for SdkStore {
             DataKind::Flag => Kind::Flags,
             DataKind::Segment => Kind::Segments,
         };
-        let key = key.to_string();
+        let (version, deleted) = (serialized_item.version, serialized_item.deleted);
         let item = Item {
-            version: serialized_item.version,
-            deleted: serialized_item.deleted,
+            version,
+            deleted,
             json: serialized_item.serialized_item,
         };
-        let outcome =
-            self.run(|store| async move { store.upsert(kind.namespace(), &key, &item).await })?;
+        let owned = key.to_string();
+        let result =
+            self.call(|store| async move { store.upsert(kind.namespace(), &owned, &item).await });
+        if let Some(observer) = &self.observer {
+            observer.upserted(kind, key, version, deleted, &result);
+        }
+        let outcome = result.map_err(|e| PersistentStoreError::new(e.to_string()))?;
         Ok(outcome == UpsertOutcome::Applied)
     }
 

@@ -1,6 +1,9 @@
 //! `ld-dynamodb`: a CLI over the ld-dynamodb-store component.
 
 mod cli;
+mod evaluate;
+mod progress;
+mod sync;
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
@@ -12,12 +15,13 @@ use serde_json::{json, Map, Value};
 use cli::{BigSegmentsCommand, Cli, Command, DataCommand};
 use ld_dynamodb_host::data::{self, Kind};
 use ld_dynamodb_host::embed::{
-    context_hash, HostOptions, Instance, Item, Runtime, Session, StoreConfig, StoreError,
-    UpsertOutcome,
+    context_hash, HostOptions, InitReport, Instance, Item, Runtime, Session, StoreConfig,
+    StoreError, UpsertOutcome,
 };
 use ld_dynamodb_host::environment;
 use ld_dynamodb_host::error::{describe, explained};
-use ld_dynamodb_host::CredentialSource;
+use ld_dynamodb_host::evaluator::{Evaluator, EvaluatorRuntime, StateOptions};
+use ld_dynamodb_host::{CredentialSource, DataStore};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -27,7 +31,11 @@ async fn main() -> ExitCode {
             // A reader that went away (`ld-dynamodb all flags | head`) is not an
             // error: the output simply ends.
             let mut stdout = std::io::stdout().lock();
-            match writeln!(stdout, "{output}").and_then(|()| stdout.flush()) {
+            let written = match output {
+                Some(output) => writeln!(stdout, "{output}").and_then(|()| stdout.flush()),
+                None => Ok(()),
+            };
+            match written {
                 Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
                     let _ = writeln!(
                         std::io::stderr(),
@@ -48,7 +56,12 @@ async fn main() -> ExitCode {
         }
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "ld-dynamodb: error: {}", one_line(&e));
-            ExitCode::FAILURE
+            // Input the evaluator refused, like a usage error.
+            if e.downcast_ref::<evaluate::InvalidInput>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -102,24 +115,116 @@ fn check<T>(result: Result<T, StoreError>, config: &StoreConfig) -> Result<T> {
     result.map_err(|e| anyhow::anyhow!(describe(&explained(e, config))))
 }
 
-/// Runs the command: its output, and whether what it was asked to write was
-/// stored (false only for an item over the size limit).
-async fn run(cli: Cli) -> Result<(Value, bool)> {
+/// Runs the command: its output (none from a `sync` that ran until stopped),
+/// and whether what it was asked to write was stored (false only for an item
+/// over the size limit).
+async fn run(cli: Cli) -> Result<(Option<Value>, bool)> {
+    match &cli.command {
+        Command::Sync(args) => {
+            // The key is checked before anything else is set up.
+            let key = sync::sdk_key()?;
+            let store = data_store(&cli).await?;
+            return Ok((sync::run(store, key, args).await?, true));
+        }
+        Command::Evaluate(args) => {
+            let mut evaluator = evaluator(&cli, args.evaluator.evaluator.as_deref()).await?;
+            let detail = evaluate::evaluate(
+                &mut evaluator,
+                &args.flag,
+                &args.context,
+                args.default.as_deref(),
+            )
+            .await?;
+            return Ok((Some(detail), true));
+        }
+        Command::FlagsState(args) => {
+            let mut evaluator = evaluator(&cli, args.evaluator.evaluator.as_deref()).await?;
+            let options = StateOptions {
+                filter: evaluate::filter(args.client_side, args.mobile),
+                with_reasons: args.with_reasons,
+                details_only_for_tracked_flags: args.details_only_for_tracked_flags,
+            };
+            let state = evaluate::flags_state(&mut evaluator, &args.context, options).await?;
+            return Ok((Some(state), true));
+        }
+        Command::Data(_) | Command::BigSegments(_) => {}
+    }
     let config = store_config(&cli).await?;
     // The component built into this binary, unless another one is named.
     let runtime = Runtime::load_or_embedded(cli.component.as_deref())?;
     // The component may reach only the configured endpoint (the default policy).
-    let options = HostOptions {
-        call_timeout: std::time::Duration::from_secs_f64(cli.call_timeout),
-        ..HostOptions::default()
-    };
+    let options = host_options(&cli);
     let instance = runtime.instance(&options).await?;
     match cli.command {
         Command::BigSegments(command) => {
-            Ok((big_segments(instance, &config, command).await?, true))
+            Ok((Some(big_segments(instance, &config, command).await?), true))
         }
-        Command::Data(command) => data_store(instance, &config, command).await,
+        Command::Data(command) => {
+            let (output, stored) = data_commands(instance, &config, command).await?;
+            Ok((Some(output), stored))
+        }
+        Command::Sync(_) | Command::Evaluate(_) | Command::FlagsState(_) => {
+            unreachable!("run above")
+        }
     }
+}
+
+/// The host options of the global flags.
+fn host_options(cli: &Cli) -> HostOptions {
+    HostOptions {
+        call_timeout: std::time::Duration::from_secs_f64(cli.call_timeout),
+        ..HostOptions::default()
+    }
+}
+
+/// `$builder` (a `DataStore` or `Evaluator` builder) with the global flags'
+/// host options, prefix, region and endpoint (the environment's when unset).
+macro_rules! with_global_flags {
+    ($builder:expr, $cli:expr) => {{
+        let cli: &Cli = $cli;
+        let mut builder = $builder.host_options(host_options(cli));
+        if let Some(prefix) = &cli.prefix {
+            builder = builder.prefix(prefix);
+        }
+        if let Some(region) = &cli.region {
+            builder = builder.region(region);
+        }
+        if let Some(endpoint) = &cli.endpoint {
+            builder = builder.endpoint(endpoint);
+        }
+        builder
+    }};
+}
+
+/// A pooled store on the table the global flags and the environment name.
+async fn data_store(cli: &Cli) -> Result<DataStore> {
+    let runtime = Runtime::load_or_embedded(cli.component.as_deref())?;
+    let builder = with_global_flags!(
+        DataStore::builder(cli.table.clone().unwrap_or_default()),
+        cli
+    );
+    Ok(builder.build(std::sync::Arc::new(runtime)).await?)
+}
+
+/// The flag evaluator (at `path`, else where [`evaluate::evaluator_path`]
+/// looks) on the table the global flags and the environment name.
+async fn evaluator(cli: &Cli, path: Option<&std::path::Path>) -> Result<Evaluator> {
+    let runtime = EvaluatorRuntime::load(&evaluate::evaluator_path(path)?)?;
+    let builder = with_global_flags!(
+        Evaluator::builder(cli.table.clone().unwrap_or_default()),
+        cli
+    );
+    Ok(builder.build(&runtime).await?)
+}
+
+/// An Init report as the CLI prints it.
+pub(crate) fn init_report_json(report: &InitReport) -> Value {
+    let dropped: Vec<Value> = report
+        .dropped
+        .iter()
+        .map(|d| json!({ "kind": d.kind, "key": d.key }))
+        .collect();
+    json!({ "written": report.written, "deleted": report.deleted, "dropped": dropped })
 }
 
 async fn big_segments(
@@ -152,7 +257,7 @@ async fn big_segments(
     }
 }
 
-async fn data_store(
+async fn data_commands(
     instance: Instance,
     config: &StoreConfig,
     command: DataCommand,
@@ -165,13 +270,14 @@ async fn data_store(
         }
         DataCommand::Init { file } => {
             let collections = data::all_data(&read_input(&file)?)?;
+            let total = collections.iter().map(|c| c.items.len() as u64).sum();
+            let progress =
+                progress::InitProgress::start("init", total, store.instance().write_meter());
             let report = check(store.init(&collections).await?, config)?;
-            let dropped: Vec<Value> = report
-                .dropped
-                .iter()
-                .map(|d| json!({ "kind": d.kind, "key": d.key }))
-                .collect();
-            json!({ "written": report.written, "deleted": report.deleted, "dropped": dropped })
+            if let Some(progress) = progress {
+                progress.finish(u64::from(report.written));
+            }
+            init_report_json(&report)
         }
         DataCommand::Get { kind, key, raw } => {
             let item = check(store.get(Kind::from(kind).namespace(), &key).await?, config)?;

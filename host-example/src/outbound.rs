@@ -3,7 +3,8 @@
 //! request is counted and sent through the keep-alive [`Pool`]. The write
 //! requests of BatchWriteItem that the server accepted are counted too, from
 //! the bodies as they stream, so that an Init stopped by the host can say how
-//! far it got.
+//! far it got, and the answers that throttled them, so that a progress
+//! display can say when Init waits.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -44,6 +45,8 @@ pub struct Outbound {
     sent: Arc<AtomicU64>,
     /// Items BatchWriteItem requests wrote (see [`Outbound::items_written`]).
     written: Arc<AtomicU64>,
+    /// BatchWriteItem answers that throttled (see [`Outbound::throttled_answers`]).
+    throttled: Arc<AtomicU64>,
     pool: Arc<Pool>,
 }
 
@@ -55,6 +58,7 @@ impl Outbound {
             origins: Vec::new(),
             sent: Arc::default(),
             written: Arc::default(),
+            throttled: Arc::default(),
             pool,
         };
         if let Allow::Only(list) = &allow {
@@ -97,9 +101,43 @@ impl Outbound {
         self.written.load(Ordering::Relaxed)
     }
 
+    /// Both counts at once.
+    pub fn write_counts(&self) -> WriteCounts {
+        WriteCounts {
+            items_written: self.items_written(),
+            throttled_answers: self.throttled_answers(),
+        }
+    }
+
+    /// How many BatchWriteItem answers held items back: an error status
+    /// (throttling, 5xx) or unprocessed items, each followed by a wait of
+    /// Init's pacer and a retry.
+    pub fn throttled_answers(&self) -> u64 {
+        self.throttled.load(Ordering::Relaxed)
+    }
+
     fn allows(&self, uri: &http::Uri) -> bool {
         self.allow == Allow::Any
             || normalized_origin(uri).is_some_and(|target| self.origins.contains(&target))
+    }
+}
+
+/// What the BatchWriteItem requests of one instance (or, summed, of several)
+/// have done so far: a progress display's view of an Init.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteCounts {
+    /// Items written (see [`Outbound::items_written`]).
+    pub items_written: u64,
+    /// Answers that held items back (see [`Outbound::throttled_answers`]).
+    pub throttled_answers: u64,
+}
+
+impl std::iter::Sum for WriteCounts {
+    fn sum<I: Iterator<Item = WriteCounts>>(iter: I) -> Self {
+        iter.fold(WriteCounts::default(), |a, b| WriteCounts {
+            items_written: a.items_written + b.items_written,
+            throttled_answers: a.throttled_answers + b.throttled_answers,
+        })
     }
 }
 
@@ -167,12 +205,14 @@ impl WasiHttpHooks for Outbound {
         });
         let request = http::Request::from_parts(parts, body);
         let written = self.written.clone();
+        let throttled = self.throttled.clone();
         Box::new(async move {
             if !allowed {
                 return Err(Error::HttpRequestDenied);
             }
             let (response, io) = pool.send(request, options).await?;
             if !response.status().is_success() {
+                throttled.fetch_add(1, Ordering::Relaxed);
                 return Ok((response, io));
             }
             let (parts, body) = response.into_parts();
@@ -183,6 +223,9 @@ impl WasiHttpHooks for Outbound {
                 if !sent.marker {
                     let accepted = sent.puts.saturating_sub(answer.puts);
                     written.fetch_add(accepted, Ordering::Relaxed);
+                }
+                if answer.puts > 0 {
+                    throttled.fetch_add(1, Ordering::Relaxed);
                 }
             });
             Ok((http::Response::from_parts(parts, body), io))

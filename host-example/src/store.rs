@@ -18,6 +18,7 @@ use crate::embed::{
 };
 use crate::environment;
 use crate::error::{explained, Error};
+use crate::outbound::WriteCounts;
 
 /// Instances a store keeps by default: calls beyond this many wait.
 pub const DEFAULT_INSTANCES: usize = 4;
@@ -171,6 +172,7 @@ impl DataStoreBuilder {
             idle: Mutex::default(),
             permits: Semaphore::new(instances),
             instantiated: AtomicU64::new(0),
+            meters: Mutex::default(),
         });
         let first = shared.instantiate(resolved.generation).await?;
         shared.idle.lock().unwrap().push(first);
@@ -197,7 +199,12 @@ struct Shared {
     idle: Mutex<Vec<Pooled>>,
     permits: Semaphore,
     instantiated: AtomicU64,
+    /// The write meters of every instance created (see [`DataStore::write_counts`]).
+    meters: Mutex<Vec<Meter>>,
 }
+
+/// A live view of one instance's BatchWriteItem counts.
+type Meter = Box<dyn Fn() -> WriteCounts + Send + Sync>;
 
 /// An open store in its instance, and the credentials generation it signs with.
 struct Pooled {
@@ -213,6 +220,10 @@ impl Shared {
             .await
             .map_err(Error::Host)?;
         self.instantiated.fetch_add(1, Ordering::Relaxed);
+        self.meters
+            .lock()
+            .unwrap()
+            .push(Box::new(instance.write_meter()));
         let session = instance
             .open(&self.config)
             .await
@@ -350,6 +361,12 @@ impl DataStore {
     /// call if they changed (the store also does so shortly before they expire).
     pub async fn refresh_credentials(&self) -> Result<(), Error> {
         self.shared.credentials.refresh().await.map(drop)
+    }
+
+    /// Items the BatchWriteItem requests of all its instances have written so
+    /// far, and the answers that throttled them: an Init's progress.
+    pub fn write_counts(&self) -> WriteCounts {
+        self.shared.meters.lock().unwrap().iter().map(|m| m()).sum()
     }
 
     /// Instances created so far (the first, later ones under load, and each

@@ -14,7 +14,7 @@ use super::{
     Snapshot, StoreConfig, StoreError, UpsertOutcome,
 };
 use crate::error::Stopped;
-use crate::outbound::Outbound;
+use crate::outbound::{Outbound, WriteCounts};
 use crate::stderr::StderrTail;
 
 /// Opens the store resource of `$interface` with `$config` in `$instance`
@@ -170,6 +170,13 @@ impl Instance {
     /// Requests sent so far.
     pub fn requests_sent(&self) -> u64 {
         self.outbound.requests_sent()
+    }
+
+    /// Items its BatchWriteItem requests have written so far and the answers
+    /// that throttled them; the handle stays current while a call runs.
+    pub fn write_meter(&self) -> impl Fn() -> WriteCounts + Send + Sync + 'static {
+        let outbound = self.outbound.clone();
+        move || outbound.write_counts()
     }
 
     /// The largest linear memory the component has had, in bytes.

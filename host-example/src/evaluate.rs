@@ -85,10 +85,9 @@ pub fn filter(client_side: bool, mobile: bool) -> FlagFilter {
 /// The evaluator's error: bad input as [`InvalidInput`], the store's in words.
 fn refused(error: EvalError) -> anyhow::Error {
     match error {
-        EvalError::InvalidContext(why) => anyhow!(InvalidInput(format!("invalid context: {why}"))),
-        EvalError::InvalidDefault(why) => {
-            anyhow!(InvalidInput(format!("invalid --default (not JSON): {why}")))
-        }
+        // The evaluator's words say what was wrong ("invalid context: ...").
+        EvalError::InvalidContext(why) => anyhow!(InvalidInput(why)),
+        EvalError::InvalidDefault(why) => anyhow!(InvalidInput(format!("--default: {why}"))),
         EvalError::Store(e) => anyhow!("cannot read the table: {}", describe(&e.into())),
     }
 }
@@ -136,13 +135,20 @@ mod tests {
 
     #[test]
     fn bad_input_is_its_own_error_and_the_store_s_is_not() {
-        let e = refused(EvalError::InvalidContext("missing field `key`".into()));
+        let e = refused(EvalError::InvalidContext(
+            "invalid context: missing field `key`".into(),
+        ));
         assert_eq!(
             e.downcast_ref::<InvalidInput>().unwrap().to_string(),
             "invalid context: missing field `key`"
         );
-        let e = refused(EvalError::InvalidDefault("expected value".into()));
-        assert!(e.downcast_ref::<InvalidInput>().is_some());
+        let e = refused(EvalError::InvalidDefault(
+            "the default is not JSON: expected value".into(),
+        ));
+        assert_eq!(
+            e.downcast_ref::<InvalidInput>().unwrap().to_string(),
+            "--default: the default is not JSON: expected value"
+        );
         let e = refused(EvalError::Store(
             ld_dynamodb_host::evaluator::StoreError::InvalidConfig("no table".into()),
         ));

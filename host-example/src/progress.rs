@@ -63,12 +63,16 @@ impl InitProgress {
         self.bar.println(line);
     }
 
-    /// Stops the updates and leaves the bar at `written` items.
+    /// Stops the updates and replaces the bar with a line saying `written`
+    /// items of the total were written.
     pub fn finish(mut self, written: u64) {
         self.stop_ticker();
-        self.bar.set_position(written);
-        self.bar.set_message("");
-        self.bar.finish();
+        self.bar.finish_and_clear();
+        eprintln!(
+            "{} {written}/{} items written",
+            self.bar.prefix(),
+            self.bar.length().unwrap_or(written)
+        );
     }
 
     fn stop_ticker(&mut self) {

@@ -7,30 +7,20 @@ use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 
-use ld_dynamodb_tests::{
-    cli_binary, evaluator_component, node_oracle, project_root, unique_table, Backend, REGION,
-};
+use ld_dynamodb_tests::{evaluator_component, node_oracle, project_root, unique_table, Backend};
 
-/// The CLI on `table` of `backend` (prefix `cli-eval`), in a user's
-/// environment: nothing but what it needs.
+use crate::sync::cli_in;
+
+/// The CLI on `table` of `backend` (prefix `cli-eval`) with the evaluator
+/// of `scripts/edge-build.sh`.
 fn command(backend: &Backend, table: &str, args: &[&str]) -> Command {
-    let mut command = Command::new(cli_binary());
-    command
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("AWS_ACCESS_KEY_ID", &backend.access_key_id)
-        .env("AWS_SECRET_ACCESS_KEY", &backend.secret_access_key)
-        .env("AWS_REGION", REGION)
-        .env("AWS_ENDPOINT_URL_DYNAMODB", &backend.endpoint)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("LD_DYNAMODB_TABLE", table)
-        .env("LD_DYNAMODB_PREFIX", "cli-eval")
-        .env("LD_DYNAMODB_EVALUATOR", evaluator_component())
-        .env(
-            "LD_DYNAMODB_CACHE_DIR",
-            project_root().join("target/component-cache"),
-        );
+    // Checked to be fresh once, not for each of a thousand commands.
+    static EVALUATOR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let mut command = cli_in(backend, table, "cli-eval", args);
+    command.env(
+        "LD_DYNAMODB_EVALUATOR",
+        EVALUATOR.get_or_init(evaluator_component),
+    );
     command
 }
 

@@ -112,8 +112,9 @@ impl Drop for StandIn {
     }
 }
 
-/// The CLI on `table` of `backend`, in a user's environment.
-fn cli(backend: &Backend, table: &str, args: &[&str]) -> Command {
+/// The CLI on `table` of `backend` under `prefix`, in a user's environment:
+/// nothing but what it needs.
+pub(crate) fn cli_in(backend: &Backend, table: &str, prefix: &str, args: &[&str]) -> Command {
     let mut command = Command::new(cli_binary());
     command
         .args(args)
@@ -125,12 +126,17 @@ fn cli(backend: &Backend, table: &str, args: &[&str]) -> Command {
         .env("AWS_ENDPOINT_URL_DYNAMODB", &backend.endpoint)
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("LD_DYNAMODB_TABLE", table)
-        .env("LD_DYNAMODB_PREFIX", PREFIX)
+        .env("LD_DYNAMODB_PREFIX", prefix)
         .env(
             "LD_DYNAMODB_CACHE_DIR",
             project_root().join("target/component-cache"),
         );
     command
+}
+
+/// The CLI on `table` of `backend` under this module's prefix.
+fn cli(backend: &Backend, table: &str, args: &[&str]) -> Command {
+    cli_in(backend, table, PREFIX, args)
 }
 
 /// A new table, created by the CLI.
@@ -235,6 +241,19 @@ fn sync_command(backend: &Backend, table: &str, standin: &StandIn, args: &[&str]
     command
 }
 
+/// A new table, the stand-in serving [`payload`], and `sync` (streaming)
+/// once it has written the first payload.
+fn syncing() -> (Backend, String, StandIn, Sync) {
+    let backend = Backend::moto();
+    let table = new_table(&backend);
+    let standin = StandIn::start(&payload());
+    let mut sync = Sync::start(sync_command(&backend, &table, &standin, &[]));
+    sync.wait_for("of the first Init", |l| {
+        l.contains("sync: init done: 4 written")
+    });
+    (backend, table, standin, sync)
+}
+
 fn no_key_in(lines: &[String]) {
     for line in lines {
         assert!(!line.contains(KEY), "the SDK key in {line:?}");
@@ -243,13 +262,7 @@ fn no_key_in(lines: &[String]) {
 
 #[test]
 fn puts_patches_and_deletes_reach_the_table_and_an_older_patch_is_ignored() {
-    let backend = Backend::moto();
-    let table = new_table(&backend);
-    let mut standin = StandIn::start(&payload());
-    let mut sync = Sync::start(sync_command(&backend, &table, &standin, &[]));
-    sync.wait_for("of the first Init", |l| {
-        l.contains("sync: init done: 4 written")
-    });
+    let (backend, table, mut standin, mut sync) = syncing();
     assert_eq!(read_back(&backend, &table), payload());
 
     // A patch: the item has the new version.
@@ -303,13 +316,7 @@ fn puts_patches_and_deletes_reach_the_table_and_an_older_patch_is_ignored() {
 
 #[test]
 fn a_dropped_stream_comes_back_with_a_put_and_a_vanished_flag_is_gone() {
-    let backend = Backend::moto();
-    let table = new_table(&backend);
-    let mut standin = StandIn::start(&payload());
-    let mut sync = Sync::start(sync_command(&backend, &table, &standin, &[]));
-    sync.wait_for("of the first Init", |l| {
-        l.contains("sync: init done: 4 written")
-    });
+    let (backend, table, mut standin, mut sync) = syncing();
     // The stream drops; the next connection gets data without `legacy`
     // and with a newer `checkout`.
     let mut next = payload();
@@ -473,4 +480,59 @@ fn progress_shows_under_a_terminal_and_not_in_a_pipe() {
         "{shown:?}"
     );
     std::fs::remove_file(&file).unwrap();
+}
+
+#[test]
+fn a_flag_toggled_at_launchdarkly_is_served_at_the_edge_after_the_refresh_interval() {
+    use crate::edge::{json_of, Served};
+    let (backend, table, mut standin, mut sync) = syncing();
+    let refresh = Duration::from_millis(1500);
+    let mut serve = Command::new(project_root().join(".tools/bin/wasmtime"));
+    serve
+        .env_clear()
+        .env("AWS_ACCESS_KEY_ID", &backend.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &backend.secret_access_key)
+        .env("LD_SDK_KEY", KEY);
+    let served = Served::spawn(
+        serve,
+        &[
+            format!("table={table}"),
+            format!("prefix={PREFIX}"),
+            format!("region={REGION}"),
+            format!("endpoint={}", backend.endpoint),
+            format!("refresh-interval-ms={}", refresh.as_millis()),
+        ],
+    );
+    let banner = || {
+        let (status, _, body) = served.get("/sdk/latest-flags/banner", &[("authorization", KEY)]);
+        assert_eq!(status, 200);
+        let flag = json_of(&body);
+        (
+            flag["version"].as_u64().unwrap(),
+            flag["on"].as_bool().unwrap(),
+        )
+    };
+    assert_eq!(banner(), (3, true));
+    // Toggled at the stand-in: the stream delivers it, sync writes it.
+    let toggled = std::time::Instant::now();
+    standin.send(
+        json!({ "op": "patch", "kind": "flags", "item": flag("banner", 4, false, json!([])) }),
+    );
+    sync.wait_for("of the toggle", |l| {
+        l.ends_with(r#"sync: patch flags "banner" version 4: applied"#)
+    });
+    let written = toggled.elapsed();
+    // No snapshot older than the refresh interval is served: every answer
+    // begun an interval after the write comes from a read after it.
+    std::thread::sleep(refresh);
+    for _ in 0..3 {
+        assert_eq!(banner(), (4, false));
+    }
+    eprintln!(
+        "toggle to table: {} ms; served at most {} ms after the toggle",
+        written.as_millis(),
+        (written + refresh).as_millis()
+    );
+    let (status, lines) = sync.stop();
+    assert!(status.success(), "{lines:#?}");
 }

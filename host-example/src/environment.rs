@@ -1,8 +1,14 @@
 //! The usual AWS settings read from the environment, one way for the CLI, the
 //! library's builder and the examples: the endpoint (`AWS_ENDPOINT_URL_DYNAMODB`,
 //! then `AWS_ENDPOINT_URL`, as the AWS SDKs order them) and the region
-//! (`AWS_REGION`, `AWS_DEFAULT_REGION`, then the profile's). Credentials come
-//! from [`crate::CredentialSource::default_chain`].
+//! (`AWS_REGION`, `AWS_DEFAULT_REGION`, then the profile's), the CA bundle
+//! TLS trusts instead of the built-in roots (`AWS_CA_BUNDLE`, then the
+//! profile's `ca_bundle`, as the AWS CLI reads them). Credentials come from
+//! [`crate::CredentialSource::default_chain`].
+
+use std::path::PathBuf;
+
+use aws_types::os_shim_internal::{Env, Fs};
 
 use crate::error::Error;
 
@@ -35,6 +41,57 @@ pub async fn region() -> Option<String> {
         .await
         .map(|r| r.to_string())
         .filter(|r| !r.is_empty())
+}
+
+/// A PEM file of certificate authorities to trust, and the setting that named it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaBundle {
+    /// The file.
+    pub path: PathBuf,
+    /// Where it was set, in words: `AWS_CA_BUNDLE`, or a profile's `ca_bundle`.
+    pub setting: String,
+}
+
+impl std::fmt::Display for CaBundle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the CA bundle {} ({})",
+            self.path.display(),
+            self.setting
+        )
+    }
+}
+
+/// The variable that names a CA bundle.
+pub const CA_BUNDLE_VAR: &str = "AWS_CA_BUNDLE";
+
+/// The CA bundle of `AWS_CA_BUNDLE`, else of `ca_bundle` in the profile's
+/// config file (`AWS_PROFILE`, else `default`; `AWS_CONFIG_FILE`, else
+/// `~/.aws/config`); `None` when neither is set.
+pub async fn ca_bundle() -> Option<CaBundle> {
+    ca_bundle_in(&Env::real(), &Fs::real()).await
+}
+
+async fn ca_bundle_in(env: &Env, fs: &Fs) -> Option<CaBundle> {
+    if let Some(path) = env.get(CA_BUNDLE_VAR).ok().filter(|v| !v.is_empty()) {
+        return Some(CaBundle {
+            path: path.into(),
+            setting: CA_BUNDLE_VAR.into(),
+        });
+    }
+    // The default files (`AWS_CONFIG_FILE`, else `~/.aws/config`). A missing
+    // or unreadable one sets nothing here; the credential chain reports such
+    // files itself.
+    let files = Default::default();
+    let profiles = aws_config::profile::load(fs, env, &files, None)
+        .await
+        .ok()?;
+    let path = profiles.get("ca_bundle").filter(|v| !v.is_empty())?;
+    Some(CaBundle {
+        path: path.into(),
+        setting: format!("ca_bundle of profile {:?}", profiles.selected_profile()),
+    })
 }
 
 /// `explicit`, else the region from the environment; an error that says how to
@@ -79,6 +136,47 @@ mod tests {
         std::env::remove_var("AWS_ENDPOINT_URL");
         std::env::remove_var("AWS_ENDPOINT_URL_DYNAMODB");
         assert_eq!(endpoint(), None);
+    }
+
+    fn env(vars: &[(&str, &str)]) -> Env {
+        Env::from_slice(&vars.iter().map(|&(k, v)| (k, v)).collect::<Vec<_>>())
+    }
+
+    fn config_file(text: &str) -> Fs {
+        Fs::from_slice(&[("/home/me/.aws/config", text)])
+    }
+
+    #[tokio::test]
+    async fn the_ca_bundle_comes_from_the_variable_then_the_selected_profile() {
+        let fs = config_file(
+            "[default]\nca_bundle = /etc/default.pem\n[profile work]\nca_bundle = /etc/work.pem\n",
+        );
+        let home = ("HOME", "/home/me");
+        let from = |vars: &[(&str, &str)]| {
+            let (env, fs) = (env(vars), fs.clone());
+            async move { ca_bundle_in(&env, &fs).await.map(|b| b.to_string()) }
+        };
+        assert_eq!(
+            from(&[
+                home,
+                ("AWS_CA_BUNDLE", "/tmp/ca.pem"),
+                ("AWS_PROFILE", "work")
+            ])
+            .await,
+            Some("the CA bundle /tmp/ca.pem (AWS_CA_BUNDLE)".into())
+        );
+        assert_eq!(
+            from(&[home, ("AWS_PROFILE", "work")]).await,
+            Some("the CA bundle /etc/work.pem (ca_bundle of profile \"work\")".into())
+        );
+        // An empty variable is unset, as the AWS CLI reads it.
+        assert_eq!(
+            from(&[home, ("AWS_CA_BUNDLE", "")]).await,
+            Some("the CA bundle /etc/default.pem (ca_bundle of profile \"default\")".into())
+        );
+        assert_eq!(from(&[home, ("AWS_PROFILE", "other")]).await, None);
+        let (env, fs) = (env(&[home]), Fs::from_slice(&[]));
+        assert_eq!(ca_bundle_in(&env, &fs).await, None);
     }
 
     #[test]

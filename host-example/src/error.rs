@@ -114,11 +114,21 @@ pub fn explained(error: StoreError, config: &StoreConfig) -> StoreError {
             StoreError::Service(e)
         }
         StoreError::Transport(mut e) => {
-            let endpoint = format!("endpoint {}", endpoint_of(config));
-            e.detail = Some(match e.detail {
-                Some(detail) => format!("{detail}; {endpoint}"),
-                None => endpoint,
-            });
+            let origin = endpoint_of(config);
+            let endpoint = format!("endpoint {origin}");
+            // A `wasi:http` TLS error code carries no text: the pool kept the cause.
+            let tls = e
+                .code
+                .starts_with("TLS-")
+                .then(|| crate::connections::tls_failure(&origin))
+                .flatten();
+            e.detail = Some(
+                [e.detail.take(), tls, Some(endpoint)]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            );
             StoreError::Transport(e)
         }
         other => other,

@@ -157,6 +157,13 @@ pub fn normalized_origin(uri: &http::Uri) -> Option<String> {
 }
 
 impl WasiHttpHooks for Outbound {
+    fn p2_error_from_tls(
+        &mut self,
+        err: &std::io::Error,
+    ) -> wasmtime_wasi_http::p2::bindings::http::types::ErrorCode {
+        crate::connections::tls_error_code(err)
+    }
+
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,

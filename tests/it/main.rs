@@ -15,6 +15,7 @@ mod evaluator;
 mod evalx;
 mod faults;
 mod hardening;
+mod https;
 mod imports;
 mod interop;
 mod library;

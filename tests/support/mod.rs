@@ -4,6 +4,7 @@
 pub mod faults;
 pub mod iam;
 pub mod proxy;
+pub mod tls;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

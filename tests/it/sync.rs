@@ -536,3 +536,61 @@ fn a_flag_toggled_at_launchdarkly_is_served_at_the_edge_after_the_refresh_interv
     let (status, lines) = sync.stop();
     assert!(status.success(), "{lines:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_progress_counts_are_items_written_and_answers_that_held_items_back() {
+    use ld_dynamodb_tests::proxy::{Action, Proxy};
+    use ld_dynamodb_tests::{collection, item, runtime};
+    // dynalite: the rewritten request no longer matches its signature.
+    let backend = Backend::dynalite();
+    let table = new_table(&backend);
+    // The first BatchWriteItem is throttled (400); the second is written but
+    // for its last put, answered as unprocessed; the rest pass.
+    let mut batches = 0;
+    let named = table.clone();
+    let proxy = Proxy::start(&backend.endpoint, move |request| {
+        if request.op != "BatchWriteItem" {
+            return Action::Forward;
+        }
+        batches += 1;
+        match batches {
+            1 => Action::Respond(
+                400,
+                json!({ "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+                        "message": "throttled" })
+                .to_string(),
+            ),
+            2 => {
+                let mut body = request.json();
+                let puts = body["RequestItems"][&named].as_array_mut().unwrap();
+                let held = puts.pop().unwrap();
+                let table = named.clone();
+                Action::Rewrite(
+                    serde_json::to_vec(&body).unwrap(),
+                    Box::new(move |_| {
+                        json!({ "UnprocessedItems": { table: [held] } })
+                            .to_string()
+                            .into_bytes()
+                    }),
+                )
+            }
+            _ => Action::Forward,
+        }
+    })
+    .await;
+    let store = backend
+        .data_store(&table)
+        .endpoint(&proxy.endpoint)
+        .build(runtime().clone())
+        .await
+        .unwrap();
+    let before = store.write_counts();
+    let flags = (0..30)
+        .map(|i| item(&format!("f{i:02}"), 1, json!({})))
+        .collect();
+    let report = store.init(&[collection("features", flags)]).await.unwrap();
+    assert_eq!(report.written, 30);
+    let after = store.write_counts();
+    assert_eq!(after.items_written - before.items_written, 30);
+    assert_eq!(after.throttled_answers - before.throttled_answers, 2);
+}

@@ -134,12 +134,7 @@ async fn sync(store: DataStore, lines: Arc<Lines>, args: &SyncArgs) -> Result<Op
             // after giving up has been logged when this reads it.
             lines.quiet();
             client.close();
-            bail!(
-                "the LaunchDarkly SDK stopped before any flag data was written ({}): if it \
-                 was refused (401 or 403), {KEY_FIX}; a 404 means a wrong --stream-uri or \
-                 --base-uri",
-                lines.last_sdk_lines().unwrap_or_else(|| "it said nothing".into())
-            )
+            return Err(stopped(&lines, "before any flag data was written"));
         }
         () = &mut deadline => bail!(
             "no flag data from LaunchDarkly within {} s ({}); check the network, the URI \
@@ -162,10 +157,41 @@ async fn sync(store: DataStore, lines: Arc<Lines>, args: &SyncArgs) -> Result<Op
         lines.quiet();
         return Ok(Some(crate::init_report_json(&report)));
     }
-    let signal = stop.await;
-    lines.say(&format!("sync: stopped by {signal}"));
-    lines.quiet();
-    Ok(None)
+    // The SDK may give up later too (a key revoked, then refused when the
+    // stream reconnects): it then says so in its log, and sync stops with
+    // an error instead of running on without a connection.
+    tokio::select! {
+        signal = stop => {
+            lines.say(&format!("sync: stopped by {signal}"));
+            lines.quiet();
+            Ok(None)
+        }
+        () = lines.gave_up.notified() => {
+            lines.quiet();
+            client.close();
+            Err(stopped(&lines, "and no longer keeps the table current"))
+        }
+    }
+}
+
+/// The error of an SDK that gave up (`when`), with its last lines.
+fn stopped(lines: &Lines, when: &str) -> anyhow::Error {
+    anyhow!(
+        "the LaunchDarkly SDK stopped {when} ({}): if it was refused (401 or 403), \
+         {KEY_FIX}; a 404 means a wrong --stream-uri or --base-uri",
+        lines
+            .last_sdk_lines()
+            .unwrap_or_else(|| "it said nothing".into())
+    )
+}
+
+/// Whether a line the SDK logs says that its data source gave up for good:
+/// an HTTP status it does not retry on the stream, or a permanent failure of
+/// polling (the words of LaunchDarkly's Rust server SDK 3.2).
+fn gives_up(module: &str, text: &str) -> bool {
+    module.ends_with("::data_source")
+        && (text.starts_with("Returned unrecoverable failure")
+            || text.contains("returned a permanent failure"))
 }
 
 /// Waits for SIGINT or SIGTERM; its name.
@@ -224,6 +250,8 @@ pub struct Lines {
     /// The SDK's last lines about its connection, for an error.
     recent_sdk_lines: Mutex<VecDeque<String>>,
     quiet: AtomicBool,
+    /// Told when the SDK says it gave up for good (see [`gives_up`]).
+    gave_up: tokio::sync::Notify,
 }
 
 /// How many of the SDK's lines an error quotes.
@@ -236,6 +264,7 @@ impl Lines {
             progress: Mutex::default(),
             recent_sdk_lines: Mutex::default(),
             quiet: AtomicBool::new(false),
+            gave_up: tokio::sync::Notify::new(),
         }
     }
 
@@ -297,12 +326,12 @@ impl log::Log for SdkLog {
                 record.level()
             ));
         }
+        let module = record.module_path().unwrap_or_default();
+        if gives_up(module, &text) {
+            self.0.gave_up.notify_one();
+        }
         // Not the client's complaints while it is closed down.
-        if !record
-            .module_path()
-            .unwrap_or_default()
-            .ends_with("::client")
-        {
+        if !module.ends_with("::client") {
             let mut recent = self.0.recent_sdk_lines.lock().unwrap();
             if recent.len() == RECENT_SDK_LINES {
                 recent.pop_front();
@@ -423,6 +452,24 @@ mod tests {
         );
         assert_eq!(failed.lines().count(), 1, "{failed}");
         assert!(failed.ends_with("failed: invalid configuration: no table"));
+    }
+
+    #[test]
+    fn the_sdk_s_words_for_giving_up_are_recognized_and_no_others() {
+        let stream = "launchdarkly_server_sdk::data_source";
+        assert!(gives_up(
+            stream,
+            "Returned unrecoverable failure. Unexpected response 401"
+        ));
+        assert!(gives_up(
+            stream,
+            "feature requester has returned a permanent failure"
+        ));
+        assert!(!gives_up(stream, "error on event stream, continuing: Eof"));
+        assert!(!gives_up(
+            "launchdarkly_server_sdk::client",
+            "Returned unrecoverable failure"
+        ));
     }
 
     #[test]

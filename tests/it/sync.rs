@@ -338,6 +338,26 @@ fn a_dropped_stream_comes_back_with_a_put_and_a_vanished_flag_is_gone() {
 }
 
 #[test]
+fn a_key_refused_after_the_first_payload_stops_sync_with_the_fix() {
+    let (_backend, _table, mut standin, mut sync) = syncing();
+    // The key is revoked, and the stream reconnects.
+    standin.send(json!({ "op": "key", "key": "sdk-rotated-9e8d7c" }));
+    standin.send(json!({ "op": "drop" }));
+    sync.wait_for("of the refusal", |l| l.contains("Unexpected response 401"));
+    let status = sync.child.wait().unwrap();
+    let lines: Vec<String> = sync.lines.iter().collect();
+    assert_eq!(status.code(), Some(1), "{lines:#?}");
+    let error = lines.last().expect("an error line");
+    assert!(
+        error.starts_with("ld-dynamodb: error: the LaunchDarkly SDK stopped and no longer keeps")
+            && error.contains("401")
+            && error.contains("set LD_SDK_KEY"),
+        "{error}"
+    );
+    no_key_in(&lines);
+}
+
+#[test]
 fn once_through_polling_prints_the_init_report_and_exits_0() {
     let backend = Backend::moto();
     let table = new_table(&backend);

@@ -21,6 +21,7 @@ Commands, one JSON object a line; each is answered with one line
   {"op": "delete", "kind": ..., "key": ..., "version": N}      send a `delete`;
   {"op": "drop", "data": {...}?}  close every open stream (answered once they
                           are closed), with new data for the next connection;
+  {"op": "key", "key": "..."}   accept only this SDK key from now on;
   {"op": "status"}.
 """
 import json
@@ -29,9 +30,9 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-KEY = sys.argv[1]
 LOCK = threading.Condition()
 STATE = {
+    "key": sys.argv[1],
     "data": {"flags": {}, "segments": {}},
     "streams": [],  # one queue per open stream
     "accepted": 0,
@@ -62,9 +63,9 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def authorized(self):
-        if self.headers.get("Authorization") == KEY:
-            return True
         with LOCK:
+            if self.headers.get("Authorization") == STATE["key"]:
+                return True
             STATE["unauthorized"] += 1
         self.answer(401, b'{"message":"invalid SDK key"}')
         return False
@@ -158,6 +159,8 @@ def command(cmd):
                 STATE["data"] = cmd["data"]
             broadcast(DROP)
             LOCK.wait_for(lambda: not STATE["streams"], timeout=30)
+        elif op == "key":
+            STATE["key"] = cmd["key"]
         elif op != "status":
             return {"ok": False, "error": f"unknown op {op!r}"}
         return status()

@@ -32,7 +32,7 @@ use crate::progress::InitProgress;
 /// The variable that holds the SDK key.
 pub const SDK_KEY_VAR: &str = "LD_SDK_KEY";
 
-/// The fix for a missing key.
+/// The fix for a missing or refused key.
 const KEY_FIX: &str = "set LD_SDK_KEY to the server-side SDK key of the LaunchDarkly environment \
      (Account settings > Projects > the environment's SDK key, `sdk-...`; not its mobile key or \
      client-side ID); the key is never taken from the command line";

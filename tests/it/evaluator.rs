@@ -15,7 +15,7 @@ use ld_dynamodb_host::evaluator::{
 };
 use ld_dynamodb_host::CredentialSource;
 use ld_dynamodb_tests::iam::Iam;
-use ld_dynamodb_tests::proxy::{Action, Proxy};
+use ld_dynamodb_tests::proxy::{Action, Gate, Proxy};
 use ld_dynamodb_tests::{evaluator_component, fresh_store, node_oracle, Backend, REGION};
 
 use crate::library::Switchable;
@@ -241,10 +241,11 @@ async fn bad_contexts_defaults_and_tables_are_typed_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_call_reads_the_table_in_one_round_trip() {
     let backend = Backend::moto();
-    let proxy = Proxy::start(&backend.endpoint, |_| {
-        Action::Stall(std::time::Duration::from_millis(30))
-    })
-    .await;
+    // The proxy holds the first queries until the third has arrived: three
+    // queries sent one after another would never get there (the gate gives up
+    // after 30 s, and the order of arrivals and answers below fails).
+    let gate = Gate::new(3);
+    let proxy = Proxy::start(&backend.endpoint, move |_| gate.hold()).await;
     let mut evaluator = evaluator_on_loaded_table(&backend, Some(&proxy.endpoint)).await;
     let before = proxy.exchanges().len();
     let ours = evaluator
@@ -255,7 +256,7 @@ async fn each_call_reads_the_table_in_one_round_trip() {
     assert_eq!(ours.value_json, "\"on\"");
     let exchanges = proxy.exchanges()[before..].to_vec();
     // Flags, segments and the marker: three Queries, all sent before any was
-    // answered (each answer is held 30 ms).
+    // answered.
     assert_eq!(exchanges.len(), 3);
     let last_arrival = exchanges.iter().map(|e| e.arrived).max().unwrap();
     let first_answer = exchanges.iter().map(|e| e.answered).min().unwrap();
@@ -278,28 +279,42 @@ async fn each_call_reads_the_table_in_one_round_trip() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cached_snapshot_serves_until_its_time_to_live_and_never_after() {
+    use std::time::Duration;
     let backend = Backend::moto();
     let proxy = Proxy::start(&backend.endpoint, |_| Action::Forward).await;
     let (table, mut store) = parity_table(&backend, "evaluator-cache").await;
     let mut config = backend.config(&table, PREFIX);
     config.endpoint = Some(proxy.endpoint.clone());
-    let ttl = std::time::Duration::from_millis(400);
     let runtime = EvaluatorRuntime::load(&evaluator_component()).unwrap();
-    let mut evaluator = runtime
-        .open_with_cache(&HostOptions::default(), &config, Some(ttl))
+    // Two evaluators on the table. `held` keeps its snapshot for 10 minutes,
+    // so its checks within the time to live hold whatever the scheduler does
+    // (they take well under a second; a window is kept, sized so that no load
+    // reaches it). `expiring` keeps its snapshot for 300 ms, which the test
+    // waits out: past the time to live by construction, not by a race.
+    let (long, short) = (Duration::from_secs(600), Duration::from_millis(300));
+    let mut held = runtime
+        .open_with_cache(&HostOptions::default(), &config, Some(long))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut expiring = runtime
+        .open_with_cache(&HostOptions::default(), &config, Some(short))
         .await
         .unwrap()
         .unwrap();
     let user = r#"{"key":"user-9"}"#;
     let value = |e: &ld_dynamodb_host::evaluator::Evaluation| e.value_json.clone();
     let started = std::time::Instant::now();
-    let first = evaluator
-        .evaluate("string-value", user, "null")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(value(&first), "\"blue\"");
-    // The flag changes behind the evaluator's back.
+    for evaluator in [&mut held, &mut expiring] {
+        let first = evaluator
+            .evaluate("string-value", user, "null")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(value(&first), "\"blue\"");
+    }
+    assert_eq!(proxy.requests(), 6, "one snapshot each");
+    // The flag changes behind the evaluators' backs.
     let mut flag = read("parity.json")["flags"]["string-value"].clone();
     flag["version"] = json!(99);
     flag["fallthrough"] = json!({"variation": 0});
@@ -316,19 +331,18 @@ async fn a_cached_snapshot_serves_until_its_time_to_live_and_never_after() {
         .await
         .unwrap()
         .unwrap();
-    let requests = proxy.requests();
-    let cached = evaluator
+    // Within the time to live: the same snapshot, no request.
+    let cached = held
         .evaluate("string-value", user, "null")
         .await
         .unwrap()
         .unwrap();
-    if started.elapsed() < ttl {
-        // Within the time to live: the same snapshot, no request.
-        assert_eq!(value(&cached), "\"blue\"");
-        assert_eq!(proxy.requests(), requests);
-    }
-    tokio::time::sleep(ttl).await;
-    let fresh = evaluator
+    assert_eq!(value(&cached), "\"blue\"");
+    assert_eq!(proxy.requests(), 6);
+    assert!(started.elapsed() < long, "the window held");
+    // Past it: the table is read again, in one round trip.
+    tokio::time::sleep(short).await;
+    let fresh = expiring
         .evaluate("string-value", user, "null")
         .await
         .unwrap()
@@ -338,7 +352,7 @@ async fn a_cached_snapshot_serves_until_its_time_to_live_and_never_after() {
         "\"red\"",
         "past the time to live the table is read again"
     );
-    assert_eq!(proxy.requests(), requests + 3);
+    assert_eq!(proxy.requests(), 6 + 3);
 }
 
 /// `Evaluator::builder`, as the README uses it: the settings of

@@ -40,6 +40,59 @@ pub enum Action {
     Stall(Duration),
     /// Wait this long, then do the inner action.
     Delayed(Duration, Box<Action>),
+    /// Hold it until the gate opens, then forward it (see [`Gate`]).
+    Hold(Gate),
+}
+
+/// How long a [`Gate`] holds a request at most: far beyond any scheduling
+/// delay, so it opens on its signal; past it the request goes on, and the
+/// test's own assertion says what did not arrive.
+pub const GATE_LIMIT: Duration = Duration::from_secs(30);
+
+/// Holds requests until `n` have arrived at it, then lets them go together:
+/// a signal in place of a delay that a busy machine could outlast. Requests
+/// counted after the n-th pass at once.
+#[derive(Clone)]
+pub struct Gate {
+    wanted: usize,
+    arrived: Arc<AtomicUsize>,
+}
+
+impl Gate {
+    /// A gate that opens at the `wanted`-th arrival.
+    pub fn new(wanted: usize) -> Gate {
+        Gate {
+            wanted,
+            arrived: Arc::default(),
+        }
+    }
+
+    /// Counts a request and holds it until the gate opens (forwards it at
+    /// once when the gate is open).
+    pub fn hold(&self) -> Action {
+        match self.arrived.fetch_add(1, Ordering::SeqCst) + 1 {
+            n if n >= self.wanted => Action::Forward,
+            _ => Action::Hold(self.clone()),
+        }
+    }
+
+    /// Counts a request and forwards it at once.
+    pub fn pass(&self) -> Action {
+        self.arrived.fetch_add(1, Ordering::SeqCst);
+        Action::Forward
+    }
+
+    /// Whether `wanted` requests have arrived.
+    pub fn is_open(&self) -> bool {
+        self.arrived.load(Ordering::SeqCst) >= self.wanted
+    }
+
+    async fn wait(&self) {
+        let limit = Instant::now() + GATE_LIMIT;
+        while !self.is_open() && Instant::now() < limit {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
 }
 
 type Script = Box<dyn FnMut(&Request) -> Action + Send>;
@@ -291,6 +344,10 @@ async fn serve(
         }
         Action::Stall(pause) => {
             tokio::time::sleep(pause).await;
+            forward(upstream, &request_line, &request, &request.body).await?
+        }
+        Action::Hold(gate) => {
+            gate.wait().await;
             forward(upstream, &request_line, &request, &request.body).await?
         }
         Action::Delayed(..) => unreachable!("unwrapped above"),

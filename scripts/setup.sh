@@ -64,13 +64,18 @@ for arg in "$@"; do
 done
 
 node_dir="$tools/node"
-if $node && [ ! -f "$node_dir/.installed-v5" ]; then
-  echo "setup: installing dynalite, jco and LaunchDarkly's Node server and JS client SDKs into $node_dir" >&2
+if $node && [ ! -f "$node_dir/.installed-v6" ]; then
+  echo "setup: installing dynalite, jco, LaunchDarkly's Node server and JS client SDKs and their Node DynamoDB store into $node_dir" >&2
   mkdir -p "$node_dir"
+  # launchdarkly-node-server-sdk-dynamodb is LaunchDarkly's official Node
+  # DynamoDB store for their Node server SDK 6.x (its peers: that SDK and the
+  # v2 AWS SDK); the interop tests run it (the registry here serves no
+  # @launchdarkly/node-server-sdk-dynamodb).
   (cd "$node_dir" && npm install --silent --no-audit --no-fund --no-save \
     dynalite@4.0.0 @bytecodealliance/jco@1.35.0 @bytecodealliance/preview2-shim@0.26.1 \
-    @launchdarkly/node-server-sdk@9.13.7 @launchdarkly/js-client-sdk@4.10.3 >&2)
-  touch "$node_dir/.installed-v5"
+    @launchdarkly/node-server-sdk@9.13.7 @launchdarkly/js-client-sdk@4.10.3 \
+    launchdarkly-node-server-sdk-dynamodb@4.0.0 launchdarkly-node-server-sdk@6.4.3 aws-sdk@2.1693.0 >&2)
+  touch "$node_dir/.installed-v6"
 fi
 
 if $browser && ! command -v chromium >/dev/null; then

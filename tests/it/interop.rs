@@ -1,6 +1,13 @@
-//! Interoperability with LaunchDarkly's official Python DynamoDB stores
-//! (`launchdarkly-server-sdk`, caching disabled) on the same moto table with
-//! SigV4 checking on: each side reads what the other wrote.
+//! Interoperability with LaunchDarkly's official DynamoDB stores on the same
+//! moto table with SigV4 checking on, caching disabled: the Python SDK's
+//! (`launchdarkly-server-sdk` 9.20.0, `support/ld_python.py`) and the Node
+//! store (`launchdarkly-node-server-sdk-dynamodb` 4.0.0 on their Node server
+//! SDK 6.4.3, `support/ld_node.cjs`). Each side reads what the other wrote,
+//! tombstones included, and the two official stores read each other's.
+//!
+//! Emulated, not run: the Java and .NET stores' `null` tombstone row and the
+//! Relay Proxy's Big Segment rows are written here by boto3, as those
+//! writers write them (no Java, .NET or Relay Proxy runs in these tests).
 
 use std::collections::BTreeMap;
 
@@ -45,6 +52,174 @@ fn keyed(value: &Value) -> KeyedItem {
     item(key, version, value.clone())
 }
 
+/// One of LaunchDarkly's official stores, run by its helper.
+#[derive(Clone, Copy, Debug)]
+enum Official {
+    Python,
+    Node,
+}
+
+impl Official {
+    fn run(self, backend: &Backend, table: &str, prefix: Option<&str>, ops: Value) -> Vec<Value> {
+        match self {
+            Official::Python => backend.ld_python(table, prefix, ops),
+            Official::Node => backend.ld_node(table, prefix, ops),
+        }
+    }
+}
+
+async fn official_reads_what_we_init(official: Official, prefix: Option<&str>) {
+    let backend = Backend::moto();
+    let (table, mut store) = fresh_store(&backend, "we-init", prefix).await;
+    let flags = [flag("f1", 3, true), flag("f2", 1, false)];
+    let segments = [segment("s1", 2, &["u1", "u2"])];
+    ok!(store.init(&[
+        collection("segments", segments.iter().map(keyed).collect()),
+        collection(
+            "features",
+            flags
+                .iter()
+                .map(keyed)
+                .chain([tombstone("gone", 4)])
+                .collect()
+        ),
+    ]));
+    let out = official.run(
+        &backend,
+        &table,
+        prefix,
+        json!([
+            ["initialized"],
+            ["all", "features"],
+            ["all", "segments"],
+            ["get", "features", "f1"],
+            ["get", "features", "gone"],
+        ]),
+    );
+    assert_eq!(out[0], json!(true), "{official:?}");
+    let ours = parsed(&ok!(store.get_all("features")));
+    assert_eq!(as_map(&out[1]), ours, "{official:?}");
+    assert_eq!(ours.len(), 2);
+    assert_eq!(
+        as_map(&out[2]),
+        parsed(&ok!(store.get_all("segments"))),
+        "{official:?}"
+    );
+    assert_eq!(out[3], flags[0], "{official:?}");
+    assert_eq!(
+        out[4],
+        Value::Null,
+        "{official:?}: our tombstone reads as deleted"
+    );
+    if let Official::Node = official {
+        // The row itself, as the Node store parses it: a deleted item of version 4.
+        let raw = official.run(
+            &backend,
+            &table,
+            prefix,
+            json!([["raw", "features", "gone"]]),
+        );
+        assert_eq!(
+            raw[0],
+            json!({"key": "gone", "version": 4, "deleted": true})
+        );
+    }
+}
+
+async fn we_read_what_official_inits(official: Official, prefix: Option<&str>) {
+    let backend = Backend::moto();
+    let (table, mut store) = fresh_store(&backend, "ld-init", prefix).await;
+    assert!(!ok!(store.is_initialized()));
+    let data = json!({
+        "features": { "f1": flag("f1", 5, true), "f3": flag("f3", 2, false), "old": { "key": "old", "version": 9, "deleted": true } },
+        "segments": { "s1": segment("s1", 7, &["u9"]) },
+    });
+    official.run(&backend, &table, prefix, json!([["init", data]]));
+    assert!(ok!(store.is_initialized()), "{official:?}");
+    let features = ok!(store.get_all("features"));
+    assert_eq!(
+        versions(&features),
+        vec![
+            ("f1".into(), 5, false),
+            ("f3".into(), 2, false),
+            ("old".into(), 9, true)
+        ],
+        "{official:?}"
+    );
+    let mut expected = as_map(&data["features"]);
+    expected.remove("old");
+    assert_eq!(parsed(&features), expected);
+    assert_eq!(
+        parsed(&ok!(store.get_all("segments"))),
+        as_map(&data["segments"])
+    );
+    let f1 = ok!(store.get("features", "f1")).unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&f1.json).unwrap(),
+        data["features"]["f1"]
+    );
+    assert!(ok!(store.get("features", "old")).unwrap().deleted);
+}
+
+async fn upserts_and_deletes_alternate_between_writers(official: Official, prefix: Option<&str>) {
+    let backend = Backend::moto();
+    let (table, mut store) = fresh_store(&backend, "alt", prefix).await;
+    let ld = |ops: Value| official.run(&backend, &table, prefix, ops);
+    assert_eq!(
+        ok!(store.upsert("features", "k", &keyed(&flag("k", 1, false)).item)),
+        UpsertOutcome::Applied
+    );
+    ld(json!([["upsert", "features", flag("k", 2, true)]]));
+    assert_eq!(
+        ok!(store.get("features", "k")).unwrap().version,
+        2,
+        "{official:?}'s newer version won"
+    );
+    assert_eq!(
+        ok!(store.upsert("features", "k", &keyed(&flag("k", 2, false)).item)),
+        UpsertOutcome::NotNewer
+    );
+    let out = ld(json!([
+        ["upsert", "features", flag("k", 1, false)],
+        ["get", "features", "k"]
+    ]));
+    assert_eq!(
+        out[1],
+        flag("k", 2, true),
+        "our equal version and {official:?}'s older version both lost"
+    );
+    ld(json!([["delete", "features", "k", 3]]));
+    let stored = ok!(store.get("features", "k")).unwrap();
+    assert!(
+        stored.deleted && stored.version == 3,
+        "{official:?}'s tombstone reads as deleted: {stored:?}"
+    );
+    assert_eq!(
+        ok!(store.upsert("features", "k", &keyed(&flag("k", 3, true)).item)),
+        UpsertOutcome::NotNewer
+    );
+    assert_eq!(
+        ok!(store.upsert("features", "k", &tombstone("k", 4).item)),
+        UpsertOutcome::Applied
+    );
+    let out = ld(json!([
+        ["get", "features", "k"],
+        ["all", "features"],
+        ["upsert", "features", flag("k", 4, true)],
+        ["get", "features", "k"]
+    ]));
+    assert_eq!(out[0], Value::Null, "our tombstone reads as deleted");
+    assert_eq!(out[1], json!({}));
+    assert_eq!(
+        out[3],
+        Value::Null,
+        "{official:?}'s equal version lost to our tombstone"
+    );
+    ld(json!([["upsert", "features", flag("k", 5, true)]]));
+    let stored = ok!(store.get("features", "k")).unwrap();
+    assert_eq!((stored.version, stored.deleted), (5, false));
+}
+
 macro_rules! interop_suite {
     ($name:ident, $prefix:expr) => {
         mod $name {
@@ -54,73 +229,36 @@ macro_rules! interop_suite {
 
             #[tokio::test]
             async fn python_reads_what_we_init() {
-                let backend = Backend::moto();
-                let (table, mut store) = fresh_store(&backend, "we-init", PREFIX).await;
-                let flags = [flag("f1", 3, true), flag("f2", 1, false)];
-                let segments = [segment("s1", 2, &["u1", "u2"])];
-                ok!(store.init(&[
-                    collection("segments", segments.iter().map(keyed).collect()),
-                    collection("features", flags.iter().map(keyed).chain([tombstone("gone", 4)]).collect()),
-                ]));
-                let out = backend.ld_python(&table, PREFIX, json!([
-                    ["initialized"], ["all", "features"], ["all", "segments"], ["get", "features", "f1"], ["get", "features", "gone"],
-                ]));
-                assert_eq!(out[0], json!(true));
-                let ours = parsed(&ok!(store.get_all("features")));
-                assert_eq!(as_map(&out[1]), ours);
-                assert_eq!(ours.len(), 2);
-                assert_eq!(as_map(&out[2]), parsed(&ok!(store.get_all("segments"))));
-                assert_eq!(out[3], flags[0]);
-                assert_eq!(out[4], Value::Null, "our tombstone reads as deleted");
+                official_reads_what_we_init(Official::Python, PREFIX).await;
+            }
+
+            #[tokio::test]
+            async fn node_reads_what_we_init() {
+                official_reads_what_we_init(Official::Node, PREFIX).await;
             }
 
             #[tokio::test]
             async fn we_read_what_python_inits() {
-                let backend = Backend::moto();
-                let (table, mut store) = fresh_store(&backend, "py-init", PREFIX).await;
-                assert!(!ok!(store.is_initialized()));
-                let data = json!({
-                    "features": { "f1": flag("f1", 5, true), "f3": flag("f3", 2, false), "old": { "key": "old", "version": 9, "deleted": true } },
-                    "segments": { "s1": segment("s1", 7, &["u9"]) },
-                });
-                backend.ld_python(&table, PREFIX, json!([["init", data]]));
-                assert!(ok!(store.is_initialized()));
-                let features = ok!(store.get_all("features"));
-                assert_eq!(versions(&features), vec![("f1".into(), 5, false), ("f3".into(), 2, false), ("old".into(), 9, true)]);
-                let mut expected = as_map(&data["features"]);
-                expected.remove("old");
-                assert_eq!(parsed(&features), expected);
-                assert_eq!(parsed(&ok!(store.get_all("segments"))), as_map(&data["segments"]));
-                let f1 = ok!(store.get("features", "f1")).unwrap();
-                assert_eq!(serde_json::from_str::<Value>(&f1.json).unwrap(), data["features"]["f1"]);
-                assert!(ok!(store.get("features", "old")).unwrap().deleted);
+                we_read_what_official_inits(Official::Python, PREFIX).await;
             }
 
             #[tokio::test]
-            async fn upserts_and_deletes_alternate_between_writers() {
-                let backend = Backend::moto();
-                let (table, mut store) = fresh_store(&backend, "alt", PREFIX).await;
-                let py = |ops: Value| backend.ld_python(&table, PREFIX, ops);
-                assert_eq!(ok!(store.upsert("features", "k", &keyed(&flag("k", 1, false)).item)), UpsertOutcome::Applied);
-                py(json!([["upsert", "features", flag("k", 2, true)]]));
-                assert_eq!(ok!(store.get("features", "k")).unwrap().version, 2, "python's newer version won");
-                assert_eq!(ok!(store.upsert("features", "k", &keyed(&flag("k", 2, false)).item)), UpsertOutcome::NotNewer);
-                let out = py(json!([["upsert", "features", flag("k", 1, false)], ["get", "features", "k"]]));
-                assert_eq!(out[1], flag("k", 2, true), "our equal version and python's older version both lost");
-                py(json!([["delete", "features", "k", 3]]));
-                let stored = ok!(store.get("features", "k")).unwrap();
-                assert!(stored.deleted && stored.version == 3, "python's tombstone reads as deleted: {stored:?}");
-                assert_eq!(ok!(store.upsert("features", "k", &keyed(&flag("k", 3, true)).item)), UpsertOutcome::NotNewer);
-                assert_eq!(ok!(store.upsert("features", "k", &tombstone("k", 4).item)), UpsertOutcome::Applied);
-                let out = py(json!([["get", "features", "k"], ["all", "features"], ["upsert", "features", flag("k", 4, true)], ["get", "features", "k"]]));
-                assert_eq!(out[0], Value::Null, "our tombstone reads as deleted");
-                assert_eq!(out[1], json!({}));
-                assert_eq!(out[3], Value::Null, "python's equal version lost to our tombstone");
-                py(json!([["upsert", "features", flag("k", 5, true)]]));
-                let stored = ok!(store.get("features", "k")).unwrap();
-                assert_eq!((stored.version, stored.deleted), (5, false));
+            async fn we_read_what_node_inits() {
+                we_read_what_official_inits(Official::Node, PREFIX).await;
             }
 
+            #[tokio::test]
+            async fn upserts_and_deletes_alternate_with_python() {
+                upserts_and_deletes_alternate_between_writers(Official::Python, PREFIX).await;
+            }
+
+            #[tokio::test]
+            async fn upserts_and_deletes_alternate_with_node() {
+                upserts_and_deletes_alternate_between_writers(Official::Node, PREFIX).await;
+            }
+
+            /// Emulated: the row the Java and .NET stores write for a
+            /// deleted item (`item` the JSON literal `null`), put by boto3.
             #[tokio::test]
             async fn java_null_tombstones_read_as_deleted() {
                 let backend = Backend::moto();
@@ -142,6 +280,7 @@ macro_rules! interop_suite {
                 let backend = Backend::moto();
                 let (table, _) = fresh_store(&backend, "bigint", PREFIX).await;
                 let hash = ld_dynamodb_host::embed::context_hash("ctx-1");
+                // Emulated: the Relay Proxy's rows, written by boto3 as it writes them.
                 backend.relay_write(&table, PREFIX, Some(1_700_000_000_000), &[
                     (&hash, &["seg-a.g1", "seg-b.g2"], &["seg-b.g2", "seg-c.g1"]),
                 ]);
@@ -205,4 +344,37 @@ async fn two_prefixes_stay_independent_across_implementations() {
     assert!(!ok!(bare.is_initialized()));
     let out_bare = backend.ld_python(&table, None, json!([["initialized"], ["all", "features"]]));
     assert_eq!(out_bare, vec![json!(false), json!({})]);
+}
+
+#[tokio::test]
+async fn the_python_and_node_stores_read_each_others_tables() {
+    let backend = Backend::moto();
+    let data = json!({
+        "features": { "f1": flag("f1", 5, true), "old": { "key": "old", "version": 9, "deleted": true } },
+        "segments": { "s1": segment("s1", 7, &["u9"]) },
+    });
+    let reads = json!([
+        ["initialized"],
+        ["all", "features"],
+        ["all", "segments"],
+        ["get", "features", "old"]
+    ]);
+    let expected = vec![
+        json!(true),
+        json!({ "f1": flag("f1", 5, true) }),
+        json!({ "s1": segment("s1", 7, &["u9"]) }),
+        Value::Null,
+    ];
+    for (writer, reader) in [
+        (Official::Python, Official::Node),
+        (Official::Node, Official::Python),
+    ] {
+        let (table, _) = fresh_store(&backend, "py-node", Some("env")).await;
+        writer.run(&backend, &table, Some("env"), json!([["init", data]]));
+        assert_eq!(
+            reader.run(&backend, &table, Some("env"), reads.clone()),
+            expected,
+            "{reader:?} reads {writer:?}"
+        );
+    }
 }

@@ -489,10 +489,9 @@ pub async fn open_big_segments(
 }
 
 impl Backend {
-    /// Runs operations through LaunchDarkly's official Python stores (caching
-    /// disabled) on a table: see `support/ld_python.py`.
-    pub fn ld_python(&self, table: &str, prefix: Option<&str>, ops: Value) -> Vec<Value> {
-        let spec = json!({
+    /// What the helpers of LaunchDarkly's stores read on stdin.
+    fn ld_spec(&self, table: &str, prefix: Option<&str>, ops: Value) -> String {
+        json!({
             "endpoint": self.endpoint,
             "region": REGION,
             "access_key_id": self.access_key_id,
@@ -500,9 +499,34 @@ impl Backend {
             "table": table,
             "prefix": prefix,
             "ops": ops,
-        });
-        let out = run_script("ld_python.py", &[], &spec.to_string());
+        })
+        .to_string()
+    }
+
+    /// Runs operations through LaunchDarkly's official Python stores (caching
+    /// disabled) on a table: see `support/ld_python.py`.
+    pub fn ld_python(&self, table: &str, prefix: Option<&str>, ops: Value) -> Vec<Value> {
+        let out = run_script("ld_python.py", &[], &self.ld_spec(table, prefix, ops));
         serde_json::from_str(&out).expect("the LD helper prints a JSON list")
+    }
+
+    /// Runs operations through LaunchDarkly's official Node.js DynamoDB store
+    /// (caching disabled) on a table: see `support/ld_node.cjs`.
+    pub fn ld_node(&self, table: &str, prefix: Option<&str>, ops: Value) -> Vec<Value> {
+        let mut command = Command::new("node");
+        command
+            .arg(project_root().join("tests/support/ld_node.cjs"))
+            .env(
+                "LD_TEST_NODE_MODULES",
+                project_root().join(".tools/node/node_modules"),
+            );
+        let out = run_with_stdin(command, &self.ld_spec(table, prefix, ops));
+        assert!(
+            out.status.success(),
+            "ld_node.cjs failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("the LD helper prints a JSON list")
     }
 
     /// Writes Big Segment rows the way the Relay Proxy does: the metadata with

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use ld_dynamodb_host::embed::Runtime;
+use ld_dynamodb_tests::cli_binary;
 use ld_dynamodb_tests::component_path as component;
 
 fn artifacts(dir: &std::path::Path) -> Vec<PathBuf> {
@@ -93,4 +94,82 @@ fn the_cache_folder_is_private_and_a_shared_one_is_refused() {
 extern "C" {
     #[link_name = "geteuid"]
     fn libc_geteuid() -> u32;
+}
+
+/// An artifact that another user owns is refused, by an unprivileged process.
+/// When the tests run as root (as CI does), the CLI runs as `nobody` through
+/// `setpriv`, on a private cache folder that `nobody` owns: it stores an
+/// artifact and loads it again (the control), then, once root has given the
+/// artifact to root, refuses it. Run as another user, the test is itself
+/// unprivileged: the artifact is replaced by a link to a file root owns.
+#[test]
+fn an_artifact_another_user_owns_is_refused() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::process::Command;
+    const NOBODY: u32 = 65534;
+    let dir = std::env::temp_dir().join(format!("ld-dynamodb-cache-owner-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc_geteuid() } == 0;
+    if root {
+        std::os::unix::fs::chown(&dir, Some(NOBODY), Some(NOBODY)).unwrap();
+    }
+    // The CLI against a closed port: it loads the component (from the cache
+    // when it can), then fails to connect, unless the load is refused.
+    let status = || {
+        let mut command = if root {
+            let mut setpriv = Command::new("setpriv");
+            setpriv.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
+            setpriv.arg(cli_binary());
+            setpriv
+        } else {
+            Command::new(cli_binary())
+        };
+        let out = command
+            .arg("status")
+            .env_clear()
+            .env("HOME", &dir)
+            .env("LD_DYNAMODB_CACHE_DIR", &dir)
+            .env("LD_DYNAMODB_TABLE", "cache-owner")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "AKIDCACHETEST")
+            .env("AWS_SECRET_ACCESS_KEY", "cache-test-secret")
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let first = status();
+    assert!(first.contains("connection-refused"), "{first}");
+    let stored = artifacts(&dir);
+    assert_eq!(stored.len(), 1, "{stored:?}: {first}");
+    let artifact = &stored[0];
+    let owner = std::fs::metadata(artifact).unwrap().uid();
+    assert_eq!(
+        owner,
+        if root {
+            NOBODY
+        } else {
+            unsafe { libc_geteuid() }
+        }
+    );
+    // The control: the process's own artifact is loaded.
+    let again = status();
+    assert!(again.contains("connection-refused"), "{again}");
+    if root {
+        std::os::unix::fs::chown(artifact, Some(0), Some(0)).unwrap();
+    } else {
+        std::fs::remove_file(artifact).unwrap();
+        std::os::unix::fs::symlink("/", artifact).unwrap();
+    }
+    let refused = status();
+    assert!(
+        refused.contains("belongs to another user (uid 0)")
+            && refused.contains("refusing to load native code"),
+        "{refused}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -3,6 +3,8 @@
 
 stdin: {"endpoint", "region", "access_key_id", "secret_access_key", "op",
         "runs", "data_file" (init), "table" (get_all/gets), "keys" (gets),
+        "level" (get_all/gets: "json", each item's JSON parsed into dicts by
+        the store's core, or "models", the SDK's FeatureFlag objects),
         "report" (init: also count what was stored), "admin_endpoint"
         (optional: where the table is made, scanned and deleted; "endpoint"
         by default)}
@@ -10,7 +12,9 @@ stdout: [{"wall": s, "cpu": s, "requests": n, "server_cpu": s}, ...] one per run
         with "report", each also has "stored" (item rows) and "marker" (bool),
         and "error" (text) when the Init raised.
 
-init: each run gets a fresh table (created and deleted outside the timing).
+init: each run gets a fresh table (created and deleted outside the timing),
+and a new store and client. get_all/gets: one store and client for every run,
+warmed by one untimed read first (as the benchmark's own side is).
 CPU is this process's own user+sys time (resource.getrusage).
 """
 import json
@@ -52,6 +56,18 @@ def main():
         with open(spec["data_file"]) as f:
             raw = json.load(f)
         data = {SEGMENTS: raw["segments"], FEATURES: raw["flags"]}
+    count = [0]
+    reads = spec["op"] in ("get_all", "gets")
+    if reads:
+        store = DynamoDB.new_feature_store(spec["table"], dynamodb_opts=opts, caching=CacheConfig.disabled())
+        core = store._core
+        if spec["level"] == "json":
+            read_all = lambda: core.get_all_internal(FEATURES)  # noqa: E731
+            read_one = lambda key: core.get_internal(FEATURES, key)  # noqa: E731
+        else:
+            read_all = lambda: store.all(FEATURES, lambda x: x)  # noqa: E731
+            read_one = lambda key: store.get(FEATURES, key, lambda x: x)  # noqa: E731
+        read_all()  # warm: the client, its connection and its credentials
     for _ in range(spec["runs"]):
         table = spec.get("table") or "py-bench-" + uuid.uuid4().hex[:12]
         if spec["op"] == "init":
@@ -62,10 +78,14 @@ def main():
                 BillingMode="PAY_PER_REQUEST",
             )
             admin.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 0.05})
-        store = DynamoDB.new_feature_store(table, dynamodb_opts=opts, caching=CacheConfig.disabled())
+        if not reads:
+            store = DynamoDB.new_feature_store(table, dynamodb_opts=opts, caching=CacheConfig.disabled())
         client = store._core._client
-        count = [0]
-        client.meta.events.register("before-send.dynamodb", lambda **kw: count.__setitem__(0, count[0] + 1))
+        count[0] = 0
+        # Once per client (a read store keeps its client across runs).
+        client.meta.events.register(
+            "before-send.dynamodb", lambda **kw: count.__setitem__(0, count[0] + 1), unique_id="bench-count"
+        )
         wall0, cpu0, server0 = time.perf_counter(), cpu(), server_cpu(spec["server_pid"])
         error = None
         if spec["op"] == "init":
@@ -76,11 +96,11 @@ def main():
                     raise
                 error = f"{type(e).__name__}: {e}"
         elif spec["op"] == "get_all":
-            items = store.all(FEATURES, lambda x: x)
+            items = read_all()
             assert len(items) == spec["expect"], len(items)
         elif spec["op"] == "gets":
             for key in spec["keys"]:
-                assert store.get(FEATURES, key, lambda x: x) is not None
+                assert read_one(key) is not None
         wall, used = time.perf_counter() - wall0, cpu() - cpu0
         result = {"wall": wall, "cpu": used, "requests": count[0], "server_cpu": server_cpu(spec["server_pid"]) - server0}
         if spec.get("report"):

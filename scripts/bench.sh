@@ -49,6 +49,11 @@ start_dynalite "$logs/bench-dynalite.log"
   --wasmtime "$root/.tools/bin/wasmtime" \
   --out "$root/BENCHMARKS.md" \
   --command "scripts/bench.sh"
+"$root/target/debug/ld-dynamodb-bench" reads \
+  --endpoint "$LD_TEST_DYNALITE_ENDPOINT" \
+  --server-pid "${EMULATOR_PIDS[0]}" \
+  --python "$root/.tools/venv/bin/python" \
+  --out "$root/BENCHMARKS.md"
 "$root/target/debug/ld-dynamodb-bench" pacing \
   --endpoint "$LD_TEST_DYNALITE_ENDPOINT" \
   --server-pid "${EMULATOR_PIDS[0]}" \

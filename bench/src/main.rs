@@ -73,6 +73,21 @@ enum Cmd {
         #[arg(long)]
         wasmtime: Option<PathBuf>,
     },
+    /// GetAll and 1,000 Gets beside the Python store, both warm, items
+    /// delivered at the same level; writes its section of the report.
+    Reads {
+        #[arg(long)]
+        endpoint: String,
+        /// dynalite's process id (to read its CPU time).
+        #[arg(long)]
+        server_pid: u32,
+        #[arg(long)]
+        python: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Init through the partition emulator, beside the Python store; writes
     /// its section of the report.
     Pacing {
@@ -274,6 +289,27 @@ async fn main() -> Result<()> {
             println!("{text}");
             report::replace_section(&out, "hostile", &text)
         }
+        Cmd::Reads {
+            endpoint,
+            server_pid,
+            python,
+            runs,
+            out,
+        } => {
+            let runtime = Runtime::load_or_embedded(None)?;
+            let mut bench = Bench {
+                wasmtime: None,
+                endpoint,
+                server_pid,
+                python,
+                runs,
+                baseline: None,
+                next_table: 0,
+            };
+            let text = bench.reads(&runtime).await?;
+            println!("{text}");
+            report::replace_section(&out, "reads", &text)
+        }
         Cmd::DelayProxy { upstream, delay_ms } => {
             delay_proxy(&upstream, Duration::from_millis(delay_ms)).await
         }
@@ -352,13 +388,24 @@ fn check<T>(result: Result<T, ld_dynamodb_host::embed::StoreError>) -> Result<T>
     result.map_err(|e| anyhow::anyhow!(describe(&e)))
 }
 
+/// An item's JSON delivered as the read benchmark's level asks: a generic
+/// JSON tree, or LaunchDarkly's flag model (the evaluation crate's `Flag`).
+fn deliver(json: &str, model: bool) -> Result<()> {
+    if model {
+        std::hint::black_box(serde_json::from_str::<launchdarkly_server_sdk::Flag>(json)?);
+    } else {
+        std::hint::black_box(serde_json::from_str::<Value>(json)?);
+    }
+    Ok(())
+}
+
 /// A flag of about `size` bytes of JSON.
 fn flag(i: usize, size: usize) -> Value {
     let mut flag = json!({
         "key": format!("flag-{i:05}"), "version": 1, "on": i.is_multiple_of(2), "variations": [true, false],
         "fallthrough": { "variation": 0 }, "offVariation": 1, "salt": format!("salt-{i}"),
         "targets": [{ "values": ["user-1", "user-2"], "variation": 0 }], "prerequisites": [],
-        "rules": [{ "id": "r1", "clauses": [{ "attribute": "email", "op": "endsWith", "values": ["@example.com"], "negate": false }], "variation": 1 }],
+        "rules": [{ "id": "r1", "clauses": [{ "attribute": "email", "op": "endsWith", "values": ["@example.com"], "negate": false }], "variation": 1, "trackEvents": false }],
         "trackEvents": false, "deleted": false, "description": "",
     });
     let pad = size.saturating_sub(flag.to_string().len());
@@ -556,45 +603,6 @@ impl Bench {
             }
         }
 
-        // Reads, direct.
-        let (table, mut store) = self.filled_table(&runtime, 1000).await?;
-        let keys: Vec<String> = (0..1000).map(|i| format!("flag-{i:05}")).collect();
-        let mut get_all = Vec::new();
-        let mut gets = Vec::new();
-        for _ in 0..self.runs {
-            let meter = self.start(&store)?;
-            let items = check(store.get_all("features").await?)?;
-            get_all.push(self.finish(meter, &store)?);
-            anyhow::ensure!(items.len() == 1000, "GetAll returned {}", items.len());
-            let meter = self.start(&store)?;
-            for key in &keys {
-                anyhow::ensure!(
-                    check(store.get("features", key).await?)?.is_some(),
-                    "{key} is missing"
-                );
-            }
-            gets.push(self.finish(meter, &store)?);
-        }
-        let py_all = self.python(
-            json!({ "endpoint": self.endpoint, "op": "get_all", "table": table, "expect": 1000 }),
-        )?;
-        let py_gets = self.python(
-            json!({ "endpoint": self.endpoint, "op": "gets", "table": table, "keys": keys }),
-        )?;
-        report += "\n## Reads of 1,000 flags of 1 KB (direct)\n\n";
-        report += "| operation | ours wall | Python wall | wall ratio | ours CPU | Python CPU | CPU ratio | ours req | Python req |\n|---|---|---|---|---|---|---|---|---|\n";
-        for (label, ours, python) in [
-            ("GetAll", &get_all, &py_all),
-            ("1,000 Gets", &gets, &py_gets),
-        ] {
-            let (o, p) = (median(ours), median(python));
-            report +=
-                &format!(
-                "| {label} | {:.3} s | {:.3} s | {:.1}× | {:.3} s | {:.3} s | {:.1}× | {} | {} |\n",
-                o.wall, p.wall, p.wall / o.wall, o.cpu, p.cpu, p.cpu / o.cpu, o.requests, p.requests
-            );
-        }
-
         // Peak linear memory during a GetAll of 5,000 flags.
         let (table, _) = self.filled_table(&runtime, 5000).await?;
         let mut fresh = self.open(&runtime, &self.endpoint, &table).await?;
@@ -612,6 +620,77 @@ impl Bench {
             report += &self.edge(&runtime, &wasmtime).await?;
         }
         Ok(report)
+    }
+
+    /// GetAll and 1,000 Gets of 1,000 flags of 1 KB, direct, each side warm
+    /// (one client and one session for every run, after an untimed read), with
+    /// the items delivered at the same level on both sides: each item's JSON
+    /// parsed into a generic tree (ours `serde_json::Value`; Python the dicts
+    /// of its store's core), or into the SDK's flag model (ours LaunchDarkly's
+    /// Rust `Flag`; Python its `FeatureFlag`, through the store wrapper).
+    async fn reads(&mut self, runtime: &Runtime) -> Result<String> {
+        let (table, _) = self.filled_table(runtime, 1000).await?;
+        let keys: Vec<String> = (0..1000).map(|i| format!("flag-{i:05}")).collect();
+        let mut store = self.open(runtime, &self.endpoint, &table).await?;
+        check(store.get_all("features").await?)?;
+        let load = std::fs::read_to_string("/proc/loadavg")
+            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_else(|_| "unknown".into());
+        let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+        let runs = self.runs;
+        let mut text = format!(
+            "## Reads of 1,000 flags of 1 KB (direct, warm, equal work)\n\n\
+             Both sides keep one client (ours: one instance and session; Python: one store and \
+             boto3 client) for every run, warmed by one untimed GetAll; each delivers every item \
+             parsed, at the level named. Medians of {runs} runs. Client CPU is each client \
+             process's own user+sys time. Written by `ld-dynamodb-bench reads` \
+             (`scripts/bench.sh`); the machine's load average when it began: {load} on {cores} cores.\n\n\
+             | operation | items as | ours wall | Python wall | wall ratio | ours CPU | Python CPU | CPU ratio | ours req | Python req |\n\
+             |---|---|---|---|---|---|---|---|---|---|\n",
+        );
+        for (level, label) in [("json", "parsed JSON"), ("models", "SDK flag models")] {
+            let models = level == "models";
+            let mut get_all = Vec::new();
+            let mut gets = Vec::new();
+            for _ in 0..self.runs {
+                let meter = self.start(&store)?;
+                let items = check(store.get_all("features").await?)?;
+                let parsed = items
+                    .iter()
+                    .map(|k| deliver(&k.item.json, models))
+                    .collect::<Result<Vec<_>>>()?;
+                get_all.push(self.finish(meter, &store)?);
+                anyhow::ensure!(parsed.len() == 1000, "GetAll returned {}", parsed.len());
+                let meter = self.start(&store)?;
+                for key in &keys {
+                    let item = check(store.get("features", key).await?)?
+                        .with_context(|| format!("{key} is missing"))?;
+                    deliver(&item.json, models)?;
+                }
+                gets.push(self.finish(meter, &store)?);
+            }
+            let py_all = self.python(json!({
+                "endpoint": self.endpoint, "op": "get_all", "table": table, "expect": 1000, "level": level,
+            }))?;
+            let py_gets = self.python(json!({
+                "endpoint": self.endpoint, "op": "gets", "table": table, "keys": keys, "level": level,
+            }))?;
+            for (operation, ours, python) in [
+                ("GetAll", &get_all, &py_all),
+                ("1,000 Gets", &gets, &py_gets),
+            ] {
+                let (o, p) = (median(ours), median(python));
+                text += &format!(
+                    "| {operation} | {label} | {:.3} s | {:.3} s | {:.1}× | {:.3} s | {:.3} s | {:.1}× | {} | {} |\n",
+                    o.wall, p.wall, p.wall / o.wall, o.cpu, p.cpu, p.cpu / o.cpu, o.requests, p.requests
+                );
+                eprintln!(
+                    "reads {operation} {label}: ours {:.3}s CPU {:.3}s, python {:.3}s CPU {:.3}s",
+                    o.wall, o.cpu, p.wall, p.cpu
+                );
+            }
+        }
+        Ok(text)
     }
 
     /// 1,000 Gets through the library's pooled `DataStore` from 16 concurrent

@@ -118,8 +118,8 @@ impl<F: FnMut(&Sent) -> Answer> Transport for FakePlatform<F> {
             while more && pending.len() < limit.max(1) {
                 match next(pending.len()) {
                     Next::Send(tag, request) => pending.push_back((tag, request)),
-                    Next::Wait if pending.is_empty() => {}
-                    Next::Wait => break,
+                    Next::Wait(_) if pending.is_empty() => {}
+                    Next::Wait(_) => break,
                     Next::Done => more = false,
                 }
             }

@@ -11,6 +11,7 @@ mod signing;
 mod fuzz;
 
 use std::cell::RefCell;
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -53,10 +54,11 @@ impl Operation {
 }
 
 /// What a window sends next: a body with its tag, nothing until an answer
-/// arrives (only while a call is in flight), or nothing more.
+/// arrives (only while a call is in flight) or the time given passes, or
+/// nothing more.
 pub enum NextBody {
     Send(usize, Bytes),
-    Wait,
+    Wait(Option<Duration>),
     Done,
 }
 
@@ -159,7 +161,7 @@ impl<P: Platform> Client<P> {
                     Next::Done
                 }
             },
-            NextBody::Wait => Next::Wait,
+            NextBody::Wait(wake) => Next::Wait(wake),
             NextBody::Done => Next::Done,
         };
         let mut answered = |tag: usize, outcome| done(tag, self.answer(op, outcome));

@@ -95,6 +95,9 @@ pub fn unprocessed_items(body: &[u8], table: &str) -> Result<Vec<Value>, StoreEr
             .or_else(|| r.get("DeleteRequest"))
             .is_none()
     }) {
+        // `serde_json::to_string`, not `Display`: the component has the one
+        // writer of JSON already, and Display would add two more.
+        let bad = serde_json::to_string(bad).unwrap_or_default();
         return Err(StoreError::malformed(format!(
             "BatchWriteItem response has an unprocessed entry that is not a write request: {bad}"
         )));
@@ -238,6 +241,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(left.len(), 1);
+    }
+
+    #[test]
+    fn unprocessed_items_that_are_not_write_requests_of_the_table_are_malformed() {
+        let message = |body: &str| match unprocessed_items(body.as_bytes(), "t") {
+            Err(StoreError::MalformedResponse(message)) => message,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            message(r#"{"UnprocessedItems":{"t":[{"Get":{"a":[1,"x"]}}]}}"#),
+            "BatchWriteItem response has an unprocessed entry that is not a write request: \
+             {\"Get\":{\"a\":[1,\"x\"]}}"
+        );
+        assert!(message(r#"{"UnprocessedItems":{"u":[]}}"#).contains("another table \"u\""));
     }
 
     fn raw(body: &str) -> Row {

@@ -126,7 +126,7 @@ impl<P: Platform> Writer<'_, P> {
         loop {
             if self.failure.is_some() || self.queue.is_empty() {
                 return if out > 0 {
-                    NextBody::Wait
+                    NextBody::Wait(None)
                 } else {
                     NextBody::Done
                 };
@@ -148,13 +148,13 @@ impl<P: Platform> Writer<'_, P> {
                 .iter()
                 .position(|b| b.not_before.is_none_or(|at| at <= now));
             let Some(index) = ready else {
-                if out > 0 {
-                    return NextBody::Wait;
-                }
                 let wake = self.queue.iter().filter_map(|b| b.not_before).min();
                 let wait = wake.map_or(Duration::ZERO, |at| {
                     at.duration_since(now).unwrap_or_default()
                 });
+                if out > 0 {
+                    return NextBody::Wait(Some(wait));
+                }
                 platform.sleep(wait.min(patience));
                 continue;
             };
@@ -181,8 +181,11 @@ impl<P: Platform> Writer<'_, P> {
                     self.in_flight.push(Some(batch));
                     return NextBody::Send(tag, Bytes::from(body));
                 }
-                Permit::WaitForAnswer => return NextBody::Wait,
-                Permit::After(_) if out > 0 => return NextBody::Wait,
+                Permit::WaitForAnswer => return NextBody::Wait(None),
+                // The rate allows another request before the next answer may
+                // come: wake for it (with long round trips, waiting for an
+                // answer would send less than the rate).
+                Permit::After(wait) if out > 0 => return NextBody::Wait(Some(wait)),
                 Permit::After(wait) => {
                     // A little jitter, so that writers sharing a partition do
                     // not move in step.
@@ -347,8 +350,10 @@ mod tests {
                 stats.requests
             );
             assert!(wall <= bound * 1.25, "{wall} s against {bound} s");
-            assert!(amplification <= 1.3, "{amplification}");
-            assert!(throttled < 0.15, "{throttled}");
+            assert!(amplification <= 1.1, "{amplification}");
+            // Paced at the partition's capacity, a share of the requests
+            // comes back with a few items left (each a small re-send).
+            assert!(throttled < 0.25, "{throttled}");
         }
     }
 

@@ -8,6 +8,8 @@ mod batch_writer;
 mod init_plan;
 mod input;
 mod pacing;
+#[cfg(test)]
+mod pacing_sim;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

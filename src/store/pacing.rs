@@ -4,39 +4,49 @@
 //! number of write units per second. A [`Pacer`] (one per partition key, for
 //! one Init) starts open: up to the window of requests in flight, unpaced. The
 //! first rejection (items left unprocessed, or a throttling error) starts a
-//! short probe with one request in flight, which measures the rate the
-//! partition accepts. From then on requests are paced by a token bucket at that
-//! rate, in the spirit of the AWS SDKs' adaptive retry mode and TCP's AIMD: the
-//! rate is cut when an answer is throttled (once per round trip: only answers
-//! to requests sent after the last change count) and grows back while answers
-//! come back clean. A cut goes at least to the rate the partition was seen to
-//! accept while saturated (every answer throttled, so it had no capacity left
-//! at each: what it accepted in between is what it gained).
+//! short probe with one request in flight. An answer refused whole doubles the
+//! probe's wait, one accepted whole halves it, and one accepted in part
+//! measures the rate: the partition had no capacity left at the previous
+//! answer, so what it accepted now is what it gained in between (and it took
+//! at least what the probe had accepted: one refusing at random was not
+//! emptied). A probe whose wait ran out without a refusal paces at what it
+//! sent, doubling the rate with each round of clean answers until the
+//! partition refuses again: never the open window again, whose burst it
+//! refused.
 //!
-//! Rejections are a capacity signal only while slowing down lowers them, as TCP
-//! BBR tells a full bottleneck from random loss. A partition at its capacity
-//! accepts the same write units per second whatever is sent: sending slower
-//! raises the share it accepts. Faults that do not depend on the rate (a proxy,
-//! a noisy neighbour) keep the same rejected share at any rate: there, each
-//! cut would lower what is accepted, and the rate would sink to the floor. So
-//! every cut is a trial: the answers to the next [`TRIAL`] requests sent at the
-//! lower rate are weighed against the [`RECENT`] answers before it. If the
-//! accepted share rose as a partition at its ceiling makes it rise (by at
-//! least the square root of the cut's factor), or the rejected share halved,
-//! the cut holds. Otherwise the rejections are noise: the rate goes back to
-//! where it was before the cut, and their share is learnt: from then on a
-//! rejection counts as a capacity signal only when the recent rejected share
-//! is well above it ([`NOISE_MARGIN`]), and answers within it grow the rate as
-//! clean ones do.
+//! From then on requests are paced by a token bucket, and the answers to the
+//! requests sent since the rate last changed are weighed in rounds of
+//! [`ROUND`] answers (of [`SHORT_ROUND`] when more than half of what they
+//! sent was refused). The rule, as TCP BBR tells a full bottleneck from random
+//! loss and the AWS SDKs' adaptive mode moves only on throttling:
+//! - Pace by what the partition is measured to accept: from the first request
+//!   of a round that was refused on (when the partition had no capacity left,
+//!   whatever it had stored), the write units per second sent times the share
+//!   accepted. The times are those the requests were sent at, the pacer's own,
+//!   steadier than those of the answers.
+//! - A round whose rejected share stays within the share learnt as noise
+//!   (none at first) grows the rate, by [`GROWTH_PER_SECOND`] or, while
+//!   doubling, twofold; never past twice what the round sent (when the window
+//!   or backoffs sent less, the rate would mean nothing).
+//! - A round with more rejections (in two answers at least) cuts the rate, from
+//!   what it sent, to what the partition accepted times [`MARGIN`], by a factor
+//!   between [`DEEPEST_CUT`] and [`CUT`]. A round that had nothing accepted
+//!   starts a probe again.
+//! - The round after a cut weighs it. A partition at its capacity accepts as
+//!   many units a second at any sending rate above it, so slowing down leaves
+//!   its accepted rate where it was, or ends the rejections. Faults that do not
+//!   depend on the rate lower the accepted rate with it. If the accepted rate
+//!   fell by more than the square root of the cut's factor, the rejections
+//!   were noise: the rate goes back to where it was before the cut, their share
+//!   is learnt (from then on only a round whose share exceeds it by
+//!   [`NOISE_MARGIN`] of it is a capacity signal), and the rate doubles from
+//!   there, as the capacity is not known.
+//! - The first cut after doubling from a clean probe is not weighed: the
+//!   partition took everything at half that rate, and what it refuses now is
+//!   the end of what it had stored.
 //!
 //! Only rejections feed the pacer: a 500, a timeout or a dropped connection is
 //! a fault, retried with the retry policy's backoff, not a capacity signal.
-//!
-//! The probe sends one request at a time, each a while after the previous
-//! answer: an answer that was refused whole doubles the wait, one accepted
-//! whole halves it, and one accepted in part measures the rate: the partition
-//! had no capacity left at the previous answer, so what it accepted now is what
-//! it gained in between.
 
 use std::time::{Duration, SystemTime};
 
@@ -44,26 +54,29 @@ use std::time::{Duration, SystemTime};
 const PROBE_WAIT: Duration = Duration::from_millis(10);
 /// The probe's longest wait.
 const PROBE_MAX_WAIT: Duration = Duration::from_secs(2);
-/// The least span of saturated answers that measures a rate.
-const MEASURE: Duration = Duration::from_millis(20);
-/// The factor of a rate cut.
+/// The least factor of a rate cut, and the greatest.
 const CUT: f64 = 0.8;
-/// The rate set after the probe, as a share of the rate it measured: a little
-/// under it, so that the partition's burst capacity can refill.
+const DEEPEST_CUT: f64 = 0.5;
+/// The rate set from a measure of what the partition accepts, as a share of
+/// it: a little under it, so that the partition's burst capacity can refill.
 const MARGIN: f64 = 0.95;
 /// Growth of the rate while answers come back clean, per second.
 const GROWTH_PER_SECOND: f64 = 0.1;
+/// Growth per round of clean answers while under the accepted rate last
+/// measured.
+const REGROWTH: f64 = 1.25;
 /// The least rate, in write units per second.
 const MIN_RATE: f64 = 1.0;
 /// Tokens may accumulate for this long at the current rate (and at least one
 /// full batch): short bursts, never a flood after an idle moment.
 const BURST: Duration = Duration::from_millis(20);
-/// Answers whose rejected share a cut is weighed against.
-const RECENT: usize = 8;
-/// Answers after a cut that weigh it.
-const TRIAL: u32 = 6;
-/// Once rejections were found to be noise, a rejection is a capacity signal
-/// only when the recent rejected share exceeds their share by this part of it.
+/// Answers in a round.
+const ROUND: usize = 8;
+/// A round ends early after this many answers when more than half of what
+/// they sent was refused.
+const SHORT_ROUND: usize = 4;
+/// Once rejections were found to be noise, a round is a capacity signal only
+/// when its rejected share exceeds theirs by this part of it.
 const NOISE_MARGIN: f64 = 0.5;
 
 /// What the pacer allows now.
@@ -88,46 +101,116 @@ enum Phase {
     Paced { rate: f64 },
 }
 
-/// A cut being weighed: was the partition at its ceiling?
+/// The answers of one round, as (when its request was sent, write units
+/// accepted, write units rejected).
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Trial {
-    /// The rate before the cut, and after it.
-    from: f64,
-    to: f64,
-    /// When it was cut.
-    at: SystemTime,
-    /// Answers to requests sent before the cut (the recent ones when it was
-    /// cut, and those that came since), and to requests sent after.
-    before: Tally,
-    after: Tally,
+struct Round {
+    answers: [(SystemTime, f64, f64); ROUND],
+    len: usize,
 }
 
-/// Write units accepted and rejected in some answers, and how many of those
-/// answers there were, and had rejections.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-struct Tally {
-    accepted: f64,
-    rejected: f64,
-    answers: u32,
-    rejecting: u32,
-}
+impl Round {
+    const EMPTY: Round = Round {
+        answers: [(SystemTime::UNIX_EPOCH, 0.0, 0.0); ROUND],
+        len: 0,
+    };
 
-impl Tally {
-    fn add(&mut self, accepted: f64, rejected: f64) {
-        self.accepted += accepted;
-        self.rejected += rejected;
-        self.answers += 1;
-        self.rejecting += u32::from(rejected > 0.0);
+    fn add(&mut self, sent: SystemTime, accepted: f64, rejected: f64) {
+        if let Some(slot) = self.answers.get_mut(self.len) {
+            *slot = (sent, accepted, rejected);
+            self.len += 1;
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (SystemTime, f64, f64)> + '_ {
+        self.answers[..self.len].iter().copied()
+    }
+
+    /// Write units (accepted, rejected) in the answers.
+    fn units(&self) -> (f64, f64) {
+        self.iter()
+            .fold((0.0, 0.0), |(a, r), (_, accepted, rejected)| {
+                (a + accepted, r + rejected)
+            })
     }
 
     /// The rejected share of the write units.
     fn share(&self) -> f64 {
-        if self.accepted + self.rejected > 0.0 {
-            self.rejected / (self.accepted + self.rejected)
+        let (accepted, rejected) = self.units();
+        if accepted + rejected > 0.0 {
+            rejected / (accepted + rejected)
         } else {
             0.0
         }
     }
+
+    fn rejecting(&self) -> usize {
+        self.iter()
+            .filter(|&(_, _, rejected)| rejected > 0.0)
+            .count()
+    }
+
+    /// Write units per second sent in the requests sent from `from` on
+    /// (the pacer's own times, steadier than those of the answers), and the
+    /// share of them accepted.
+    fn sent_rate(&self, from: SystemTime) -> Option<(f64, f64)> {
+        let (mut first, mut last) = ((from, 0.0), from);
+        let (mut accepted, mut units) = (0.0, 0.0);
+        for (sent, a, r) in self.iter().filter(|&(sent, ..)| sent >= from) {
+            accepted += a;
+            units += a + r;
+            if sent <= first.0 {
+                first = (sent, a + r);
+            }
+            last = last.max(sent);
+        }
+        let span = seconds(first.0, last);
+        (span >= 1e-3 && units > 0.0).then(|| ((units - first.1) / span, accepted / units))
+    }
+
+    /// Write units per second sent in the round.
+    fn send_rate(&self) -> Option<f64> {
+        let from = self.iter().map(|(sent, ..)| sent).min()?;
+        Some(self.sent_rate(from)?.0)
+    }
+
+    /// Write units accepted per second once the partition had no capacity
+    /// left (whatever it had stored before): from the first request refused
+    /// on, the rate they were sent at times the share accepted.
+    fn accepted_rate(&self) -> Option<f64> {
+        let from = self
+            .iter()
+            .filter(|&(_, _, rejected)| rejected > 0.0)
+            .map(|(sent, ..)| sent)
+            .min()?;
+        let saturated = self.iter().filter(|&(sent, ..)| sent >= from).count();
+        let (rate, accepted) = self.sent_rate(from)?;
+        (saturated >= SHORT_ROUND - 1).then_some(rate * accepted)
+    }
+
+    fn done(&self) -> bool {
+        self.len >= ROUND || (self.len >= SHORT_ROUND && self.share() > 0.5)
+    }
+}
+
+/// Why the rate is doubling.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Doubling {
+    /// A probe was never refused: the partition took what it sent.
+    AfterProbe,
+    /// A cut was found to lower only what the partition accepted: the
+    /// rejections were noise, and the capacity is not known.
+    AfterNoise,
+}
+
+/// A cut being weighed: the rate before it and after, and what the partition
+/// accepted in the round that made it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Cut {
+    from: f64,
+    to: f64,
+    accepted_rate: Option<f64>,
+    share: f64,
 }
 
 /// The pacing state of one partition key during one Init.
@@ -141,18 +224,19 @@ pub struct Pacer {
     /// sent before carry older news.
     changed: Option<SystemTime>,
     grown: Option<SystemTime>,
-    /// The last throttled answer, while no clean one came after it.
-    drained: Option<SystemTime>,
-    /// Write units accepted, and seconds passed, between throttled answers
-    /// since the last clean one.
-    saturated: (f64, f64),
-    /// Write units (accepted, rejected) of the latest answers while paced, a
-    /// ring written at `answers % RECENT`.
-    recent: [(f64, f64); RECENT],
-    answers: usize,
-    trial: Option<Trial>,
+    /// Units the probe's requests had accepted whole.
+    probed: f64,
+    /// The rate doubles with each round of clean answers (or answers within
+    /// the noise) until the partition refuses more, and why.
+    doubling: Option<Doubling>,
+    /// The answers to requests sent since the rate last changed.
+    round: Round,
+    /// The last cut, until the round after it weighed it.
+    cut: Option<Cut>,
     /// The rejected share found not to fall when the rate was cut.
     noise: f64,
+    /// The accepted rate last measured while the partition refused.
+    ceiling: f64,
 }
 
 fn seconds(from: SystemTime, to: SystemTime) -> f64 {
@@ -169,12 +253,12 @@ impl Pacer {
             refilled: None,
             changed: None,
             grown: None,
-            drained: None,
-            saturated: (0.0, 0.0),
-            recent: [(0.0, 0.0); RECENT],
-            answers: 0,
-            trial: None,
+            probed: 0.0,
+            doubling: None,
+            round: Round::EMPTY,
+            cut: None,
             noise: 0.0,
+            ceiling: 0.0,
         }
     }
 
@@ -239,20 +323,16 @@ impl Pacer {
     pub fn on_answer(&mut self, now: SystemTime, sent: SystemTime, accepted: f64, rejected: f64) {
         let fresh = self.changed.is_none_or(|at| sent >= at);
         let throttled = rejected > 0.0;
-        if let Phase::Paced { rate } = self.phase {
-            return self.on_paced_answer(now, sent, fresh, rate, accepted, rejected);
-        }
-        // Only the paced rate's cuts use the measure; it is followed from the start.
-        self.measure(now, accepted, throttled);
         match self.phase {
-            Phase::Open if throttled => {
-                self.phase = Phase::Probe {
-                    wait: PROBE_WAIT,
-                    last: now,
-                };
-                self.changed = Some(now);
+            Phase::Open if throttled => self.probe(now),
+            Phase::Open => {}
+            Phase::Paced { .. } if !fresh => {}
+            Phase::Paced { rate } => {
+                self.round.add(sent, accepted, rejected);
+                if self.round.done() {
+                    self.end_round(now, rate);
+                }
             }
-            Phase::Open | Phase::Paced { .. } => {}
             Phase::Probe { wait, .. } if !fresh => {
                 // An answer to a request sent before the probe: it only tells
                 // when the partition was last emptied.
@@ -262,13 +342,18 @@ impl Pacer {
             }
             Phase::Probe { wait, .. } if !throttled => {
                 // Accepted whole: the partition may take more, sooner.
-                self.phase = match wait / 2 {
-                    shorter if shorter < Duration::from_millis(1) => Phase::Open,
-                    shorter => Phase::Probe {
+                self.probed += accepted;
+                let shorter = wait / 2;
+                if shorter >= Duration::from_millis(1) {
+                    self.phase = Phase::Probe {
                         wait: shorter,
                         last: now,
-                    },
-                };
+                    };
+                } else {
+                    let began = self.changed.unwrap_or(now);
+                    self.pace(now, self.probed / seconds(began, now).max(1e-3));
+                    self.doubling = Some(Doubling::AfterProbe);
+                }
             }
             Phase::Probe { wait, .. } if accepted <= 0.0 => {
                 self.phase = Phase::Probe {
@@ -278,127 +363,108 @@ impl Pacer {
             }
             Phase::Probe { last, .. } => {
                 // Accepted in part: what the partition gained since it was
-                // emptied at the previous answer.
-                let elapsed = seconds(last, now).max(1e-3);
-                self.phase = Phase::Paced {
-                    rate: (accepted / elapsed * MARGIN).max(MIN_RATE),
-                };
-                self.tokens = 0.0;
-                self.refilled = Some(now);
-                self.changed = Some(now);
-                self.grown = Some(now);
+                // emptied at the previous answer; and at least what the
+                // probe had accepted (a partition refusing at random was not
+                // emptied).
+                self.probed += accepted;
+                let gained = accepted / seconds(last, now).max(1e-3);
+                let began = self.changed.unwrap_or(last);
+                let probed = self.probed / seconds(began, now).max(1e-3);
+                self.pace(now, gained.max(probed) * MARGIN);
             }
         }
     }
 
-    /// [`Pacer::on_answer`] while paced at `rate`.
-    fn on_paced_answer(
-        &mut self,
-        now: SystemTime,
-        sent: SystemTime,
-        fresh: bool,
-        rate: f64,
-        accepted: f64,
-        rejected: f64,
-    ) {
-        self.recent[self.answers % RECENT] = (accepted, rejected);
-        self.answers += 1;
-        let mut recent = Tally::default();
-        for &(accepted, rejected) in &self.recent[..self.answers.min(RECENT)] {
-            recent.add(accepted, rejected);
-        }
-        let rate = self.weigh_trial(now, sent, rate, accepted, rejected);
-        // A rejection within the share found to be noise is no capacity signal.
-        let capacity = rejected > 0.0 && recent.share() > self.noise * (1.0 + NOISE_MARGIN);
-        let measured = self.measure(now, accepted, capacity);
-        if capacity {
-            if fresh && self.trial.is_none() {
-                let cut = measured
-                    .map_or(rate * CUT, |m| (m * MARGIN).min(rate * CUT))
-                    .max(MIN_RATE);
-                self.phase = Phase::Paced { rate: cut };
-                self.changed = Some(now);
-                self.trial = Some(Trial {
-                    from: rate,
-                    to: cut,
-                    at: now,
-                    before: recent,
-                    after: Tally::default(),
-                });
-            }
-            self.grown = Some(now);
-        } else {
-            let since = self.grown.map_or(0.0, |at| seconds(at, now));
-            if let Phase::Paced { rate } = self.phase {
-                self.phase = Phase::Paced {
-                    rate: rate * (1.0 + GROWTH_PER_SECOND * since),
-                };
-            }
-            self.grown = Some(now);
-        }
-    }
-
-    /// Counts an answer for the cut on trial; once [`TRIAL`] answers to
-    /// requests sent after it came, judges it. The rate after that.
-    fn weigh_trial(
-        &mut self,
-        now: SystemTime,
-        sent: SystemTime,
-        rate: f64,
-        accepted: f64,
-        rejected: f64,
-    ) -> f64 {
-        let Some(mut trial) = self.trial.take() else {
-            return rate;
+    /// Starts a probe at `now`.
+    fn probe(&mut self, now: SystemTime) {
+        self.phase = Phase::Probe {
+            wait: PROBE_WAIT,
+            last: now,
         };
-        if sent < trial.at {
-            trial.before.add(accepted, rejected);
-        } else {
-            trial.after.add(accepted, rejected);
+        self.changed = Some(now);
+        self.probed = 0.0;
+    }
+
+    /// Paces at `rate` from `now`, with no tokens.
+    fn pace(&mut self, now: SystemTime, rate: f64) {
+        self.tokens = 0.0;
+        self.refilled = Some(now);
+        self.grown = Some(now);
+        self.set_rate(now, rate);
+    }
+
+    /// Sets the rate; a new round begins with the requests sent from `now`.
+    fn set_rate(&mut self, now: SystemTime, rate: f64) {
+        self.phase = Phase::Paced {
+            rate: rate.max(MIN_RATE),
+        };
+        self.changed = Some(now);
+        self.round.len = 0;
+    }
+
+    /// Ends a round of answers at `rate`: cuts, weighs the last cut, or grows.
+    fn end_round(&mut self, now: SystemTime, rate: f64) {
+        let round = self.round;
+        // The rate is what was sent when fewer requests went out than it
+        // allowed (the window was full, or re-sends waited for a backoff).
+        let sent = round.send_rate().unwrap_or(rate);
+        let since = self.grown.map_or(0.0, |at| seconds(at, now));
+        self.grown = Some(now);
+        let capacity = round.rejecting() >= 2 && round.share() > self.noise * (1.0 + NOISE_MARGIN);
+        if !capacity {
+            // Clean, or within the noise: a cut on trial held.
+            self.cut = None;
+            let ceiling = self.ceiling * MARGIN;
+            let grown = if self.doubling.is_some() {
+                rate * 2.0
+            } else if rate < ceiling {
+                // Back to under the accepted rate last measured, quickly.
+                (rate * REGROWTH).min(ceiling)
+            } else {
+                rate * (1.0 + GROWTH_PER_SECOND * since)
+            };
+            return self.set_rate(now, grown.min(2.0 * sent));
         }
-        if trial.after.answers < TRIAL {
-            self.trial = Some(trial);
-            return rate;
+        // The first refusal after doubling from a clean probe is the end of
+        // what the partition had stored: a capacity signal, not on trial.
+        let trial = self.doubling.take() != Some(Doubling::AfterProbe);
+        if let Some(cut) = self.cut.take() {
+            // At its ceiling a partition accepts as many units a second after
+            // the cut as before; noise lowers them with the rate.
+            let kept = match (cut.accepted_rate, round.accepted_rate()) {
+                (Some(before), Some(after)) => after >= before * (cut.to / cut.from).sqrt(),
+                _ => true,
+            };
+            if !kept {
+                // Noise: back to the rate before the cut, and doubling from
+                // there until the rejections rise above it.
+                self.noise = round.share().min(cut.share);
+                self.doubling = Some(Doubling::AfterNoise);
+                return self.set_rate(now, cut.from);
+            }
         }
-        let Trial {
+        if round.units().0 <= 0.0 {
+            // Nothing accepted: measure again.
+            return self.probe(now);
+        }
+        let from = rate.min(sent);
+        let accepted = round.accepted_rate();
+        self.ceiling = accepted.unwrap_or(self.ceiling);
+        // What was accepted while saturated, or over the whole round if more
+        // (a few answers measure little).
+        let measured = accepted.unwrap_or(0.0).max(from * (1.0 - round.share())) * MARGIN;
+        // (`f64::clamp` would bring float formatting into the component.)
+        let to = measured
+            .min(from * CUT)
+            .max(from * DEEPEST_CUT)
+            .max(MIN_RATE);
+        self.cut = trial.then(|| Cut {
             from,
             to,
-            before,
-            after,
-            ..
-        } = trial;
-        // At its ceiling a partition accepts as many units as before, so a
-        // larger share of fewer; the share of noise stays where it was. Noise
-        // is rejections spread over answers before and after the cut.
-        let ceiling = 1.0 - after.share() >= (1.0 - before.share()) * (from / to).sqrt() - 1e-9;
-        let lowered = after.share() <= before.share() / 2.0;
-        let spread = before.rejecting >= 2 && after.rejecting >= 2;
-        if ceiling || lowered || !spread {
-            return rate;
-        }
-        self.noise = after.share().min(before.share());
-        // Back to the rate from before the cut (with what it has grown since).
-        let restored = rate * (from / to).max(1.0);
-        self.phase = Phase::Paced { rate: restored };
-        self.changed = Some(now);
-        restored
-    }
-
-    /// Follows the answers while the partition is saturated; the rate it
-    /// accepted then, once measured over at least [`MEASURE`].
-    fn measure(&mut self, now: SystemTime, accepted: f64, throttled: bool) -> Option<f64> {
-        if !throttled {
-            self.drained = None;
-            self.saturated = (0.0, 0.0);
-            return None;
-        }
-        if let Some(at) = self.drained {
-            self.saturated.0 += accepted;
-            self.saturated.1 += seconds(at, now);
-        }
-        self.drained = Some(now);
-        let (units, span) = self.saturated;
-        (span >= MEASURE.as_secs_f64()).then(|| units / span)
+            accepted_rate: accepted,
+            share: round.share(),
+        });
+        self.set_rate(now, to);
     }
 }
 
@@ -452,115 +518,122 @@ mod tests {
     }
 
     #[test]
-    fn clean_probe_answers_shorten_the_wait_until_open_again() {
+    fn a_probe_never_refused_paces_at_what_it_sent_and_doubles() {
         let mut pacer = Pacer::new(8);
         pacer.on_answer(at(0), at(0), 0.0, 25.0);
+        // Accepted whole four times: the wait halves from 10 ms to under 1 ms.
         for i in 1..=4 {
-            pacer.on_answer(at(i * 10), at(i * 10), 25.0, 0.0);
+            pacer.on_answer(at(i * 10), at(i * 10 - 5), 25.0, 0.0);
         }
-        assert_eq!(pacer.window(), 8, "open again");
-        assert_eq!(pacer.permit(at(50), 0, 25.0), Permit::Send);
+        // 100 units in the 40 ms of the probe.
+        let rate = pacer.rate().expect("paced, not open");
+        assert!((rate - 2500.0).abs() < 1e-6, "{rate}");
+        assert_eq!(pacer.window(), 8);
+        // A round of clean answers to requests sent at that rate doubles it.
+        round(&mut pacer, 50, 10, [(25.0, 0.0); ROUND]);
+        assert!((pacer.rate().unwrap() - 5000.0).abs() < 1e-6);
     }
 
-    #[test]
-    fn the_rate_is_cut_once_per_round_trip_to_what_the_partition_accepted() {
-        let mut pacer = Pacer::new(8);
-        pacer.on_answer(at(0), at(0), 0.0, 25.0);
-        // Probe: 100 units in the 100 ms since it was emptied: 1,000/s.
-        pacer.on_answer(at(100), at(90), 100.0, 5.0);
-        let measured = pacer.rate().unwrap();
-        assert!((measured - 1000.0 * MARGIN).abs() < 1e-6);
-        // Throttled again, by a request sent after that: the cut goes to what
-        // was accepted while saturated (110 units in 400 ms), under rate * CUT.
-        pacer.on_answer(at(400), at(390), 10.0, 15.0);
-        let cut = pacer.rate().unwrap();
-        assert!((cut - 110.0 / 0.4 * MARGIN).abs() < 1e-6, "{cut}");
-        // An answer to a request sent before that cut does not cut again.
-        pacer.on_answer(at(405), at(395), 0.0, 25.0);
-        assert_eq!(pacer.rate().unwrap(), cut, "one cut per round trip");
-        // Clean answers grow it back.
-        pacer.on_answer(at(1405), at(1400), 25.0, 0.0);
-        let grown = pacer.rate().unwrap();
-        assert!(
-            (grown - cut * (1.0 + GROWTH_PER_SECOND)).abs() < 1e-6,
-            "{grown}"
-        );
-        // The cut's trial ends clean: the rejections fell, the cut holds.
-        for i in 1..TRIAL as u64 {
-            pacer.on_answer(at(1405 + i), at(1400 + i), 25.0, 0.0);
+    /// Answers a round of requests sent `every` ms from `start` ms, each
+    /// answered 5 ms later, with the (accepted, rejected) units given.
+    fn round<const N: usize>(pacer: &mut Pacer, start: u64, every: u64, answers: [(f64, f64); N]) {
+        for (i, (accepted, rejected)) in answers.into_iter().enumerate() {
+            let sent = start + i as u64 * every;
+            pacer.on_answer(at(sent + 5), at(sent), accepted, rejected);
         }
-        let grown = pacer.rate().unwrap();
-        assert!(grown > cut && grown < cut * 1.2, "{grown}");
-        // Without a saturated measure, a cut is a plain CUT.
-        pacer.on_answer(at(1500), at(1450), 5.0, 20.0);
-        assert!((pacer.rate().unwrap() - grown * CUT).abs() < 1e-6);
     }
 
-    /// A pacer paced at 950 units/s after a probe.
+    /// A pacer paced at 1,000 units a second after a probe.
     fn paced() -> Pacer {
         let mut pacer = Pacer::new(8);
         pacer.on_answer(at(0), at(0), 0.0, 25.0);
-        pacer.on_answer(at(100), at(90), 100.0, 5.0);
-        assert!((pacer.rate().unwrap() - 950.0).abs() < 1e-6);
+        // 95 units 95 ms after the partition was emptied.
+        pacer.on_answer(at(95), at(90), 95.0, 5.0);
+        assert!((pacer.rate().unwrap() - 1000.0 * MARGIN).abs() < 1e-6);
+        pacer.set_rate(at(95), 1000.0);
         pacer
+    }
+
+    #[test]
+    fn a_round_of_rejections_cuts_to_what_the_partition_accepted() {
+        let mut pacer = paced();
+        // Sent at 1,000 units a second (25 every 25 ms); 15 of each 25
+        // accepted from the fifth on: 600 a second while saturated, 800 over
+        // the round; the cut goes to the larger.
+        let mut answers = [(15.0, 10.0); ROUND];
+        answers[..4].fill((25.0, 0.0));
+        round(&mut pacer, 100, 25, answers);
+        let cut = pacer.rate().unwrap();
+        assert!((cut - 800.0 * MARGIN).abs() < 1e-6, "{cut}");
+        let mut pacer = paced();
+        // Refused whole from the fifth on: 0 while saturated, 500 over the
+        // round; but no deeper than the deepest cut.
+        let mut answers = [(0.0, 25.0); ROUND];
+        answers[..4].fill((25.0, 0.0));
+        round(&mut pacer, 100, 25, answers);
+        assert!((pacer.rate().unwrap() - 1000.0 * DEEPEST_CUT).abs() < 1e-6);
+        let mut pacer = paced();
+        let mut answers = [(15.0, 10.0); ROUND];
+        answers[..4].fill((25.0, 0.0));
+        round(&mut pacer, 100, 25, answers);
+        // Answers to requests sent before the cut (at 280 ms) do not count.
+        for i in 0..ROUND as u64 {
+            pacer.on_answer(at(290 + i), at(200 + i), 0.0, 25.0);
+        }
+        assert_eq!(pacer.rate().unwrap(), cut);
+        // At the lower rate the partition still accepts 800 a second, all
+        // that is sent: the cut holds, and clean rounds grow the rate.
+        let start = 400;
+        let every = (25_000.0 / cut) as u64;
+        round(&mut pacer, start, every, [(25.0, 0.0); ROUND]);
+        let grown = pacer.rate().unwrap();
+        assert!(grown > cut && grown < cut * 1.1, "{grown}");
+        assert_eq!(pacer.noise, 0.0);
+    }
+
+    #[test]
+    fn a_cut_holds_while_the_partition_accepts_as_much_at_the_lower_rate() {
+        let mut pacer = paced();
+        // 1,000 a second sent, 500 accepted: cut to the deepest cut.
+        round(&mut pacer, 100, 25, [(12.5, 12.5); ROUND]);
+        let cut = pacer.rate().unwrap();
+        assert!((cut - 1000.0 * DEEPEST_CUT).abs() < 1e-6, "{cut}");
+        // At 500 a second sent (every 50 ms), the partition that takes 400
+        // still accepts 400: it is at its ceiling, and the rate is cut again
+        // to what it accepts.
+        round(&mut pacer, 400, 50, [(20.0, 5.0); ROUND]);
+        let again = pacer.rate().unwrap();
+        assert!((again - 400.0 * MARGIN).abs() < 1e-6, "{again}");
+        assert_eq!(pacer.noise, 0.0);
     }
 
     #[test]
     fn rejections_that_slowing_down_does_not_lower_are_noise_and_do_not_cut() {
         let mut pacer = paced();
-        // Half of every answer refused, whatever the rate.
-        pacer.on_answer(at(110), at(105), 12.0, 13.0);
+        // Half of every request refused, whatever the rate: a cut to 500.
+        round(&mut pacer, 100, 25, [(12.5, 12.5); ROUND]);
         let cut = pacer.rate().unwrap();
-        assert!(cut <= 950.0 * CUT + 1e-6, "{cut}");
-        // An answer to a request sent before the cut: the share before it.
-        pacer.on_answer(at(111), at(104), 12.0, 13.0);
-        // On trial: further refusals do not cut again.
-        for i in 0..TRIAL as u64 - 1 {
-            pacer.on_answer(at(120 + i * 10), at(115 + i * 10), 12.0, 13.0);
-            assert_eq!(pacer.rate().unwrap(), cut);
-        }
-        // The share did not fall: the rate goes back to where it was (and
-        // grows, as the answer is within the noise).
-        pacer.on_answer(at(200), at(195), 12.0, 13.0);
-        let restored = pacer.rate().unwrap();
-        assert!((950.0..960.0).contains(&restored), "{restored}");
-        // Answers within that share no longer cut; they grow the rate.
-        for i in 0..20 {
-            pacer.on_answer(at(300 + i * 100), at(295 + i * 100), 12.0, 13.0);
-        }
-        let grown = pacer.rate().unwrap();
-        assert!(grown > 950.0 * 1.1, "{grown}");
-        // Every answer refused whole is well above the noise: a cut.
-        for i in 0..8 {
-            pacer.on_answer(at(2400 + i * 10), at(2395 + i * 10), 0.0, 25.0);
-        }
-        assert!(pacer.rate().unwrap() < grown * 0.85);
+        assert!((cut - 500.0).abs() < 1e-6, "{cut}");
+        // At 500 a second half is still refused: 250 accepted, half of the
+        // 500 before the cut. Noise: back to 1,000, the share learnt.
+        round(&mut pacer, 400, 50, [(12.5, 12.5); ROUND]);
+        assert!((pacer.rate().unwrap() - 1000.0).abs() < 1e-6);
+        assert_eq!(pacer.noise, 0.5);
+        // Rounds within that share double the rate (up to twice what they sent).
+        round(&mut pacer, 900, 25, [(12.5, 12.5); ROUND]);
+        assert!((pacer.rate().unwrap() - 2000.0).abs() < 1e-6);
+        round(&mut pacer, 1200, 25, [(12.5, 12.5); ROUND]);
+        assert!((pacer.rate().unwrap() - 2000.0).abs() < 1e-6, "capped");
+        // Every request refused but a trickle is well above the noise: a cut.
+        round(&mut pacer, 1500, 10, [(1.0, 24.0); ROUND]);
+        assert!(pacer.rate().unwrap() <= 2000.0 * CUT);
     }
 
     #[test]
-    fn a_cut_holds_when_the_partition_accepts_as_much_at_the_lower_rate() {
+    fn a_round_with_nothing_accepted_probes_again() {
         let mut pacer = paced();
-        // Sending at 950 units/s to a partition that takes 475: half refused,
-        // in the answer that cuts and in the five sent before the cut.
-        pacer.on_answer(at(160), at(155), 12.5, 12.5);
-        let cut = pacer.rate().unwrap();
-        assert!(cut < 950.0 * CUT, "{cut}");
-        for i in 0..5 {
-            pacer.on_answer(at(161 + i), at(150 + i), 12.5, 12.5);
-        }
-        // At the lower rate the partition accepts the same 475 units a
-        // second, a larger share of what is sent: the cut holds, and as the
-        // rate is still over 475, the last answer cuts again.
-        let accepted = 25.0 * 475.0 / cut;
-        for i in 0..TRIAL as u64 {
-            pacer.on_answer(
-                at(200 + i * 10),
-                at(195 + i * 10),
-                accepted,
-                25.0 - accepted,
-            );
-        }
-        assert!(pacer.rate().unwrap() <= cut * CUT, "{:?}", pacer.rate());
-        assert_eq!(pacer.noise, 0.0);
+        round(&mut pacer, 100, 25, [(0.0, 25.0); SHORT_ROUND]);
+        assert_eq!(pacer.rate(), None);
+        assert_eq!(pacer.window(), 1);
     }
 }

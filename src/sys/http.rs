@@ -16,6 +16,7 @@ use super::bindings::io::poll;
 use super::bindings::io::streams::{OutputStream, StreamError};
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use super::clock::nanos;
 use super::WasiPlatform;
@@ -65,13 +66,17 @@ impl Transport for WasiPlatform {
         let mut in_flight: Vec<(usize, FutureIncomingResponse, Deadline)> = Vec::new();
         let mut more = true;
         loop {
+            let mut wake = None;
             while more && in_flight.len() < limit.max(1) {
                 match next(in_flight.len()) {
                     Next::Done => more = false,
                     // Nothing in flight to wait for: ask again (a caller
                     // that paces sleeps before it answers).
-                    Next::Wait if in_flight.is_empty() => {}
-                    Next::Wait => break,
+                    Next::Wait(_) if in_flight.is_empty() => {}
+                    Next::Wait(after) => {
+                        wake = after;
+                        break;
+                    }
                     Next::Send(tag, request) => {
                         let deadline = Deadline::after(timeouts.deadline());
                         match start(request, timeouts, &deadline) {
@@ -87,7 +92,7 @@ impl Transport for WasiPlatform {
                 }
                 return;
             }
-            let ready = wait_any(&in_flight);
+            let ready = wait_any(&in_flight, wake);
             // Finish the answered ones, and fail the ones past their deadline;
             // from the back, so that the indices stay valid.
             let now = monotonic_clock::now();
@@ -102,16 +107,21 @@ impl Transport for WasiPlatform {
     }
 }
 
-/// Blocks until a response head arrives or the earliest deadline passes;
-/// the indices of the futures that are ready.
-fn wait_any(in_flight: &[(usize, FutureIncomingResponse, Deadline)]) -> Vec<usize> {
+/// Blocks until a response head arrives, the earliest deadline passes or
+/// `wake` has passed; the indices of the futures that are ready.
+fn wait_any(
+    in_flight: &[(usize, FutureIncomingResponse, Deadline)],
+    wake: Option<Duration>,
+) -> Vec<usize> {
     let earliest = in_flight
         .iter()
         .min_by_key(|(_, _, deadline)| deadline.at)
         .map(|(_, _, deadline)| deadline.pollable());
+    let timer = wake.map(|after| monotonic_clock::subscribe_duration(nanos(after)));
     let pollables: Vec<poll::Pollable> = in_flight.iter().map(|(_, f, _)| f.subscribe()).collect();
     let mut set: Vec<&poll::Pollable> = pollables.iter().collect();
     set.extend(earliest.as_ref());
+    set.extend(timer.as_ref());
     poll::poll(&set)
         .into_iter()
         .map(|i| i as usize)

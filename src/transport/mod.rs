@@ -38,8 +38,9 @@ pub struct TransportFailure {
 pub enum Next {
     /// This request, with its tag.
     Send(usize, HttpRequest),
-    /// Nothing until an answer arrives (only while a request is in flight).
-    Wait,
+    /// Nothing until an answer arrives (only while a request is in flight),
+    /// or, if given, until this long has passed: then ask again.
+    Wait(Option<Duration>),
     /// Nothing more: the window ends once the requests in flight are answered.
     Done,
 }
@@ -79,7 +80,7 @@ pub trait Transport {
                 }
                 // Nothing is in flight here: a pacing caller sleeps before it
                 // answers `Wait`, so ask again.
-                Next::Wait => {}
+                Next::Wait(_) => {}
                 Next::Done => return,
             }
         }

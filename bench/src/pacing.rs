@@ -78,7 +78,10 @@ async fn component_run(runtime: &Runtime, dynalite: &str, rate: f64, table: &str
     })
 }
 
-/// Runs of LaunchDarkly's Python store through a fresh emulator at `rate`.
+/// Runs of LaunchDarkly's Python store, each through a fresh emulator at
+/// `rate` (as each of the component's runs): its buckets are keyed by
+/// partition key, so a shared one would start a run with the last run's
+/// burst spent.
 async fn python_runs(
     python: &Path,
     dynalite: &str,
@@ -86,15 +89,15 @@ async fn python_runs(
     runs: usize,
     server_pid: u32,
 ) -> Result<Vec<Run>> {
-    let partitions = Partitions::with_rtt(rate, BURST_SECONDS, RTT);
-    let proxy = Proxy::start(dynalite, partitions.script()).await;
     let file = std::env::temp_dir().join(format!("ld-pacing-{}.json", std::process::id()));
     std::fs::write(&file, dataset().to_string())?;
-    let spec = json!({"endpoint": proxy.endpoint, "region": super::REGION, "access_key_id": "AKIDBENCH",
-        "secret_access_key": "bench-secret", "op": "init", "runs": 1, "data_file": file,
-        "report": true, "server_pid": server_pid});
     let mut out = Vec::new();
     for _ in 0..runs {
+        let partitions = Partitions::with_rtt(rate, BURST_SECONDS, RTT);
+        let proxy = Proxy::start(dynalite, partitions.script()).await;
+        let spec = json!({"endpoint": proxy.endpoint, "region": super::REGION, "access_key_id": "AKIDBENCH",
+            "secret_access_key": "bench-secret", "op": "init", "runs": 1, "data_file": file,
+            "report": true, "server_pid": server_pid, "admin_endpoint": dynalite});
         let before = (
             partitions.items_received.load(Ordering::SeqCst),
             partitions.batches.load(Ordering::SeqCst),
@@ -144,7 +147,8 @@ pub async fn report(
          front of dynalite (`tests/support/proxy.rs`, `Partitions`): a token bucket per \
          partition key, {BURST_SECONDS} s of burst, {} ms added to every round trip; what does not \
          fit comes back as `UnprocessedItems`, a request with nothing accepted gets \
-         `ProvisionedThroughputExceededException`. Median of {runs} runs. The physical bound is \
+         `ProvisionedThroughputExceededException`. Every run of either store starts on a fresh \
+         emulator (full buckets) and a fresh table. Median of {runs} runs. The physical bound is \
          items ÷ rate − burst.\n\n\
          | rate (WCU/s) | store | wall | bound | wall ÷ bound | item writes sent ÷ items | requests throttled | stored | marker |\n\
          |---|---|---|---|---|---|---|---|---|\n",

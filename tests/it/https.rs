@@ -262,3 +262,32 @@ async fn the_cli_trusts_aws_ca_bundle_and_the_profile_ca_bundle() {
     assert_all_tls(&expired, false);
     std::fs::remove_file(&config).unwrap();
 }
+
+/// `wasmtime serve` (the edge app's host) trusts only the webpki roots built
+/// into it: the test CA, named by `AWS_CA_BUNDLE` and `SSL_CERT_FILE` in its
+/// environment, does not make the front's certificate acceptable.
+#[test]
+fn wasmtime_serve_takes_no_custom_ca() {
+    let moto = Backend::moto();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let front = runtime.block_on(TlsFront::start(&moto.endpoint, "good"));
+    let ca = pki().join("ca.pem");
+    let mut command = Command::new(ld_dynamodb_tests::project_root().join(".tools/bin/wasmtime"));
+    command
+        .env_clear()
+        .env("AWS_ACCESS_KEY_ID", &moto.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &moto.secret_access_key)
+        .env("AWS_CA_BUNDLE", &ca)
+        .env("SSL_CERT_FILE", &ca);
+    let vars = [
+        "table=edge-tls".to_string(),
+        format!("region={REGION}"),
+        format!("endpoint={}", front.endpoint),
+        "auth=none".into(),
+    ];
+    let served = crate::edge::Served::spawn(command, &vars);
+    let (status, _, _) = served.get("/sdk/latest-all", &[]);
+    assert_eq!(status, 503);
+    assert!(served.logged("TLS-"), "{}", served.log());
+    assert_all_tls(&front, false);
+}

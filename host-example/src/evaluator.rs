@@ -57,12 +57,18 @@ mod bindings {
     });
 }
 
-pub use api::{EvalError, Evaluation, FlagFilter, StateOptions, StoreError};
+pub use api::{
+    EvalError, Evaluation, EventSettings, FlagFilter, FlushReport, StateOptions, StoreError,
+};
 use bindings::exports::ld_dynamodb::evaluation::evaluator as api;
 use bindings::{EvaluatorExports, EvaluatorExportsPre};
 
 /// The evaluator's file name.
 pub const EVALUATOR_FILE: &str = "flag-evaluator.wasm";
+
+/// LaunchDarkly's events service: where events go unless
+/// [`EventSettings::base_uri`] says otherwise.
+pub const DEFAULT_EVENTS_URI: &str = "https://events.launchdarkly.com";
 
 /// A compiled flag evaluator, ready to instantiate many times.
 pub struct EvaluatorRuntime {
@@ -356,6 +362,63 @@ impl Evaluator {
             })
         })
         .await
+    }
+
+    /// Turns analytics events on with `settings` (or off with `None`): from
+    /// then on evaluations, [`Evaluator::track`] and [`Evaluator::identify`]
+    /// queue LaunchDarkly's events, and [`Evaluator::flush`] sends them (the
+    /// instance may reach the events service's origin). The inner error is
+    /// an invalid base URI or SDK key.
+    pub async fn configure_events(
+        &mut self,
+        settings: Option<EventSettings>,
+    ) -> Result<Result<(), String>> {
+        if let Some(s) = &settings {
+            let base = s.base_uri.as_deref().unwrap_or(DEFAULT_EVENTS_URI);
+            self.store.data_mut().allow_origin(base);
+        }
+        Ok(self
+            .bindings
+            .ld_dynamodb_evaluation_evaluator()
+            .call_configure_events(&mut self.store, settings.as_ref())
+            .await?)
+    }
+
+    /// Queues a custom event (LaunchDarkly's `track`): `data_json` any JSON,
+    /// `metric_value` for numeric metrics.
+    pub async fn track(
+        &mut self,
+        key: &str,
+        context_json: &str,
+        data_json: Option<&str>,
+        metric_value: Option<f64>,
+    ) -> Result<Result<(), EvalError>> {
+        Ok(self
+            .bindings
+            .ld_dynamodb_evaluation_evaluator()
+            .call_track(&mut self.store, key, context_json, data_json, metric_value)
+            .await?)
+    }
+
+    /// Queues an identify event for a context.
+    pub async fn identify(&mut self, context_json: &str) -> Result<Result<(), EvalError>> {
+        Ok(self
+            .bindings
+            .ld_dynamodb_evaluation_evaluator()
+            .call_identify(&mut self.store, context_json)
+            .await?)
+    }
+
+    /// Sends the queued events and the summary of the evaluations as one
+    /// payload (retried once, with the same payload ID, after a failure that
+    /// may pass), and says what happened. Sending stops for good after the
+    /// service refuses the SDK key.
+    pub async fn flush(&mut self) -> Result<FlushReport> {
+        Ok(self
+            .bindings
+            .ld_dynamodb_evaluation_evaluator()
+            .call_flush(&mut self.store)
+            .await?)
     }
 
     /// Runs `call` with the current credentials, and once more with fresh

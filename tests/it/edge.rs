@@ -165,6 +165,13 @@ impl Served {
     /// [`Served::spawn`] on `host`: for `jco serve`, the environment set on
     /// `command` is given to Node, and the variables go into `LD_EDGE_CONFIG`.
     pub(crate) fn spawn_on(host: Host, mut command: Command, vars: &[String]) -> Served {
+        // The app's own analytics events stay off unless a test turns them
+        // on (tests/it/events.rs): nothing is posted to LaunchDarkly.
+        let mut vars = vars.to_vec();
+        if !vars.iter().any(|v| v.starts_with("events=")) {
+            vars.push("events=false".into());
+        }
+        let vars = &vars;
         let (mut child, mut output) = match host {
             Host::Wasmtime => {
                 command

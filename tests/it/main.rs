@@ -13,6 +13,7 @@ mod edge;
 mod evaluate_cli;
 mod evaluator;
 mod evalx;
+mod events;
 mod faults;
 mod hardening;
 mod https;

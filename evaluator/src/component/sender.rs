@@ -24,6 +24,7 @@ impl Transport for Http<'_> {
         let headers = Fields::from_list(&[
             ("authorization".into(), self.sdk_key.as_bytes().to_vec()),
             ("content-type".into(), b"application/json".to_vec()),
+            ("content-length".into(), body.len().to_string().into_bytes()),
             ("user-agent".into(), USER_AGENT.as_bytes().to_vec()),
             (
                 "x-launchdarkly-event-schema".into(),

@@ -282,7 +282,9 @@ impl Events {
             return;
         }
         self.index(context, now);
-        let mut event = self.base("custom", now, context, false);
+        // The server SDKs show an anonymous context's key only in custom
+        // events too (`redactAnonymousAllEvents`).
+        let mut event = self.base("custom", now, context, true);
         event.insert("key".into(), Value::from(key));
         if let Some(data) = data {
             event.insert("data".into(), data);

@@ -319,6 +319,15 @@ fn track_and_identify() {
     );
     assert_eq!(out[2]["metricValue"].to_string(), "3");
     assert!(out[3].get("metricValue").is_none());
+    // An anonymous context: whole in its index event, key only in custom events.
+    let json = r#"{"kind":"user","key":"a","anonymous":true,"nick":"N"}"#;
+    let anonymous = parse_context(json).unwrap();
+    let anonymous = EventContext::new(&anonymous, json);
+    events.track("t", &anonymous, None, None, 5);
+    let out = payload(&mut events);
+    assert_eq!(kinds(&out), ["index", "custom"]);
+    assert_eq!(out[0]["context"]["nick"], "N");
+    assert!(out[1]["context"].get("nick").is_none());
 }
 
 #[test]

@@ -22,9 +22,10 @@ use crate::settings::{Auth, Settings};
 pub const MAX_EVENTS_BODY: usize = 4 * 1024 * 1024;
 
 /// The request headers passed on to the events service.
-pub const FORWARDED_HEADERS: [&str; 9] = [
+pub const FORWARDED_HEADERS: [&str; 10] = [
     "authorization",
     "content-type",
+    "content-encoding",
     "user-agent",
     "x-launchdarkly-event-schema",
     "x-launchdarkly-payload-id",

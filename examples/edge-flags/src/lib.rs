@@ -204,7 +204,10 @@ mod component {
                 context_keys_capacity: None,
                 context_keys_flush_interval_ms: None,
                 retry_delay_ms: None,
-                timeout_ms: None,
+                // Two attempts and the wait between them stay within a
+                // host's time limit per request (10 s in
+                // scripts/edge-serve-flags.sh), which the flush counts in.
+                timeout_ms: Some(3_000),
             }),
             (None, true) => {
                 log("edge-flags: events=true but LD_SDK_KEY is unset: the app sends no events of its own");
@@ -217,8 +220,22 @@ mod component {
         }
     }
 
-    /// Sends the events queued while answering (after the answer went out).
-    fn flush_events() {
+    thread_local! {
+        /// When this instance last sent its events (monotonic nanoseconds).
+        static FLUSHED_AT: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+    }
+
+    /// Sends the events queued while answering (after the answer went out):
+    /// every time, or once per `interval_ms` in this instance.
+    fn flush_events(interval_ms: u64) {
+        let now = monotonic_clock::now();
+        let due = FLUSHED_AT
+            .get()
+            .is_none_or(|at| now.saturating_sub(at) >= interval_ms * 1_000_000);
+        if !due {
+            return;
+        }
+        FLUSHED_AT.set(Some(now));
         let report = eval::flush();
         if report.events > 0 && !report.delivered {
             log(&format!(
@@ -368,8 +385,10 @@ mod component {
             let status = response.status;
             send(out, response);
             // The answer is out: the events its evaluation queued go now.
-            if events.is_ok_and(|e| e.send && e.sdk_key.is_some()) {
-                flush_events();
+            if let Ok(e) = &events {
+                if e.send && e.sdk_key.is_some() {
+                    flush_events(e.flush_interval_ms);
+                }
             }
             if settings.is_ok_and(|s| s.access_log) {
                 let ms = monotonic_clock::now().saturating_sub(started) as f64 / 1e6;
@@ -411,7 +430,11 @@ mod component {
     /// Sends a payload to the events service: its status, or why none came
     /// (no header value in it).
     fn forward_payload(f: &Forward, upstream: &Upstream, body: &[u8]) -> Result<u16, String> {
-        let headers = Fields::from_list(&f.headers)
+        let mut entries = f.headers.clone();
+        if !body.is_empty() {
+            entries.push(("content-length".into(), body.len().to_string().into_bytes()));
+        }
+        let headers = Fields::from_list(&entries)
             .map_err(|_| "a forwarded header was refused".to_string())?;
         let request = OutgoingRequest::new(headers);
         let method = if f.method == "GET" {

@@ -252,7 +252,8 @@ pub const DEFAULT_EVENTS_URI: &str = "https://events.launchdarkly.com";
 /// default as in LaunchDarkly's server SDKs; they need `LD_SDK_KEY`), where
 /// they and the event routes' payloads go (`events-uri`), and the privacy of
 /// the contexts in the app's own events (`events-all-attributes-private`,
-/// `events-private-attributes`: attribute references separated by commas).
+/// `events-private-attributes`: attribute references separated by commas),
+/// and how often the app's own events are sent (`events-flush-interval-ms`).
 #[derive(Clone, PartialEq, Eq)]
 pub struct EventSettings {
     /// Whether the app sends its own events (`events`).
@@ -263,6 +264,12 @@ pub struct EventSettings {
     pub sdk_key: Option<String>,
     pub all_attributes_private: bool,
     pub private_attributes: Vec<String>,
+    /// 0 (the default): the events an answer queued are sent right after
+    /// it, as LaunchDarkly's Fastly SDK does, since a host may drop the
+    /// instance after any request. Above 0: at most one payload per
+    /// instance per interval, for hosts that keep instances (what is queued
+    /// when a host drops the instance is lost).
+    pub flush_interval_ms: u64,
 }
 
 impl std::fmt::Debug for EventSettings {
@@ -273,6 +280,7 @@ impl std::fmt::Debug for EventSettings {
             .field("sdk_key", &self.sdk_key.is_some())
             .field("all_attributes_private", &self.all_attributes_private)
             .field("private_attributes", &self.private_attributes)
+            .field("flush_interval_ms", &self.flush_interval_ms)
             .finish()
     }
 }
@@ -298,6 +306,16 @@ impl EventSettings {
         };
         let send = flag("events", true)?;
         let all_attributes_private = flag("events-all-attributes-private", false)?;
+        let flush_interval_ms = match optional("events-flush-interval-ms")? {
+            None => 0,
+            Some(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| *ms <= 3_600_000)
+                .ok_or_else(|| {
+                    format!("events-flush-interval-ms={v:?} is not a number of milliseconds (at most an hour)")
+                })?,
+        };
         let uri = optional("events-uri")?.unwrap_or_else(|| DEFAULT_EVENTS_URI.to_string());
         let upstream = Upstream::parse(&uri)?;
         let private_attributes = optional("events-private-attributes")?
@@ -316,6 +334,7 @@ impl EventSettings {
             sdk_key: env_key(&env, SDK_KEY_VAR)?,
             all_attributes_private,
             private_attributes,
+            flush_interval_ms,
         })
     }
 }
@@ -466,6 +485,7 @@ mod tests {
         let e = EventSettings::read(none, |v| (v == "LD_SDK_KEY").then(|| "sdk-1".to_string()))
             .unwrap();
         assert!(e.send && !e.all_attributes_private && e.private_attributes.is_empty());
+        assert_eq!(e.flush_interval_ms, 0);
         assert_eq!(e.uri, DEFAULT_EVENTS_URI);
         assert_eq!(e.sdk_key.as_deref(), Some("sdk-1"));
         assert!(!format!("{e:?}").contains("sdk-1"));
@@ -483,6 +503,7 @@ mod tests {
                 ("events-uri", "http://127.0.0.1:8100/"),
                 ("events-all-attributes-private", "true"),
                 ("events-private-attributes", "email, /address/street,"),
+                ("events-flush-interval-ms", "5000"),
             ]),
             |_| None,
         )
@@ -490,7 +511,12 @@ mod tests {
         assert!(!e.send && e.all_attributes_private && e.sdk_key.is_none());
         assert_eq!(e.private_attributes, ["email", "/address/street"]);
         assert_eq!(e.upstream.authority, "127.0.0.1:8100");
-        for bad in [("events", "yes"), ("events-uri", "ftp://x")] {
+        assert_eq!(e.flush_interval_ms, 5000);
+        for bad in [
+            ("events", "yes"),
+            ("events-uri", "ftp://x"),
+            ("events-flush-interval-ms", "soon"),
+        ] {
             let values: &'static [(&'static str, &'static str)] = Box::leak(Box::new([bad]));
             let error = EventSettings::read(config(values), |_| None).unwrap_err();
             assert!(error.contains(bad.0), "{error}");

@@ -66,6 +66,12 @@ impl HostState {
             self.outbound.allow_configured(&endpoint.url());
         }
     }
+
+    /// Lets the instance reach `origin` too (under
+    /// [`Allow::ConfiguredEndpoints`]): a flag evaluator's events service.
+    pub(crate) fn allow_origin(&mut self, origin: &str) {
+        self.outbound.allow_configured(origin);
+    }
 }
 
 impl WasiView for HostState {

@@ -16,8 +16,8 @@ use ld_dynamodb_tests::{base64url, node_oracle, unique_table, Backend, REGION};
 
 use crate::edge::{cli, header, json_of, root, Host, Served, SDK_KEY};
 
-const CLIENT_SIDE_ID: &str = "env-edge-client-1";
-const MOBILE_KEY: &str = "mob-edge-test-key-1";
+pub(crate) const CLIENT_SIDE_ID: &str = "env-edge-client-1";
+pub(crate) const MOBILE_KEY: &str = "mob-edge-test-key-1";
 
 fn parity_file() -> PathBuf {
     root().join("tests/data/parity.json")
@@ -52,7 +52,7 @@ fn serve(backend: &Backend, table: &str, endpoint: &str, extra: &[&str]) -> Serv
 }
 
 /// [`serve`] on `host`.
-fn serve_on(host: Host, backend: &Backend, table: &str, endpoint: &str, extra: &[&str]) -> Served {
+pub(crate) fn serve_on(host: Host, backend: &Backend, table: &str, endpoint: &str, extra: &[&str]) -> Served {
     let mut command = Command::new(root().join(".tools/bin/wasmtime"));
     command
         .env_clear()

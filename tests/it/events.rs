@@ -17,14 +17,11 @@ use ld_dynamodb_host::data;
 use ld_dynamodb_host::embed::HostOptions;
 use ld_dynamodb_host::evaluator::{Evaluator, EvaluatorRuntime, EventSettings};
 use ld_dynamodb_tests::{
-    base64url, evaluator_component, fresh_store, project_root, run_with_stdin, unique_table,
-    Backend, REGION,
+    base64url, evaluator_component, fresh_store, node_oracle, project_root, unique_table, Backend,
 };
 
-use crate::edge::{cli, Served, SDK_KEY};
-
-const CLIENT_SIDE_ID: &str = "env-events-1";
-const MOBILE_KEY: &str = "mob-events-key-1";
+use crate::edge::{cli, Host, Served, SDK_KEY};
+use crate::evalx::{serve_on, CLIENT_SIDE_ID, MOBILE_KEY};
 const PREFIX: Option<&str> = Some("events");
 
 /// The events receiver, a Python process on its own port; killed on drop.
@@ -196,28 +193,16 @@ fn comparable(events: &[Value]) -> (Vec<Value>, Map<String, Value>) {
 /// Node's events for `steps` over `data_file`, posted to a receiver.
 fn node_events(data_file: &str, steps: &[Value], privacy: &Value) -> (Vec<Value>, Vec<Value>) {
     let receiver = Receiver::start(202, 0);
-    let mut command = Command::new("node");
-    command
-        .arg(project_root().join("tests/support/node_events.cjs"))
-        .env(
-            "LD_TEST_NODE_MODULES",
-            project_root().join(".tools/node/node_modules"),
-        );
-    let spec = json!({
+    let answer = node_oracle(&json!({
         "data_file": project_root().join("tests/data").join(data_file),
-        "events_uri": receiver.url(),
         "sdk_key": SDK_KEY,
-        "all_attributes_private": privacy["all"],
-        "private_attributes": privacy["private"],
+        "events": {
+            "uri": receiver.url(),
+            "all_attributes_private": privacy["all"],
+            "private_attributes": privacy["private"],
+        },
         "steps": steps,
-    });
-    let out = run_with_stdin(command, &spec.to_string());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    }));
     let requests = receiver.requests();
     for r in &requests {
         assert_eq!(r["headers"]["authorization"], SDK_KEY);
@@ -502,30 +487,19 @@ async fn a_failing_service_gets_one_retry_with_the_same_payload_id_and_a_refused
 }
 
 /// The edge app over `events.json`, its events and event routes going to
-/// `events_uri`, served with instance reuse off (a fresh instance per request).
+/// `events_uri`, served with every route family on (the evalx tests' keys).
 fn serve_edge(backend: &Backend, events_uri: &str, extra: &[&str]) -> Served {
     let table = unique_table("events");
     cli(backend, &table, &["create-table"], "");
     let data = std::fs::read_to_string(project_root().join("tests/data/events.json")).unwrap();
     cli(backend, &table, &["init", "-"], &data);
-    let mut command = Command::new(project_root().join(".tools/bin/wasmtime"));
-    command
-        .env_clear()
-        .env("AWS_ACCESS_KEY_ID", &backend.access_key_id)
-        .env("AWS_SECRET_ACCESS_KEY", &backend.secret_access_key)
-        .env("LD_SDK_KEY", SDK_KEY)
-        .env("LD_MOBILE_KEY", MOBILE_KEY);
     let mut vars = vec![
-        format!("table={table}"),
-        "prefix=edge".to_string(),
-        format!("region={REGION}"),
-        format!("endpoint={}", backend.endpoint),
-        format!("client-side-id={CLIENT_SIDE_ID}"),
         "events=true".to_string(),
         format!("events-uri={events_uri}"),
     ];
     vars.extend(extra.iter().map(|v| v.to_string()));
-    Served::spawn(command, &vars)
+    let vars: Vec<&str> = vars.iter().map(String::as_str).collect();
+    serve_on(Host::Wasmtime, backend, &table, &backend.endpoint, &vars)
 }
 
 fn now() -> f64 {
@@ -667,30 +641,32 @@ fn event_routes_forward_each_familys_payload_unchanged() {
         ("user-agent", "TestSDK/1.0"),
         ("cookie", "not-forwarded"),
     ];
+    let with_scheme = format!("api_key {MOBILE_KEY}");
     let auth = |key: &'static str| {
         let mut headers = common.to_vec();
         headers.push(("authorization", key));
         headers
     };
+    let mut mobile_with_scheme = common.to_vec();
+    mobile_with_scheme.push(("authorization", &with_scheme));
+    let bulk = format!("/events/bulk/{CLIENT_SIDE_ID}");
+    let diagnostic = format!("/events/diagnostic/{CLIENT_SIDE_ID}");
+    let gif = format!("/a/{CLIENT_SIDE_ID}.gif?d=e30");
     let routes: Vec<(&str, Vec<(&str, &str)>)> = vec![
         ("/bulk", auth(SDK_KEY)),
         ("/diagnostic", auth(SDK_KEY)),
         ("/mobile", auth(MOBILE_KEY)),
-        ("/mobile/events", auth("api_key mob-events-key-1")),
+        ("/mobile/events", mobile_with_scheme),
         ("/mobile/events/bulk", auth(MOBILE_KEY)),
         ("/mobile/events/diagnostic", auth(MOBILE_KEY)),
-        ("/events/bulk/env-events-1", common.to_vec()),
-        ("/events/diagnostic/env-events-1", common.to_vec()),
+        (&bulk, common.to_vec()),
+        (&diagnostic, common.to_vec()),
     ];
     for (path, headers) in &routes {
         let (status, _, answer) = served.send("POST", path, headers, &body);
         assert_eq!(status, 202, "{path}: {}", String::from_utf8_lossy(&answer));
     }
-    let (status, headers, _) = served.request(
-        "GET",
-        "/a/env-events-1.gif?d=e30",
-        &[("origin", "https://app.example")],
-    );
+    let (status, headers, _) = served.request("GET", &gif, &[("origin", "https://app.example")]);
     assert_eq!(status, 202);
     assert_eq!(
         crate::edge::header(&headers, "access-control-allow-origin"),
@@ -711,10 +687,7 @@ fn event_routes_forward_each_familys_payload_unchanged() {
             }
         }
     }
-    assert_eq!(
-        requests[routes.len()]["path"],
-        "/base/a/env-events-1.gif?d=e30"
-    );
+    assert_eq!(requests[routes.len()]["path"], format!("/base{gif}"));
     assert_eq!(requests[routes.len()]["method"], "GET");
 
     // Each family's credential, CORS for browsers, the body limit.
@@ -732,7 +705,7 @@ fn event_routes_forward_each_familys_payload_unchanged() {
     }
     let (status, headers, _) = served.request(
         "OPTIONS",
-        "/events/bulk/env-events-1",
+        &bulk,
         &[
             ("origin", "https://app.example"),
             (
@@ -768,7 +741,8 @@ fn event_routes_answer_503_when_the_service_fails_and_pass_its_refusals_on() {
     for (status, expected) in [(500, 503), (401, 401), (400, 400)] {
         let receiver = Receiver::start(status, 0);
         let served = serve_edge(&backend, &receiver.url(), &["events=false"]);
-        let answer = served.send("POST", "/events/bulk/env-events-1", &[], &payload());
+        let bulk = format!("/events/bulk/{CLIENT_SIDE_ID}");
+        let answer = served.send("POST", &bulk, &[], &payload());
         assert_eq!(answer.0, expected, "service {status}");
         // Forwarded once: the SDK retries, not the edge.
         assert_eq!(receiver.wait_for(1).len(), 1);

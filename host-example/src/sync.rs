@@ -185,6 +185,13 @@ fn stopped(lines: &Lines, when: &str) -> anyhow::Error {
     )
 }
 
+/// Whether a log target is one of the SDK's crates.
+fn from_the_sdk(target: &str) -> bool {
+    ["launchdarkly_", "eventsource_client"]
+        .iter()
+        .any(|sdk| target.starts_with(sdk))
+}
+
 /// Whether a line the SDK logs says that its data source gave up for good:
 /// an HTTP status it does not retry on the stream, or a permanent failure of
 /// polling (the words of LaunchDarkly's Rust server SDK 3.2).
@@ -311,8 +318,10 @@ fn redact(text: &str, key: &str) -> String {
 struct SdkLog(Arc<Lines>);
 
 impl log::Log for SdkLog {
+    /// The SDK's crates only: other crates' records (`tracing` forwards
+    /// them to `log` too) are not the SDK's to report.
     fn enabled(&self, metadata: &log::Metadata) -> bool {
-        metadata.level() <= log::Level::Warn
+        metadata.level() <= log::Level::Warn && from_the_sdk(metadata.target())
     }
 
     fn log(&self, record: &log::Record) {
@@ -470,6 +479,15 @@ mod tests {
             "launchdarkly_server_sdk::client",
             "Returned unrecoverable failure"
         ));
+    }
+
+    #[test]
+    fn only_the_sdk_s_crates_are_reported() {
+        assert!(from_the_sdk("launchdarkly_server_sdk::data_source"));
+        assert!(from_the_sdk("launchdarkly_sdk_transport"));
+        assert!(from_the_sdk("eventsource_client::client"));
+        assert!(!from_the_sdk("aws_config::imds"));
+        assert!(!from_the_sdk("hyper_util::client"));
     }
 
     #[test]

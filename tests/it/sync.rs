@@ -358,7 +358,7 @@ fn a_key_refused_after_the_first_payload_stops_sync_with_the_fix() {
 }
 
 #[test]
-fn once_through_polling_prints_the_init_report_and_exits_0() {
+fn once_through_polling_or_streaming_prints_the_init_report_and_exits_0() {
     let backend = Backend::moto();
     let table = new_table(&backend);
     let mut standin = StandIn::start(&payload());
@@ -376,6 +376,23 @@ fn once_through_polling_prints_the_init_report_and_exits_0() {
         (status["polls"].as_u64(), status["streams"].as_u64()),
         (Some(1), Some(0))
     );
+    // Streaming too: one connection, the first put, then the exit; the
+    // next payload replaces the table (`legacy` gone).
+    let mut next = payload();
+    next["flags"].as_object_mut().unwrap().remove("legacy");
+    standin.send(json!({ "op": "put", "data": next }));
+    let out = sync_command(&backend, &table, &standin, &["--once"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report, json!({ "written": 3, "deleted": 1, "dropped": [] }));
+    assert_eq!(read_back(&backend, &table), next);
+    assert_eq!(standin.send(json!({ "op": "status" }))["streams"], 1);
 }
 
 #[test]

@@ -70,7 +70,7 @@ impl StandIn {
     fn start(data: &Value) -> StandIn {
         let mut child = Command::new(python())
             .arg(project_root().join("tests/support/ld_standin.py"))
-            .arg(KEY)
+            .env("LD_STANDIN_SDK_KEY", KEY)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()

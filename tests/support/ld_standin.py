@@ -1,7 +1,7 @@
 """A LaunchDarkly stand-in for the tests: a real HTTP server on 127.0.0.1
 serving what a server-side SDK reads, controlled through stdin.
 
-    python ld_standin.py SDK_KEY < commands
+    LD_STANDIN_SDK_KEY=... python ld_standin.py < commands
 
 Prints the port it listens on as the first stdout line. Routes:
   GET  /all               the streaming service: server-sent events, first a
@@ -9,7 +9,8 @@ Prints the port it listens on as the first stdout line. Routes:
                           then each `patch` and `delete` the commands send;
   GET  /sdk/latest-all    the polling service: the whole data as JSON;
   POST /bulk, /diagnostic the events service: 202.
-A request whose Authorization header is not SDK_KEY gets 401.
+A request whose Authorization header is not the key (from the environment,
+never the command line) gets 401.
 
 Commands, one JSON object a line; each is answered with one line
 {"ok": true, "streams": accepted stream connections, "open": open ones,
@@ -25,6 +26,7 @@ Commands, one JSON object a line; each is answered with one line
   {"op": "status"}.
 """
 import json
+import os
 import queue
 import sys
 import threading
@@ -32,7 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOCK = threading.Condition()
 STATE = {
-    "key": sys.argv[1],
+    "key": os.environ["LD_STANDIN_SDK_KEY"],
     "data": {"flags": {}, "segments": {}},
     "streams": [],  # one queue per open stream
     "accepted": 0,

@@ -30,7 +30,8 @@ if [ "$size" -gt "$max_size" ]; then
   echo "the component is $size bytes, over its budget of $max_size" >&2
   exit 1
 fi
-# The CLI alone (what the demos run): not the SDK, the tests or the benchmark.
+# The CLI alone (what the demos run; with LaunchDarkly's SDK, for `sync`): not
+# the tests or the benchmark.
 # It asks for the features the rest of the workspace turns on in its
 # dependencies (host-example/Cargo.toml), so `cargo test --workspace` reuses
 # this build of them.

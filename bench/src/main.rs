@@ -16,6 +16,7 @@ mod edge;
 mod edge_load;
 mod edge_snapshot;
 mod evaluator;
+mod events;
 mod fault_mix;
 mod hostile;
 mod measure;
@@ -178,6 +179,17 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// evalx answers with the edge app's own analytics events on and off
+    /// (the events service 50 ms away); writes its section.
+    Events {
+        #[arg(long)]
+        endpoint: String,
+        /// The wasmtime CLI.
+        #[arg(long)]
+        wasmtime: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Hostile contexts on the evalx REPORT route against a normal one, and
     /// `/sdk/latest-all` beside a flood of them; writes its section.
     Hostile {
@@ -279,6 +291,15 @@ async fn main() -> Result<()> {
             let text = client_side::report(&wasmtime, &endpoint).await?;
             println!("{text}");
             report::replace_section(&out, "client-side", &text)
+        }
+        Cmd::Events {
+            endpoint,
+            wasmtime,
+            out,
+        } => {
+            let text = events::report(&wasmtime, &endpoint).await?;
+            println!("{text}");
+            report::replace_section(&out, "events", &text)
         }
         Cmd::Hostile {
             endpoint,

@@ -245,6 +245,16 @@ impl Settings {
     }
 }
 
+/// How often an instance that is kept sends its events by default: 5 s, the
+/// flush interval of LaunchDarkly's server SDKs. A flush holds the instance
+/// until the events service answers (a new request meanwhile gets another
+/// instance, which reads the table), so sending after every answer would cost
+/// a busy edge an instance per request in flight to the service; what an
+/// instance holds when the host drops it (idle for 5 minutes under
+/// `scripts/edge-serve-flags.sh`) is lost, as with an SDK process that exits
+/// without closing.
+pub const DEFAULT_EVENTS_FLUSH_MS: u64 = 5_000;
+
 /// LaunchDarkly's events service, where payloads go unless `events-uri` says.
 pub const DEFAULT_EVENTS_URI: &str = "https://events.launchdarkly.com";
 
@@ -264,11 +274,11 @@ pub struct EventSettings {
     pub sdk_key: Option<String>,
     pub all_attributes_private: bool,
     pub private_attributes: Vec<String>,
-    /// 0 (the default): the events an answer queued are sent right after
-    /// it, as LaunchDarkly's Fastly SDK does, since a host may drop the
-    /// instance after any request. Above 0: at most one payload per
-    /// instance per interval, for hosts that keep instances (what is queued
-    /// when a host drops the instance is lost).
+    /// At most one payload per instance per interval, sent after an answer
+    /// ([`DEFAULT_EVENTS_FLUSH_MS`]); an instance's first answer always
+    /// sends, so a host that makes an instance per request sends every
+    /// answer's events. 0: every answer's events right after it, as
+    /// LaunchDarkly's Fastly SDK does.
     pub flush_interval_ms: u64,
 }
 
@@ -307,7 +317,7 @@ impl EventSettings {
         let send = flag("events", true)?;
         let all_attributes_private = flag("events-all-attributes-private", false)?;
         let flush_interval_ms = match optional("events-flush-interval-ms")? {
-            None => 0,
+            None => DEFAULT_EVENTS_FLUSH_MS,
             Some(v) => v
                 .parse::<u64>()
                 .ok()
@@ -485,7 +495,7 @@ mod tests {
         let e = EventSettings::read(none, |v| (v == "LD_SDK_KEY").then(|| "sdk-1".to_string()))
             .unwrap();
         assert!(e.send && !e.all_attributes_private && e.private_attributes.is_empty());
-        assert_eq!(e.flush_interval_ms, 0);
+        assert_eq!(e.flush_interval_ms, DEFAULT_EVENTS_FLUSH_MS);
         assert_eq!(e.uri, DEFAULT_EVENTS_URI);
         assert_eq!(e.sdk_key.as_deref(), Some("sdk-1"));
         assert!(!format!("{e:?}").contains("sdk-1"));
@@ -503,7 +513,7 @@ mod tests {
                 ("events-uri", "http://127.0.0.1:8100/"),
                 ("events-all-attributes-private", "true"),
                 ("events-private-attributes", "email, /address/street,"),
-                ("events-flush-interval-ms", "5000"),
+                ("events-flush-interval-ms", "0"),
             ]),
             |_| None,
         )
@@ -511,7 +521,7 @@ mod tests {
         assert!(!e.send && e.all_attributes_private && e.sdk_key.is_none());
         assert_eq!(e.private_attributes, ["email", "/address/street"]);
         assert_eq!(e.upstream.authority, "127.0.0.1:8100");
-        assert_eq!(e.flush_interval_ms, 5000);
+        assert_eq!(e.flush_interval_ms, 0);
         for bad in [
             ("events", "yes"),
             ("events-uri", "ftp://x"),

@@ -171,9 +171,18 @@ pub async fn report(wasmtime: &Path, dynalite: &str) -> Result<String> {
             run(&server.addr, &format!("warm-{setting}-{round}")).await?;
             runs.push(run(&server.addr, &format!("run-{setting}-{round}")).await?);
             drop(server);
-            // Payloads still on their way through the proxy arrive.
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-            *posted += receiver.payloads()? - before;
+            // Payloads still on their way through the proxy arrive: counted
+            // once the count holds for a second.
+            let mut count = receiver.payloads()?;
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                let now = receiver.payloads()?;
+                if now == count {
+                    break;
+                }
+                count = now;
+            }
+            *posted += count - before;
         }
     }
     let mut p50s = Vec::new();

@@ -118,7 +118,7 @@ fn b64(context: &Value) -> String {
 /// A static server on its own port (so another origin than the edge app)
 /// for the test page and the SDK's one-file ESM build; stops with the test
 /// process.
-fn serve_page() -> String {
+pub(crate) fn serve_page() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let page = std::fs::read(root().join("tests/browser/page.html")).unwrap();
@@ -159,7 +159,7 @@ fn serve_page() -> String {
 
 /// Runs the page in headless Chromium (Debian's, installed by
 /// `scripts/setup.sh --browser`) and returns what it wrote into `#result`.
-fn run_page(page: &str, run: &Value) -> Value {
+pub(crate) fn run_page(page: &str, run: &Value) -> Value {
     let profile = std::env::temp_dir().join(format!("ld-evalx-chromium-{}", unique_table("p")));
     let fragment: String = run
         .to_string()

@@ -21,7 +21,7 @@ use ld_dynamodb_tests::{
 };
 
 use crate::edge::{cli, Host, Served, SDK_KEY};
-use crate::evalx::{serve_on, CLIENT_SIDE_ID, MOBILE_KEY};
+use crate::evalx::{run_page, serve_on, serve_page, CLIENT_SIDE_ID, MOBILE_KEY};
 const PREFIX: Option<&str> = Some("events");
 
 /// The events receiver, a Python process on its own port; killed on drop.
@@ -747,6 +747,61 @@ fn event_routes_answer_503_when_the_service_fails_and_pass_its_refusals_on() {
         // Forwarded once: the SDK retries, not the edge.
         assert_eq!(receiver.wait_for(1).len(), 1);
     }
+}
+
+#[test]
+fn the_js_client_sdks_events_reach_the_service_through_the_edge_in_chromium() {
+    let backend = Backend::moto();
+    let receiver = Receiver::start(202, 0);
+    // The app's own events off: whatever arrives, the browser sent.
+    let served = serve_edge(&backend, &receiver.url(), &["events=false"]);
+    let contexts = [
+        json!({"kind": "user", "key": "browser-1", "email": "b@example.com"}),
+        json!({"kind": "org", "key": "browser-org", "plan": "pro"}),
+    ];
+    // The page comes from another origin: every POST is preflighted.
+    let result = run_page(
+        &serve_page(),
+        &json!({"clientSideId": CLIENT_SIDE_ID, "baseUri": served.url(), "useReport": false,
+                "contexts": contexts, "eventsUri": served.url()}),
+    );
+    assert!(result.get("error").is_none(), "{result}");
+    let requests = receiver.wait_for(1);
+    assert!(!requests.is_empty(), "no events arrived: {}", served.log());
+    let mut events = Vec::new();
+    let bulk = format!("/events/bulk/{CLIENT_SIDE_ID}");
+    let diagnostic = format!("/events/diagnostic/{CLIENT_SIDE_ID}");
+    // Its diagnostic events come through too.
+    assert!(requests.iter().any(|r| r["path"] == diagnostic));
+    for request in requests.iter().filter(|r| r["path"] != diagnostic) {
+        assert_eq!(request["path"], bulk);
+        assert_eq!(request["headers"]["x-launchdarkly-event-schema"], "4");
+        assert!(request["headers"]["x-launchdarkly-payload-id"].is_string());
+        assert!(request["headers"]["x-launchdarkly-user-agent"]
+            .as_str()
+            .is_some_and(|ua| ua.starts_with("JSClient/")));
+        events.extend(request["json"].as_array().cloned().unwrap_or_default());
+    }
+    let identified: Vec<&str> = events
+        .iter()
+        .filter(|e| e["kind"] == "identify")
+        .map(|e| e["context"]["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(identified, ["browser-1", "browser-org"]);
+    // The page called `variation` for every flag: the SDK counted them, and
+    // `tracked` (trackEvents) gave feature events.
+    let counted: Vec<&str> = events
+        .iter()
+        .filter(|e| e["kind"] == "summary")
+        .flat_map(|e| e["features"].as_object().unwrap().keys())
+        .map(String::as_str)
+        .collect();
+    for key in ["plain", "tracked", "rule-tracked"] {
+        assert!(counted.contains(&key), "{key} not counted: {events:?}");
+    }
+    assert!(events
+        .iter()
+        .any(|e| e["kind"] == "feature" && e["key"] == "tracked"));
 }
 
 /// Standard base64 (the receiver's encoding of bodies).

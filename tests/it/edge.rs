@@ -992,8 +992,16 @@ fn an_outage_is_served_from_the_snapshot_then_503_past_the_maximum_age_then_reco
 
     // The failures were logged once per read, and reads were spaced by the
     // back-off: a bounded load on DynamoDB, whatever the answers.
-    let failures = served.log().matches("the data store failed").count();
+    let logged = || served.log().matches("the data store failed").count();
     let sent = proxy.requests() - before;
+    // A read whose requests were counted may not have logged its failure yet
+    // (the log is read by a thread): wait for its line, up to 30 s.
+    let mut failures = logged();
+    let waited = Instant::now();
+    while sent > failures * 3 * 2 && waited.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+        failures = logged();
+    }
     let seconds = read_by.elapsed().as_secs_f64();
     assert!(
         failures >= 1 && (failures as f64) <= seconds + 2.0,

@@ -286,8 +286,13 @@ fn wasmtime_serve_takes_no_custom_ca() {
         "auth=none".into(),
     ];
     let served = crate::edge::Served::spawn(command, &vars);
-    let (status, _, _) = served.get("/sdk/latest-all", &[]);
-    assert_eq!(status, 503);
-    assert!(served.logged("TLS-"), "{}", served.log());
+    let (status, _, body) = served.get("/sdk/latest-all", &[]);
+    assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
+    // The log is read by a thread: its line is waited for, up to 30 s.
+    let waited = std::time::Instant::now();
+    while !served.log().contains("TLS-") && waited.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(served.log().contains("TLS-"), "{}", served.log());
     assert_all_tls(&front, false);
 }

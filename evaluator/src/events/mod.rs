@@ -13,7 +13,7 @@ pub mod redact;
 pub mod summary;
 
 use std::cell::{OnceCell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use launchdarkly_server_sdk_evaluation::{
     Context, Flag, FlagValue, PrerequisiteEvent, PrerequisiteEventRecorder, Reason,
@@ -107,10 +107,15 @@ impl Prerequisites {
 }
 
 /// Context keys seen: least recently used first out, all forgotten at the
-/// end of each window (the server SDKs' `ContextDeduplicator`).
+/// end of each window (the server SDKs' `ContextDeduplicator`). Each use is
+/// queued with its tick; a queued use older than the key's last is skipped
+/// when evicting, so a sighting costs O(1) amortized, also when full.
 #[derive(Debug, Default)]
 struct ContextKeys {
+    /// Each key's last use.
     used: HashMap<String, u64>,
+    /// Uses in order, some superseded by a later use of the same key.
+    order: VecDeque<(String, u64)>,
     tick: u64,
     window_start: Option<u64>,
 }
@@ -122,20 +127,26 @@ impl ContextKeys {
             Some(start) if now.saturating_sub(start) < window_ms => {}
             _ => {
                 self.used.clear();
+                self.order.clear();
                 self.window_start = Some(now);
             }
         }
         self.tick += 1;
         let new = self.used.insert(key.to_string(), self.tick).is_none();
-        if self.used.len() > capacity {
-            if let Some(oldest) = self
-                .used
-                .iter()
-                .min_by_key(|(_, t)| **t)
-                .map(|(k, _)| k.clone())
-            {
+        self.order.push_back((key.to_string(), self.tick));
+        while self.used.len() > capacity {
+            let Some((oldest, tick)) = self.order.pop_front() else {
+                break;
+            };
+            if self.used.get(&oldest) == Some(&tick) {
                 self.used.remove(&oldest);
             }
+        }
+        // Superseded uses pile up only while keys repeat: keep the queue
+        // within twice the keys it stands for.
+        if self.order.len() > 2 * self.used.len().max(capacity) {
+            let used = &self.used;
+            self.order.retain(|(k, t)| used.get(k) == Some(t));
         }
         new
     }

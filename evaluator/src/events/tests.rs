@@ -375,3 +375,19 @@ fn a_context_seen_by_all_flags_is_indexed_once_and_counts_nothing() {
     assert_eq!(kinds(&out), ["index"]);
     assert_eq!(out[0]["context"]["key"], "u1");
 }
+
+#[test]
+fn context_keys_stay_bounded_when_keys_repeat_and_evict_the_least_recently_used() {
+    let mut keys = ContextKeys::default();
+    for i in 0..10_000u64 {
+        keys.first_sight("same", 3, u64::MAX, i);
+    }
+    assert!(keys.order.len() <= 6 && keys.used.len() == 1);
+    // a, b, c fill it; a used again; d evicts b (the least recently used).
+    for key in ["a", "b", "c", "a", "d"] {
+        keys.first_sight(key, 3, u64::MAX, 1);
+    }
+    let mut kept: Vec<&str> = keys.used.keys().map(String::as_str).collect();
+    kept.sort();
+    assert_eq!(kept, ["a", "c", "d"]);
+}

@@ -36,7 +36,7 @@ use wasi::random::random;
 
 use crate::events::delivery::{self, Endpoint};
 use crate::events::{Evaluated, EventContext, Events, Prerequisites};
-use crate::{Data, Filter};
+use crate::{ContextCache, Data, Filter};
 
 struct Component;
 
@@ -313,8 +313,17 @@ fn store_error(e: store::StoreError) -> api::StoreError {
     }
 }
 
-fn context(json: &str) -> Result<launchdarkly_server_sdk_evaluation::Context, EvalError> {
-    crate::parse_context(json).map_err(EvalError::InvalidContext)
+thread_local! {
+    /// The contexts last parsed (evaluating many flags for one context
+    /// parses it once).
+    static CONTEXTS: RefCell<ContextCache> = const { RefCell::new(ContextCache::new()) };
+}
+
+/// The context of `json`, from [`CONTEXTS`] when it was parsed recently.
+fn context(json: &str) -> Result<Rc<launchdarkly_server_sdk_evaluation::Context>, EvalError> {
+    CONTEXTS
+        .with_borrow_mut(|cache| cache.parse(json))
+        .map_err(EvalError::InvalidContext)
 }
 
 impl GuestEvaluator for EvaluatorResource {
@@ -388,7 +397,7 @@ impl GuestEvaluator for EvaluatorResource {
             variation_index: evaluation
                 .variation_index
                 .and_then(|i| u32::try_from(i).ok()),
-            reason_json: crate::reason_json(&evaluation.reason).to_string(),
+            reason_json: crate::reason_text(&evaluation.reason),
         })
     }
 
@@ -419,7 +428,7 @@ impl GuestEvaluator for EvaluatorResource {
     }
 
     fn secure_mode_hash(&self, context_json: String, sdk_key: String) -> Result<String, EvalError> {
-        Ok(crate::secure_mode_hash(&sdk_key, &context(&context_json)?))
+        Ok(crate::secure_mode_hash(&sdk_key, &*context(&context_json)?))
     }
 }
 

@@ -1,6 +1,7 @@
 //! The flags and segments of one snapshot, as LaunchDarkly's evaluation
 //! engine reads them (its `Store`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use launchdarkly_server_sdk_evaluation::{Context, Flag, Segment, Store};
@@ -61,7 +62,7 @@ impl Data {
         let (segment_keys, mut segments) = json_values(segments, "segment", &mut skipped);
         flags.iter_mut().for_each(fill_flag_defaults);
         let matchers = if rewrite {
-            Matchers::rewrite(&mut flags, &mut segments)
+            Matchers::rewrite(&flag_keys, &mut flags, &segment_keys, &mut segments)
         } else {
             Matchers::default()
         };
@@ -86,10 +87,11 @@ impl Data {
         )
     }
 
-    /// The context the engine evaluates for `context`: with the results of
-    /// the snapshot's `matches` clauses.
-    pub fn prepare(&self, context: &Context) -> Context {
-        self.matchers.prepare(context)
+    /// The context the engine evaluates `flag` (every flag when `None`)
+    /// with for `context`: with the results of the `matches` clauses within
+    /// its reach ([`Matchers::prepare`]); `context` itself when none applies.
+    pub fn prepare<'a>(&self, flag: Option<&str>, context: &'a Context) -> Cow<'a, Context> {
+        self.matchers.prepare(flag, context)
     }
 
     /// The flags, sorted by key.

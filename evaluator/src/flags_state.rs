@@ -9,7 +9,7 @@ use launchdarkly_server_sdk_evaluation::{
 };
 use serde::Serialize;
 
-use crate::{reason_json, value_json, Data};
+use crate::{value_json, Data};
 
 /// Which flags are included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +48,7 @@ impl PrerequisiteEventRecorder for Prerequisites<'_> {
 /// `$valid` is false when the data is not initialized (the flags there are
 /// still evaluated, as the SDKs do with a store's last known data).
 pub fn all_flags_state(data: &Data, context: &Context, options: StateOptions) -> String {
-    let context = &data.prepare(context);
+    let context = &data.prepare(None, context);
     let mut values = Vec::with_capacity(64 * data.flag_count());
     let mut metadata = Vec::with_capacity(64 * data.flag_count());
     for flag in data.flags() {
@@ -93,7 +93,7 @@ pub fn all_flags_state(data: &Data, context: &Context, options: StateOptions) ->
             fields.field("version", &flag.version);
         }
         if experiment || (options.with_reasons && !omit_details) {
-            fields.field("reason", &reason_json(&detail.reason));
+            fields.field("reason", &detail.reason);
         }
         if track_events {
             fields.field("trackEvents", &true);

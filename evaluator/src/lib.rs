@@ -5,6 +5,7 @@
 //! contexts and shapes the answers as the server SDKs do. The logic is plain
 //! Rust, tested natively; `component` maps the WIT onto it (wasm only).
 
+pub mod contexts;
 pub mod data;
 pub mod events;
 pub mod flags_state;
@@ -17,6 +18,7 @@ use launchdarkly_server_sdk_evaluation::{
 use serde_json::Value;
 use sha2::Sha256;
 
+pub use contexts::ContextCache;
 pub use data::Data;
 pub use flags_state::{all_flags_state, Filter, StateOptions};
 
@@ -75,7 +77,7 @@ pub fn evaluate_recording(
     let Some(flag) = data.flag(flag_key) else {
         return error(Error::FlagNotFound);
     };
-    let context = data.prepare(context);
+    let context = data.prepare(Some(flag_key), context);
     let detail: Detail<&FlagValue> = evaluate_flag(data, flag, &context, prerequisites);
     match (detail.value, detail.variation_index) {
         (Some(value), Some(index)) => Evaluation {
@@ -104,6 +106,12 @@ pub fn secure_mode_hash(sdk_key: &str, context: &Context) -> String {
 /// A reason as LaunchDarkly's reason JSON.
 pub fn reason_json(reason: &Reason) -> Value {
     serde_json::to_value(reason).unwrap_or(Value::Null)
+}
+
+/// A reason as the text of LaunchDarkly's reason JSON, written directly (its
+/// fields in the engine's order: `kind` first, as the SDKs write it).
+pub fn reason_text(reason: &Reason) -> String {
+    serde_json::to_string(reason).unwrap_or_else(|_| "null".into())
 }
 
 #[cfg(test)]
@@ -159,6 +167,30 @@ mod tests {
             reason_json(&rule.reason),
             json!({"kind": "RULE_MATCH", "ruleIndex": 0, "ruleId": "r1"})
         );
+    }
+
+    #[test]
+    fn the_reason_text_is_the_reason_json_with_kind_first() {
+        let data = data();
+        let rule = evaluate(
+            &data,
+            "f",
+            &context(json!({"key": "u3", "email": "a@example.com"})),
+            json!(0),
+        );
+        let unknown = evaluate(&data, "nope", &context(json!({"key": "u"})), json!(0));
+        assert_eq!(
+            reason_text(&rule.reason),
+            r#"{"kind":"RULE_MATCH","ruleIndex":0,"ruleId":"r1"}"#
+        );
+        for reason in [rule.reason, unknown.reason] {
+            let text = reason_text(&reason);
+            assert_eq!(
+                serde_json::from_str::<Value>(&text).unwrap(),
+                reason_json(&reason)
+            );
+            assert!(text.starts_with(r#"{"kind":"#), "{text}");
+        }
     }
 
     #[test]

@@ -29,6 +29,8 @@ use launchdarkly_server_sdk_evaluation::{
 };
 use regex::Regex;
 use serde_json::{json, Value};
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 
 /// The context kind that carries the results.
 pub const RESULTS_KIND: &str = "ld-dynamodb.matches";
@@ -43,10 +45,62 @@ struct Matcher {
     clauses: Vec<(usize, Vec<Option<Regex>>)>,
 }
 
-/// The `matches` clauses of one snapshot, by the attribute they read.
+/// The `matches` clauses of one snapshot, by the attribute they read, and
+/// which of them each flag can reach.
 #[derive(Debug, Clone, Default)]
 pub struct Matchers {
     matchers: Vec<Matcher>,
+    /// For each flag (by key) that can reach `matches` clauses, through its
+    /// rules, its prerequisites and the segments they match, transitively:
+    /// those clauses as (matcher, position in its `clauses`), sorted, so that
+    /// the clauses of one matcher are together.
+    reach: HashMap<String, Box<[(usize, usize)]>>,
+}
+
+/// What one flag or segment JSON holds for the reach of its flag: its own
+/// `matches` clauses, the flags it requires and the segments it matches.
+#[derive(Debug, Default)]
+struct Links {
+    clauses: Vec<(usize, usize)>,
+    flags: Vec<String>,
+    segments: Vec<String>,
+}
+
+impl Links {
+    /// The prerequisites and `segmentMatch` values of a flag or segment JSON.
+    fn of(item: &Value) -> Links {
+        let keys = |values: Option<&Value>| -> Vec<String> {
+            values
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        };
+        let flags = item
+            .get("prerequisites")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.get("key")?.as_str().map(str::to_owned))
+            .collect();
+        let segments = item
+            .get("rules")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|rule| rule.get("clauses")?.as_array())
+            .flatten()
+            .filter(|c| c.get("op").and_then(Value::as_str) == Some("segmentMatch"))
+            .flat_map(|c| keys(c.get("values")))
+            .collect();
+        Links {
+            clauses: Vec::new(),
+            flags,
+            segments,
+        }
+    }
 }
 
 /// The clauses of every rule of a flag or segment JSON.
@@ -112,9 +166,15 @@ fn reference(clause: &Value) -> Option<(Kind, Reference)> {
 
 impl Matchers {
     /// Rewrites the `matches` clauses of these flags and segments (JSON
-    /// values, before the engine parses them) as the module says, unless one
-    /// of them has a clause on `kind`.
-    pub fn rewrite(flags: &mut [Value], segments: &mut [Value]) -> Matchers {
+    /// values, before the engine parses them, beside their keys) as the
+    /// module says, unless one of them has a clause on `kind`, and finds the
+    /// clauses each flag can reach.
+    pub fn rewrite(
+        flag_keys: &[String],
+        flags: &mut [Value],
+        segment_keys: &[String],
+        segments: &mut [Value],
+    ) -> Matchers {
         let kind_clause = flags
             .iter_mut()
             .chain(segments.iter_mut())
@@ -123,8 +183,10 @@ impl Matchers {
             return Matchers::default();
         }
         let mut matchers: Vec<Matcher> = Vec::new();
+        let mut links: Vec<Links> = Vec::with_capacity(flags.len() + segments.len());
         let mut count = 0;
         for item in flags.iter_mut().chain(segments.iter_mut()) {
+            let mut own = Links::of(item);
             for clause in clauses(item) {
                 let well_formed = clause.get("op").and_then(Value::as_str) == Some("matches")
                     && clause.get("values").is_some_and(Value::is_array)
@@ -156,56 +218,147 @@ impl Matchers {
                     "negate": negate,
                 });
                 let same = matchers
-                    .iter_mut()
-                    .find(|m| m.kind == kind && m.attribute == attribute);
-                match same {
-                    Some(matcher) => matcher.clauses.push((count, patterns)),
-                    None => matchers.push(Matcher {
+                    .iter()
+                    .position(|m| m.kind == kind && m.attribute == attribute);
+                let matcher = same.unwrap_or_else(|| {
+                    matchers.push(Matcher {
                         kind,
                         attribute,
-                        clauses: vec![(count, patterns)],
-                    }),
-                }
+                        clauses: Vec::new(),
+                    });
+                    matchers.len() - 1
+                });
+                own.clauses.push((matcher, matchers[matcher].clauses.len()));
+                matchers[matcher].clauses.push((count, patterns));
                 count += 1;
             }
+            links.push(own);
         }
-        Matchers { matchers }
+        let reach = if matchers.is_empty() {
+            HashMap::new()
+        } else {
+            let segment_links = links.split_off(flags.len());
+            reach(flag_keys, &links, segment_keys, &segment_links)
+        };
+        Matchers { matchers, reach }
     }
 
-    /// The context to evaluate: `context` with the results of every
-    /// `matches` clause whose value it has, in a context of kind
-    /// [`RESULTS_KIND`]; `context` itself when there is none.
-    pub fn prepare(&self, context: &Context) -> Context {
+    /// The context to evaluate `flag` with (every flag when `None`, as
+    /// all-flags-state does): `context` with the results of the `matches`
+    /// clauses within the flag's reach whose value it has, in a context of
+    /// kind [`RESULTS_KIND`]; `context` itself, not copied, when there is none.
+    pub fn prepare<'a>(&self, flag: Option<&str>, context: &'a Context) -> Cow<'a, Context> {
+        if self.matchers.is_empty() {
+            return Cow::Borrowed(context);
+        }
+        match flag {
+            Some(key) => match self.reach.get(key) {
+                Some(clauses) => self.results(context, clauses.iter().copied()),
+                None => Cow::Borrowed(context),
+            },
+            None => self.results(
+                context,
+                self.matchers
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(m, matcher)| (0..matcher.clauses.len()).map(move |c| (m, c))),
+            ),
+        }
+    }
+
+    /// [`Matchers::prepare`] for these clauses (matcher, position), the
+    /// clauses of one matcher together.
+    fn results<'a>(
+        &self,
+        context: &'a Context,
+        clauses: impl Iterator<Item = (usize, usize)>,
+    ) -> Cow<'a, Context> {
         let mut results = ContextBuilder::new("results");
         results.kind(RESULTS_KIND);
         let mut any = false;
-        for matcher in &self.matchers {
-            let Some(value) = context
-                .as_kind(&matcher.kind)
-                .and_then(|c| c.get_value(&matcher.attribute))
-            else {
+        // The attribute of the matcher last read: (matcher, its value).
+        let mut read: Option<(usize, Option<AttributeValue>)> = None;
+        for (m, c) in clauses {
+            let matcher = &self.matchers[m];
+            if read.as_ref().is_none_or(|(last, _)| *last != m) {
+                let value = context
+                    .as_kind(&matcher.kind)
+                    .and_then(|c| c.get_value(&matcher.attribute));
+                read = Some((m, value));
+            }
+            let Some((_, Some(value))) = &read else {
                 continue;
             };
-            for (n, patterns) in &matcher.clauses {
-                let matched = match &value {
-                    AttributeValue::Null => continue,
-                    AttributeValue::Array(values) => values.iter().any(|v| matches(patterns, v)),
-                    other => matches(patterns, other),
-                };
-                results.set_bool(&format!("m{n}"), matched);
-                any = true;
-            }
+            let (n, patterns) = &matcher.clauses[c];
+            let matched = match value {
+                AttributeValue::Null => continue,
+                AttributeValue::Array(values) => values.iter().any(|v| matches(patterns, v)),
+                other => matches(patterns, other),
+            };
+            results.set_bool(&format!("m{n}"), matched);
+            any = true;
         }
         if !any {
-            return context.clone();
+            return Cow::Borrowed(context);
         }
         let Ok(results) = results.build() else {
-            return context.clone();
+            return Cow::Borrowed(context);
         };
         MultiContextBuilder::of(vec![context.clone(), results])
             .build()
-            .unwrap_or_else(|_| context.clone())
+            .map_or(Cow::Borrowed(context), Cow::Owned)
     }
+}
+
+/// For each flag key, the `matches` clauses its evaluation can reach: its
+/// own, and those of the flags it requires and the segments it matches,
+/// transitively (cycles included: the engine refuses them, any superset of
+/// the clauses it reads gives its results). Flags and segments that share a
+/// key pool their links. Flags with none are left out.
+fn reach(
+    flag_keys: &[String],
+    flags: &[Links],
+    segment_keys: &[String],
+    segments: &[Links],
+) -> HashMap<String, Box<[(usize, usize)]>> {
+    let (flag_index, segment_index) = (by_key(flag_keys), by_key(segment_keys));
+    let mut reach = HashMap::new();
+    for (key, own) in &flag_index {
+        let mut seen_flags: HashSet<&str> = HashSet::from([*key]);
+        let mut seen_segments: HashSet<&str> = HashSet::new();
+        let mut pending: Vec<&Links> = own.iter().map(|&i| &flags[i]).collect();
+        let mut clauses = Vec::new();
+        while let Some(links) = pending.pop() {
+            clauses.extend_from_slice(&links.clauses);
+            for flag in &links.flags {
+                if seen_flags.insert(flag) {
+                    let found = flag_index.get(flag.as_str()).into_iter().flatten();
+                    pending.extend(found.map(|&i| &flags[i]));
+                }
+            }
+            for segment in &links.segments {
+                if seen_segments.insert(segment) {
+                    let found = segment_index.get(segment.as_str()).into_iter().flatten();
+                    pending.extend(found.map(|&i| &segments[i]));
+                }
+            }
+        }
+        if !clauses.is_empty() {
+            clauses.sort_unstable();
+            clauses.dedup();
+            reach.insert((*key).to_owned(), clauses.into_boxed_slice());
+        }
+    }
+    reach
+}
+
+/// Where each key is in `keys`.
+fn by_key(keys: &[String]) -> HashMap<&str, Vec<usize>> {
+    let mut map: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, key) in keys.iter().enumerate() {
+        map.entry(key.as_str()).or_default().push(i);
+    }
+    map
 }
 
 /// Whether a string value matches one of `patterns` (other values match
@@ -304,6 +457,156 @@ mod tests {
         }
         // Every rule, the fallthrough and the segment both ways were reached.
         assert_eq!(served.len(), clauses.len() + 1 + 2, "{served:?}");
+    }
+
+    /// Flags and segments whose `matches` clauses are reached only through
+    /// prerequisites, segments and segments within segments, a cycle of
+    /// prerequisites, and a flag that reaches none.
+    fn linked(rewrite: bool) -> Data {
+        let on = |key: &str, rules: Value, prerequisites: Value| {
+            let flag = json!({"key": key, "version": 1, "on": true, "salt": "s",
+                "rules": rules, "prerequisites": prerequisites,
+                "fallthrough": {"variation": 0}, "offVariation": 0, "variations": [false, true]});
+            (key.to_string(), flag.to_string())
+        };
+        let rule = |clause: Value| json!([{"id": "r", "variation": 1, "clauses": [clause]}]);
+        let matches = |attribute: &str, pattern: &str| json!({"attribute": attribute, "op": "matches", "values": [pattern]});
+        let in_segment =
+            |key: &str| json!({"attribute": "key", "op": "segmentMatch", "values": [key]});
+        let flags = vec![
+            on("top", json!([]), json!([{"key": "middle", "variation": 1}])),
+            on("middle", rule(in_segment("outer")), json!([])),
+            on("own", rule(matches("email", "@corp$")), json!([])),
+            on(
+                "plain",
+                rule(json!({"attribute": "key", "op": "in", "values": ["u"]})),
+                json!([]),
+            ),
+            on(
+                "loop-a",
+                rule(matches("name", "^A")),
+                json!([{"key": "loop-b", "variation": 1}]),
+            ),
+            on(
+                "loop-b",
+                json!([]),
+                json!([{"key": "loop-a", "variation": 1}]),
+            ),
+            on(
+                "missing",
+                json!([]),
+                json!([{"key": "gone", "variation": 1}]),
+            ),
+        ];
+        let segment = |key: &str, clause: Value| {
+            let segment = json!({"key": key, "version": 1, "salt": "s", "included": [],
+                "excluded": [], "rules": [{"id": "sr", "clauses": [clause]}]});
+            (key.to_string(), segment.to_string())
+        };
+        let segments = vec![
+            segment("outer", in_segment("inner")),
+            segment("inner", matches("country", "^f")),
+        ];
+        let (data, skipped) = if rewrite {
+            Data::from_json(true, flags, segments)
+        } else {
+            Data::from_json_without_prepass(true, flags, segments)
+        };
+        assert!(skipped.is_empty(), "{skipped:?}");
+        data
+    }
+
+    #[test]
+    fn each_flag_prepares_only_the_clauses_within_its_reach() {
+        let data = linked(true);
+        let reach = |key: &str| -> Vec<usize> {
+            let clauses = data.matchers.reach.get(key).map(|c| &c[..]).unwrap_or(&[]);
+            clauses
+                .iter()
+                .map(|&(m, c)| data.matchers.matchers[m].clauses[c].0)
+                .collect()
+        };
+        // Numbered in order: own's, loop-a's, then the segment inner's.
+        assert_eq!(reach("own"), [0]);
+        assert_eq!(reach("top"), [2], "through middle, outer and inner");
+        assert_eq!(reach("middle"), [2]);
+        assert_eq!(reach("loop-a"), [1]);
+        assert_eq!(reach("loop-b"), [1]);
+        assert_eq!(reach("plain"), [] as [usize; 0]);
+        assert_eq!(reach("missing"), [] as [usize; 0]);
+
+        let context =
+            parse_context(r#"{"key": "u", "email": "a@corp", "name": "Ann", "country": "fr"}"#)
+                .unwrap();
+        for key in ["plain", "missing", "no-such-flag"] {
+            assert!(
+                matches!(data.prepare(Some(key), &context), Cow::Borrowed(_)),
+                "{key}: the context itself, not a copy"
+            );
+        }
+        let values = |prepared: &Context| -> Vec<Option<AttributeValue>> {
+            let kind = Kind::try_from(RESULTS_KIND).unwrap();
+            let results = prepared.as_kind(&kind);
+            (0..3)
+                .map(|n| results.and_then(|r| r.get_value(&Reference::new(format!("m{n}")))))
+                .collect()
+        };
+        let yes = Some(AttributeValue::Bool(true));
+        assert_eq!(
+            values(&data.prepare(Some("top"), &context)),
+            [None, None, yes.clone()]
+        );
+        assert_eq!(
+            values(&data.prepare(Some("own"), &context)),
+            [yes.clone(), None, None]
+        );
+        // Every clause for all-flags-state.
+        assert_eq!(
+            values(&data.prepare(None, &context)),
+            [yes.clone(), yes.clone(), yes]
+        );
+    }
+
+    #[test]
+    fn results_through_prerequisites_and_segments_equal_the_engines() {
+        let (ours, engine) = (linked(true), linked(false));
+        let contexts = [
+            json!({"key": "u", "email": "a@corp", "name": "Ann", "country": "fr"}),
+            json!({"key": "u", "email": "a@home", "name": "Bob", "country": "de"}),
+            json!({"kind": "multi", "user": {"key": "u", "country": "fi"}, "org": {"key": "o"}}),
+            json!({"kind": "org", "key": "o", "country": "fr"}),
+        ];
+        let mut served = std::collections::BTreeSet::new();
+        for context in contexts {
+            let context = parse_context(&context.to_string()).unwrap();
+            for key in [
+                "top", "middle", "own", "plain", "loop-a", "loop-b", "missing",
+            ] {
+                let a = evaluate(&ours, key, &context, json!(null));
+                let b = evaluate(&engine, key, &context, json!(null));
+                assert_eq!(
+                    (&a.value, a.variation_index, reason_json(&a.reason)),
+                    (&b.value, b.variation_index, reason_json(&b.reason)),
+                    "{key} for {context:?}"
+                );
+                served.insert((key, reason_json(&a.reason)["kind"].to_string()));
+            }
+        }
+        // The rules matched and not, the prerequisites failed, the cycle an error.
+        for (key, kind) in [
+            ("top", "FALLTHROUGH"),
+            ("top", "PREREQUISITE_FAILED"),
+            ("own", "RULE_MATCH"),
+            ("own", "FALLTHROUGH"),
+            ("loop-a", "ERROR"),
+            ("missing", "PREREQUISITE_FAILED"),
+        ] {
+            let kind = format!("{kind:?}");
+            assert!(
+                served.contains(&(key, kind.clone())),
+                "{key} {kind}: {served:?}"
+            );
+        }
     }
 
     #[test]

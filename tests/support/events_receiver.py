@@ -97,14 +97,21 @@ class Handler(BaseHTTPRequestHandler):
             self._record()
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        """A client that went away mid-request (a server under test that
+        was stopped) is no error of the receiver's."""
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--status", type=int, default=202)
     parser.add_argument("--delay-ms", type=int, default=0)
     args = parser.parse_args()
     BEHAVIOUR.update({"status": args.status, "delay_ms": args.delay_ms})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
+    server = Server(("127.0.0.1", 0), Handler)
     print(f"port {server.server_address[1]}", flush=True)
     server.serve_forever()
 

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use ld_dynamodb_host::connections::{tls_failure, Pool, Trust};
 use ld_dynamodb_host::embed::{HostOptions, Session, StoreConfig, StoreError};
 use ld_dynamodb_host::error::{describe, explained};
-use ld_dynamodb_tests::tls::{pki, TlsFront};
+use ld_dynamodb_tests::tls::{Pki, TlsFront};
 use ld_dynamodb_tests::{
     cli_binary, collection, item, ok, run_with_stdin, runtime, tombstone, unique_table, versions,
     Backend, REGION,
@@ -53,9 +53,10 @@ fn assert_all_tls(front: &TlsFront, handshakes: bool) {
 #[tokio::test]
 async fn the_library_inits_and_reads_over_https_trusting_a_ca_bundle() {
     let moto = Backend::moto();
-    let front = TlsFront::start(&moto.endpoint, "good").await;
+    let pki = Pki::make();
+    let front = TlsFront::start(&moto.endpoint, &pki, "good").await;
     let table = unique_table("https");
-    let (_, mut store) = session(&front, &table, Trust::Bundle(pki().join("ca.pem"))).await;
+    let (_, mut store) = session(&front, &table, Trust::Bundle(pki.path("ca.pem"))).await;
     assert!(ok!(store.create_table()));
     let data = [
         collection(
@@ -82,7 +83,8 @@ async fn the_library_inits_and_reads_over_https_trusting_a_ca_bundle() {
 #[tokio::test]
 async fn each_bad_certificate_is_refused_with_its_cause_before_any_request() {
     let moto = Backend::moto();
-    let ca = pki().join("ca.pem");
+    let pki = Pki::make();
+    let ca = pki.path("ca.pem");
     let cases = [
         (
             "wrong-host",
@@ -103,7 +105,7 @@ async fn each_bad_certificate_is_refused_with_its_cause_before_any_request() {
         ),
     ];
     for (cert, trust, cause) in cases {
-        let front = TlsFront::start(&moto.endpoint, cert).await;
+        let front = TlsFront::start(&moto.endpoint, &pki, cert).await;
         let (config, mut store) = session(&front, &unique_table("https-bad"), trust).await;
         let error = store.get("features", "f1").await.unwrap().unwrap_err();
         let StoreError::Transport(transport) = &error else {
@@ -137,8 +139,9 @@ async fn each_bad_certificate_is_refused_with_its_cause_before_any_request() {
 
 #[tokio::test]
 async fn an_unusable_ca_bundle_is_named_in_the_error() {
-    let front = TlsFront::start(&Backend::moto().endpoint, "good").await;
-    let missing = pki().join("missing.pem");
+    let pki = Pki::make();
+    let front = TlsFront::start(&Backend::moto().endpoint, &pki, "good").await;
+    let missing = pki.path("missing.pem");
     let (config, mut store) = session(&front, "no-bundle", Trust::Bundle(missing.clone())).await;
     let error = store.get("features", "f1").await.unwrap().unwrap_err();
     let text = describe(&explained(error, &config));
@@ -148,7 +151,7 @@ async fn an_unusable_ca_bundle_is_named_in_the_error() {
     );
     // Nothing was sent: the pool did not connect without trust.
     assert_eq!(front.connections(), 0);
-    let not_pem = pki().join("good.key");
+    let not_pem = pki.path("good.key");
     let (config, mut store) = session(&front, "no-bundle", Trust::Bundle(not_pem)).await;
     let error = store.get("features", "f1").await.unwrap().unwrap_err();
     assert!(
@@ -160,6 +163,7 @@ async fn an_unusable_ca_bundle_is_named_in_the_error() {
 /// The CLI through `front`, with keys for moto and `env` added.
 fn cli(
     front: &TlsFront,
+    home: &std::path::Path,
     table: &str,
     env: &[(&str, PathBuf)],
     args: &[&str],
@@ -171,7 +175,7 @@ fn cli(
         .args(args)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", pki())
+        .env("HOME", home)
         .env("AWS_ACCESS_KEY_ID", &moto.access_key_id)
         .env("AWS_SECRET_ACCESS_KEY", &moto.secret_access_key)
         .env("AWS_DEFAULT_REGION", REGION)
@@ -202,10 +206,11 @@ const DATA: &str = r#"{"flags": {"f1": {"key": "f1", "version": 3, "on": true}},
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_trusts_aws_ca_bundle_and_the_profile_ca_bundle() {
     let moto = Backend::moto();
-    let front = TlsFront::start(&moto.endpoint, "good").await;
-    let ca = pki().join("ca.pem");
+    let pki = Pki::make();
+    let front = TlsFront::start(&moto.endpoint, &pki, "good").await;
+    let ca = pki.path("ca.pem");
     // The profile's config file names the CA bundle.
-    let config = pki().join(format!("config-{}", unique_table("https")));
+    let config = pki.path("config");
     std::fs::write(
         &config,
         format!("[profile tls]\nca_bundle = {}\n", ca.display()),
@@ -219,7 +224,7 @@ async fn the_cli_trusts_aws_ca_bundle_and_the_profile_ca_bundle() {
     let table = unique_table("https-cli");
     // The front runs on this runtime's other worker while a CLI runs.
     let run = |env: &[(&str, PathBuf)], args: &[&str], stdin: &str| {
-        tokio::task::block_in_place(|| cli(&front, &table, env, args, stdin))
+        tokio::task::block_in_place(|| cli(&front, &pki.dir, &table, env, args, stdin))
     };
     assert_eq!(
         json_of(&run(&by_variable, &["create-table"], ""))["created"],
@@ -250,9 +255,16 @@ async fn the_cli_trusts_aws_ca_bundle_and_the_profile_ca_bundle() {
     );
     assert!(!stderr.contains(&moto.secret_access_key));
     // A bad certificate through the CLI: the cause in its one error line.
-    let expired = TlsFront::start(&moto.endpoint, "expired").await;
+    let expired = TlsFront::start(&moto.endpoint, &pki, "expired").await;
     let out = tokio::task::block_in_place(|| {
-        cli(&expired, &table, &by_variable, &["get", "flags", "f1"], "")
+        cli(
+            &expired,
+            &pki.dir,
+            &table,
+            &by_variable,
+            &["get", "flags", "f1"],
+            "",
+        )
     });
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -260,7 +272,6 @@ async fn the_cli_trusts_aws_ca_bundle_and_the_profile_ca_bundle() {
         "{stderr}"
     );
     assert_all_tls(&expired, false);
-    std::fs::remove_file(&config).unwrap();
 }
 
 /// `wasmtime serve` (the edge app's host) trusts only the webpki roots built
@@ -270,8 +281,9 @@ async fn the_cli_trusts_aws_ca_bundle_and_the_profile_ca_bundle() {
 fn wasmtime_serve_takes_no_custom_ca() {
     let moto = Backend::moto();
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let front = runtime.block_on(TlsFront::start(&moto.endpoint, "good"));
-    let ca = pki().join("ca.pem");
+    let pki = Pki::make();
+    let front = runtime.block_on(TlsFront::start(&moto.endpoint, &pki, "good"));
+    let ca = pki.path("ca.pem");
     let mut command = Command::new(ld_dynamodb_tests::project_root().join(".tools/bin/wasmtime"));
     command
         .env_clear()

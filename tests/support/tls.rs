@@ -4,23 +4,32 @@
 //! the emulator through a refused handshake and that nothing came in the
 //! clear.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::run_with_stdin;
 
-/// The test PKI's folder, made once per test binary: `ca.pem` (the authority
-/// the tests trust), `other-ca.pem`, and the server certificates `good`,
-/// `wrong-host`, `unknown-ca` and `expired` (see `support/certs.py`).
-pub fn pki() -> &'static Path {
-    static PKI: OnceLock<PathBuf> = OnceLock::new();
-    PKI.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("ld-dynamodb-pki-{}", std::process::id()));
+/// A test PKI in a folder of its own, removed when dropped: `ca.pem` (the
+/// authority the tests trust), `other-ca.pem`, and the server certificates
+/// `good`, `wrong-host`, `unknown-ca` and `expired` (see `support/certs.py`).
+pub struct Pki {
+    pub dir: PathBuf,
+}
+
+impl Pki {
+    /// Makes the certificates (a few hundred milliseconds of Python).
+    pub fn make() -> Pki {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "ld-dynamodb-pki-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
         let python = std::env::var("LD_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
         let mut command = Command::new(python);
         command
@@ -32,8 +41,19 @@ pub fn pki() -> &'static Path {
             "certs.py: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        dir
-    })
+        Pki { dir }
+    }
+
+    /// A file of the PKI, such as `ca.pem`.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// What the front saw.
@@ -59,11 +79,11 @@ pub struct TlsFront {
 }
 
 impl TlsFront {
-    /// A front to `upstream` (`http://host:port`) presenting the test PKI's
-    /// certificate `cert` (`good`, `wrong-host`, `unknown-ca`, `expired`).
-    pub async fn start(upstream: &str, cert: &str) -> TlsFront {
+    /// A front to `upstream` (`http://host:port`) presenting the certificate
+    /// `cert` of `pki` (`good`, `wrong-host`, `unknown-ca`, `expired`).
+    pub async fn start(upstream: &str, pki: &Pki, cert: &str) -> TlsFront {
         use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
-        let dir = pki();
+        let dir = &pki.dir;
         let read = |ext: &str| std::fs::read(dir.join(format!("{cert}.{ext}"))).unwrap();
         let chain = CertificateDer::pem_slice_iter(&read("pem"))
             .collect::<Result<Vec<_>, _>>()

@@ -6,6 +6,7 @@
 //! instantiation times.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
@@ -18,19 +19,27 @@ use ld_dynamodb_tests::proxy::{Action, Proxy};
 
 const CONTEXT: &str = r#"{"kind":"user","key":"user-42","country":"fr","email":"a@example.com"}"#;
 
-/// `n` flags, each with a rule, a segment match and a percentage rollout.
+/// `n` flags, each with a rule, a segment match and a percentage rollout;
+/// one in ten (the evaluated `flag-0000` among them) with a `matches` rule
+/// too, so that a table of more flags holds more patterns.
 fn dataset(n: usize) -> Value {
     let flags: serde_json::Map<String, Value> = (0..n)
         .map(|i| {
             let key = format!("flag-{i:04}");
+            let mut rules = vec![
+                json!({"id": "r0", "trackEvents": false, "variation": 1, "clauses": [
+                    {"attribute": "country", "op": "in", "values": ["de", "es"], "negate": false}]}),
+                json!({"id": "r1", "trackEvents": false, "variation": 0, "clauses": [
+                    {"attribute": "", "op": "segmentMatch", "values": ["beta"], "negate": false}]}),
+            ];
+            if i % 10 == 0 {
+                rules.push(json!({"id": "r2", "trackEvents": false, "variation": 1, "clauses": [
+                    {"attribute": "email", "op": "matches", "values": ["^admin@"], "negate": false}]}));
+            }
             let flag = json!({"key": key, "version": 1, "on": true, "salt": key,
                 "variations": [true, false], "offVariation": 1, "trackEvents": false,
                 "targets": [{"values": ["user-1"], "variation": 1}], "prerequisites": [],
-                "rules": [
-                    {"id": "r0", "trackEvents": false, "variation": 1, "clauses": [
-                        {"attribute": "country", "op": "in", "values": ["de", "es"], "negate": false}]},
-                    {"id": "r1", "trackEvents": false, "variation": 0, "clauses": [
-                        {"attribute": "", "op": "segmentMatch", "values": ["beta"], "negate": false}]}],
+                "rules": rules,
                 "fallthrough": {"rollout": {"variations": [
                     {"variation": 0, "weight": 50000}, {"variation": 1, "weight": 50000}]}},
                 "clientSideAvailability": {"usingEnvironmentId": i % 2 == 0, "usingMobileKey": true}});
@@ -58,14 +67,27 @@ async fn evaluate(evaluator: &mut Evaluator) -> Result<()> {
     evaluate_flag(evaluator, "flag-0000").await
 }
 
-/// A flag the table does not hold: the call, the context and the default
-/// parsed, the reason written, nothing evaluated.
+/// A flag the table does not hold: the call, the context (parsed before)
+/// and the default, the reason written, nothing evaluated.
 async fn evaluate_unknown(evaluator: &mut Evaluator) -> Result<()> {
     evaluate_flag(evaluator, "no-such-flag").await
 }
 
+/// `flag-0000` for one of 8 contexts in turn (users 0 to 7 of the same
+/// shape), more than the evaluator keeps parsed: each call parses its context.
+async fn evaluate_new_context(evaluator: &mut Evaluator) -> Result<()> {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed) % 8;
+    let context = CONTEXT.replace("user-42", &format!("user-4{n}"));
+    call_evaluate(evaluator, "flag-0000", &context).await
+}
+
 async fn evaluate_flag(evaluator: &mut Evaluator, flag: &str) -> Result<()> {
-    if let Err(e) = evaluator.evaluate(flag, CONTEXT, "false").await? {
+    call_evaluate(evaluator, flag, CONTEXT).await
+}
+
+async fn call_evaluate(evaluator: &mut Evaluator, flag: &str, context: &str) -> Result<()> {
+    if let Err(e) = evaluator.evaluate(flag, context, "false").await? {
         bail!("evaluate: {e:?}");
     }
     Ok(())
@@ -212,11 +234,16 @@ pub async fn report(store: &Runtime, evaluator_path: &Path, dynalite: &str) -> R
             Box::pin(evaluate_unknown(e))
         })
         .await?;
+        let new_context = per_second(&mut cached, n_evaluations, |e| {
+            Box::pin(evaluate_new_context(e))
+        })
+        .await?;
         breakdown.push_str(&format!(
-            "| {size} | {:.2} µs | {:.2} µs | {:.2} µs | {:.2} µs |\n",
+            "| {size} | {:.2} µs | {:.2} µs | {:.2} µs | {:.2} µs | {:.2} µs |\n",
             1e6 / evaluations,
             1e6 / unknown,
             1e6 / evaluations - 1e6 / unknown,
+            1e6 / new_context,
             1e6 / states / size as f64,
         ));
         text.push_str(&format!(
@@ -245,11 +272,15 @@ pub async fn report(store: &Runtime, evaluator_path: &Path, dynalite: &str) -> R
          | flags | call | ours | Node SDK | ratio |\n|---|---|---|---|---|\n{ratios}\n\
          Where the time of one call goes (ours, snapshot cached): an `evaluate` of a flag the \
          table does not hold is the call itself (wasmtime's async call, the strings lowered \
-         and lifted, the context and the default parsed, the reason written) with no \
+         and lifted, the context found among those parsed before, the default parsed, the \
+         reason written) with no \
          evaluation; the rest of an `evaluate` is the engine's evaluation of the flag. \
-         `all-flags-state` is shown per flag it answers:\n\n\
-         | flags | evaluate | of it, the call (unknown flag) | of it, the evaluation | all-flags-state per flag |\n\
-         |---|---|---|---|---|\n{breakdown}"
+         The evaluator keeps the last 4 contexts it parsed, by their JSON text (every other \
+         call here has the same context); `evaluate` with a new context each call (8 in \
+         turn) parses it every time. `all-flags-state` is shown per flag it answers:\n\n\
+         | flags | evaluate | of it, the call (unknown flag) | of it, the evaluation | \
+         evaluate, a new context each call | all-flags-state per flag |\n\
+         |---|---|---|---|---|---|\n{breakdown}"
     ));
     instantiate.sort_by(|a, b| a.total_cmp(b));
     text.push_str(&format!(

@@ -1,7 +1,6 @@
 //! The contexts last parsed, by their exact JSON: a client evaluating many
 //! flags for one context (the common pattern) has it parsed once.
 
-use std::collections::VecDeque;
 use std::rc::Rc;
 
 use launchdarkly_server_sdk_evaluation::Context;
@@ -18,14 +17,14 @@ const MAX_JSON: usize = 16 * 1024;
 /// The last [`CAPACITY`] contexts parsed, the most recent first.
 #[derive(Debug, Default)]
 pub struct ContextCache {
-    entries: VecDeque<(String, Rc<Context>)>,
+    entries: Vec<(String, Rc<Context>)>,
 }
 
 impl ContextCache {
     /// An empty cache.
     pub const fn new() -> ContextCache {
         ContextCache {
-            entries: VecDeque::new(),
+            entries: Vec::new(),
         }
     }
 
@@ -33,17 +32,13 @@ impl ContextCache {
     /// parsed recently. Errors are not kept.
     pub fn parse(&mut self, json: &str) -> Result<Rc<Context>, String> {
         if let Some(at) = self.entries.iter().position(|(text, _)| text == json) {
-            let entry = self.entries.remove(at).expect("found");
-            let context = entry.1.clone();
-            self.entries.push_front(entry);
-            return Ok(context);
+            self.entries[..=at].rotate_right(1);
+            return Ok(self.entries[0].1.clone());
         }
         let context = Rc::new(parse_context(json)?);
         if json.len() <= MAX_JSON {
-            if self.entries.len() == CAPACITY {
-                self.entries.pop_back();
-            }
-            self.entries.push_front((json.to_owned(), context.clone()));
+            self.entries.truncate(CAPACITY - 1);
+            self.entries.insert(0, (json.to_owned(), context.clone()));
         }
         Ok(context)
     }

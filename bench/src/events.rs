@@ -145,9 +145,11 @@ pub async fn report(wasmtime: &Path, dynalite: &str) -> Result<String> {
         "## Analytics events at the edge\n\n\
          evalx REPORT answers of the edge flag server (100 flags, {REQUESTS} answers over \
          {CONNECTIONS} keep-alive connections, the options of `scripts/edge-serve-flags.sh`), \
-         every request for a context not seen before, so that with `events=true` every answer \
-         queues an index event and its instance posts it after answering, to an events service \
-         {DELAY_MS} ms away (`tests/support/events_receiver.py` behind the delay proxy). \
+         every request for a context not seen before, so that with events on every answer \
+         queues an index event, sent to an events service {DELAY_MS} ms away \
+         (`tests/support/events_receiver.py` behind the delay proxy) after an answer: by an \
+         instance at most once every 5 s with the default `events-flush-interval-ms`, after \
+         every answer with 0 (a flush holds its instance until the service answers). \
          Three runs of each, alternating; the median run by answers per second.\n\n\
          | setting | answers/s | p50 | p99 | payloads posted |\n|---|---|---|---|---|\n"
     );

@@ -738,6 +738,13 @@ fn event_routes_answer_503_when_the_service_fails_and_pass_its_refusals_on() {
         ("content-type", "application/json"),
     ];
     assert_eq!(down.send("POST", "/bulk", &headers, &payload()).0, 503);
+    // A bad events setting is a bad configuration: 503, and the log says why.
+    let misconfigured = serve_edge(&backend, "ftp://events.example", &[]);
+    assert_eq!(
+        misconfigured.send("POST", "/bulk", &headers, &payload()).0,
+        503
+    );
+    assert!(misconfigured.logged("events-uri=\"ftp://events.example\" must start with http"));
     for (status, expected) in [(500, 503), (401, 401), (400, 400)] {
         let receiver = Receiver::start(status, 0);
         let served = serve_edge(&backend, &receiver.url(), &["events=false"]);

@@ -371,6 +371,9 @@ mod component {
                     let all = headers.entries();
                     event_route(&req, &family, &all, settings, &events.upstream)
                 }
+                (Some(_), Err(e), _) => {
+                    EDGE.with_borrow_mut(|edge| api::not_configured(edge, e, &mut log))
+                }
                 _ => EDGE.with_borrow_mut(|edge| {
                     api::handle(
                         &req,

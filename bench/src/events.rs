@@ -137,8 +137,6 @@ pub async fn report(wasmtime: &Path, dynalite: &str) -> Result<String> {
     }
     let table = format!("events-bench-{}", std::process::id());
     loaded_table(&runtime, dynalite, &table, &data).await?;
-    let receiver = Receiver::start()?;
-    let proxy = DelayProxy::start(&receiver.1, DELAY_MS)?;
     // The app's own events need the SDK key; wasmtime passes it on by name.
     std::env::set_var("LD_SDK_KEY", "sdk-bench-events");
     let mut text = format!(
@@ -162,13 +160,15 @@ pub async fn report(wasmtime: &Path, dynalite: &str) -> Result<String> {
     ];
     for round in 0..3 {
         for (setting, runs, posted) in rows.iter_mut() {
+            // A receiver of its own: only this server's payloads are counted.
+            let receiver = Receiver::start()?;
+            let proxy = DelayProxy::start(&receiver.1, DELAY_MS)?;
             let settings = [
                 format!("client-side-id={CLIENT_SIDE_ID}"),
                 setting.to_string(),
                 format!("events-uri={}", proxy.endpoint),
             ];
             let server = EdgeServer::start(wasmtime, &component, dynalite, &table, &settings)?;
-            let before = receiver.payloads()?;
             // Warm-up: the instances read the table.
             run(&server.addr, &format!("warm-{setting}-{round}")).await?;
             runs.push(run(&server.addr, &format!("run-{setting}-{round}")).await?);
@@ -184,7 +184,7 @@ pub async fn report(wasmtime: &Path, dynalite: &str) -> Result<String> {
                 }
                 count = now;
             }
-            *posted += count - before;
+            *posted += count;
         }
     }
     let mut p50s = Vec::new();

@@ -8,7 +8,8 @@
 # the flag evaluator beside LaunchDarkly's Node server SDK, the edge server
 # under 16 to 1,024 connections, its snapshot beside a new instance per answer
 # (which runs the load section again), and its client-side evaluation routes
-# (evalx GET and REPORT). Prints the tables
+# (evalx GET and REPORT), hostile contexts, and its analytics events on and
+# off. Prints the tables
 # and writes each section of BENCHMARKS.md. Not part of the tests.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -83,6 +84,10 @@ start_dynalite "$logs/bench-dynalite.log"
   --wasmtime "$root/.tools/bin/wasmtime" \
   --out "$root/BENCHMARKS.md"
 "$root/target/debug/ld-dynamodb-bench" hostile \
+  --endpoint "$LD_TEST_DYNALITE_ENDPOINT" \
+  --wasmtime "$root/.tools/bin/wasmtime" \
+  --out "$root/BENCHMARKS.md"
+"$root/target/debug/ld-dynamodb-bench" events \
   --endpoint "$LD_TEST_DYNALITE_ENDPOINT" \
   --wasmtime "$root/.tools/bin/wasmtime" \
   --out "$root/BENCHMARKS.md"

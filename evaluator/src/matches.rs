@@ -30,7 +30,7 @@ use launchdarkly_server_sdk_evaluation::{
 use regex::Regex;
 use serde_json::{json, Value};
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// The context kind that carries the results.
 pub const RESULTS_KIND: &str = "ld-dynamodb.matches";
@@ -54,7 +54,24 @@ pub struct Matchers {
     /// rules, its prerequisites and the segments they match, transitively:
     /// those clauses as (matcher, position in its `clauses`), sorted, so that
     /// the clauses of one matcher are together.
-    reach: HashMap<String, Box<[(usize, usize)]>>,
+    reach: Reach,
+}
+
+/// The clauses within reach of each flag that has some.
+#[derive(Debug, Clone, Default)]
+struct Reach {
+    /// Where each flag's clauses are in `clauses`.
+    by_flag: HashMap<String, usize>,
+    clauses: Vec<Box<[(usize, usize)]>>,
+    /// Every clause, for all-flags-state.
+    all: Box<[(usize, usize)]>,
+}
+
+impl Reach {
+    /// The clauses within reach of this flag (none when it has none).
+    fn of(&self, flag: &str) -> Option<&[(usize, usize)]> {
+        self.by_flag.get(flag).map(|&i| &self.clauses[i][..])
+    }
 }
 
 /// What one flag or segment JSON holds for the reach of its flag: its own
@@ -235,7 +252,7 @@ impl Matchers {
             links.push(own);
         }
         let reach = if matchers.is_empty() {
-            HashMap::new()
+            Reach::default()
         } else {
             let segment_links = links.split_off(flags.len());
             reach(flag_keys, &links, segment_keys, &segment_links)
@@ -252,33 +269,23 @@ impl Matchers {
             return Cow::Borrowed(context);
         }
         match flag {
-            Some(key) => match self.reach.get(key) {
-                Some(clauses) => self.results(context, clauses.iter().copied()),
+            Some(key) => match self.reach.of(key) {
+                Some(clauses) => self.results(context, clauses),
                 None => Cow::Borrowed(context),
             },
-            None => self.results(
-                context,
-                self.matchers
-                    .iter()
-                    .enumerate()
-                    .flat_map(|(m, matcher)| (0..matcher.clauses.len()).map(move |c| (m, c))),
-            ),
+            None => self.results(context, &self.reach.all),
         }
     }
 
     /// [`Matchers::prepare`] for these clauses (matcher, position), the
     /// clauses of one matcher together.
-    fn results<'a>(
-        &self,
-        context: &'a Context,
-        clauses: impl Iterator<Item = (usize, usize)>,
-    ) -> Cow<'a, Context> {
+    fn results<'a>(&self, context: &'a Context, clauses: &[(usize, usize)]) -> Cow<'a, Context> {
         let mut results = ContextBuilder::new("results");
         results.kind(RESULTS_KIND);
         let mut any = false;
         // The attribute of the matcher last read: (matcher, its value).
         let mut read: Option<(usize, Option<AttributeValue>)> = None;
-        for (m, c) in clauses {
+        for &(m, c) in clauses {
             let matcher = &self.matchers[m];
             if read.as_ref().is_none_or(|(last, _)| *last != m) {
                 let value = context
@@ -320,45 +327,79 @@ fn reach(
     flags: &[Links],
     segment_keys: &[String],
     segments: &[Links],
-) -> HashMap<String, Box<[(usize, usize)]>> {
+) -> Reach {
     let (flag_index, segment_index) = (by_key(flag_keys), by_key(segment_keys));
-    let mut reach = HashMap::new();
-    for (key, own) in &flag_index {
-        let mut seen_flags: HashSet<&str> = HashSet::from([*key]);
-        let mut seen_segments: HashSet<&str> = HashSet::new();
-        let mut pending: Vec<&Links> = own.iter().map(|&i| &flags[i]).collect();
+    let mut all: Vec<(usize, usize)> = flags
+        .iter()
+        .chain(segments)
+        .flat_map(|links| links.clauses.iter().copied())
+        .collect();
+    all.sort_unstable();
+    let mut reach = Reach {
+        all: all.into_boxed_slice(),
+        ..Reach::default()
+    };
+    // Whether each flag and segment was visited for the flag at hand.
+    let mut seen = (vec![false; flags.len()], vec![false; segments.len()]);
+    let mut visited = Vec::new();
+    for same_key in flag_index.chunk_by(|a, b| a.0 == b.0) {
+        let mut pending: Vec<&Links> = Vec::new();
+        for &(_, i) in same_key {
+            seen.0[i] = true;
+            visited.push((true, i));
+            pending.push(&flags[i]);
+        }
         let mut clauses = Vec::new();
         while let Some(links) = pending.pop() {
             clauses.extend_from_slice(&links.clauses);
             for flag in &links.flags {
-                if seen_flags.insert(flag) {
-                    let found = flag_index.get(flag.as_str()).into_iter().flatten();
-                    pending.extend(found.map(|&i| &flags[i]));
+                for &(_, i) in with_key(&flag_index, flag) {
+                    if !std::mem::replace(&mut seen.0[i], true) {
+                        visited.push((true, i));
+                        pending.push(&flags[i]);
+                    }
                 }
             }
             for segment in &links.segments {
-                if seen_segments.insert(segment) {
-                    let found = segment_index.get(segment.as_str()).into_iter().flatten();
-                    pending.extend(found.map(|&i| &segments[i]));
+                for &(_, i) in with_key(&segment_index, segment) {
+                    if !std::mem::replace(&mut seen.1[i], true) {
+                        visited.push((false, i));
+                        pending.push(&segments[i]);
+                    }
                 }
+            }
+        }
+        for (flag, i) in visited.drain(..) {
+            if flag {
+                seen.0[i] = false;
+            } else {
+                seen.1[i] = false;
             }
         }
         if !clauses.is_empty() {
             clauses.sort_unstable();
             clauses.dedup();
-            reach.insert((*key).to_owned(), clauses.into_boxed_slice());
+            reach
+                .by_flag
+                .insert(same_key[0].0.to_owned(), reach.clauses.len());
+            reach.clauses.push(clauses.into_boxed_slice());
         }
     }
     reach
 }
 
-/// Where each key is in `keys`.
-fn by_key(keys: &[String]) -> HashMap<&str, Vec<usize>> {
-    let mut map: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, key) in keys.iter().enumerate() {
-        map.entry(key.as_str()).or_default().push(i);
-    }
-    map
+/// The keys with where each is in `keys`, sorted by key.
+fn by_key(keys: &[String]) -> Vec<(&str, usize)> {
+    let mut index: Vec<(&str, usize)> = keys.iter().map(String::as_str).zip(0..).collect();
+    index.sort_unstable();
+    index
+}
+
+/// The entries of a [`by_key`] index with this key.
+fn with_key<'a>(index: &'a [(&str, usize)], key: &str) -> &'a [(&'a str, usize)] {
+    let start = index.partition_point(|(k, _)| *k < key);
+    let end = start + index[start..].partition_point(|(k, _)| *k == key);
+    &index[start..end]
 }
 
 /// Whether a string value matches one of `patterns` (other values match
@@ -520,7 +561,7 @@ mod tests {
     fn each_flag_prepares_only_the_clauses_within_its_reach() {
         let data = linked(true);
         let reach = |key: &str| -> Vec<usize> {
-            let clauses = data.matchers.reach.get(key).map(|c| &c[..]).unwrap_or(&[]);
+            let clauses = data.matchers.reach.of(key).unwrap_or(&[]);
             clauses
                 .iter()
                 .map(|&(m, c)| data.matchers.matchers[m].clauses[c].0)

@@ -10,8 +10,12 @@
 //!   segment rule gets a number `n`; its patterns are compiled, and the clause
 //!   becomes `{"contextKind": "ld-dynamodb.matches", "attribute": "m{n}", "op":
 //!   "in", "values": [true], "negate": <as before>}`.
-//! - Before an evaluation, [`Matchers::prepare`] reads each clause's attribute
-//!   from the context as the engine does (the clause's context kind, then the
+//! - The same pass finds, for each flag, the clauses its evaluation can reach
+//!   (its rules, its prerequisites and the segments they match, transitively),
+//!   so that the work per evaluation does not grow with the snapshot.
+//! - Before an evaluation, [`Matchers::prepare`] reads the attribute of each
+//!   clause within the flag's reach (every clause for all-flags-state) from
+//!   the context as the engine does (the clause's context kind, then the
 //!   attribute reference) and, when the value is present and not null, sets
 //!   `m{n}` on a context of kind `ld-dynamodb.matches` added to the context: true
 //!   when a string value (or a string element of an array) matches one of the

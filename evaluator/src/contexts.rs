@@ -14,7 +14,7 @@ const CAPACITY: usize = 4;
 /// time, so the cache holds at most `CAPACITY` times this.
 const MAX_JSON: usize = 16 * 1024;
 
-/// The last [`CAPACITY`] contexts parsed, the most recent first.
+/// The last few contexts parsed (4), the most recent first.
 #[derive(Debug, Default)]
 pub struct ContextCache {
     entries: Vec<(String, Rc<Context>)>,

@@ -432,6 +432,22 @@ mod tests {
                "fallthrough": {"variation": 0}, "offVariation": 0, "variations": variations})
     }
 
+    /// These items parsed, the `matches` clauses rewritten or (the oracle)
+    /// left to the engine; none skipped.
+    fn parsed(
+        flags: Vec<(String, String)>,
+        segments: Vec<(String, String)>,
+        rewrite: bool,
+    ) -> Data {
+        let (data, skipped) = if rewrite {
+            Data::from_json(true, flags, segments)
+        } else {
+            Data::from_json_without_prepass(true, flags, segments)
+        };
+        assert!(skipped.is_empty(), "{skipped:?}");
+        data
+    }
+
     /// `flag` as "f", a flag "g" on segment `segment`, with the `matches`
     /// clauses rewritten or (the oracle) left to the engine.
     fn data(flag: &Value, segment: &Value, rewrite: bool) -> Data {
@@ -441,13 +457,7 @@ mod tests {
             "fallthrough": {"variation": 0}, "offVariation": 0, "variations": [false, true]});
         let flags = vec![("f".into(), flag.to_string()), ("g".into(), g.to_string())];
         let segments = vec![("s".into(), segment.to_string())];
-        let (data, skipped) = if rewrite {
-            Data::from_json(true, flags, segments)
-        } else {
-            Data::from_json_without_prepass(true, flags, segments)
-        };
-        assert!(skipped.is_empty(), "{skipped:?}");
-        data
+        parsed(flags, segments, rewrite)
     }
 
     #[test]
@@ -552,13 +562,7 @@ mod tests {
             segment("outer", in_segment("inner")),
             segment("inner", matches("country", "^f")),
         ];
-        let (data, skipped) = if rewrite {
-            Data::from_json(true, flags, segments)
-        } else {
-            Data::from_json_without_prepass(true, flags, segments)
-        };
-        assert!(skipped.is_empty(), "{skipped:?}");
-        data
+        parsed(flags, segments, rewrite)
     }
 
     #[test]

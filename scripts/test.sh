@@ -11,6 +11,8 @@ cd "$root"
 # store component, the CLI, the evaluator, the edge flag server (and the
 # wasmtime CLI it needs, the first time).
 "$root/scripts/setup.sh" --node --edge --browser
+# The code as it is written: formatted, and no lint (fails fast, before the build).
+cargo fmt --all --check
 export LD_DYNAMODB_SETUP="--node --edge --browser"
 "$root/scripts/edge-build.sh"
 source "$root/scripts/emulators.sh"
@@ -18,6 +20,8 @@ start_moto "$logs/moto.log"
 start_dynalite "$logs/dynalite.log"
 export LD_TEST_PYTHON="$root/.tools/venv/bin/python"
 cargo test --workspace -- --test-threads 4 "$@"
+# Every crate's lints, tests and benchmark included, as errors.
+cargo clippy --workspace --all-targets -- -D warnings
 
 jco_dir="$root/.tools/node/transpiled"
 rm -rf "$jco_dir"

@@ -52,7 +52,13 @@ fn serve(backend: &Backend, table: &str, endpoint: &str, extra: &[&str]) -> Serv
 }
 
 /// [`serve`] on `host`.
-pub(crate) fn serve_on(host: Host, backend: &Backend, table: &str, endpoint: &str, extra: &[&str]) -> Served {
+pub(crate) fn serve_on(
+    host: Host,
+    backend: &Backend,
+    table: &str,
+    endpoint: &str,
+    extra: &[&str],
+) -> Served {
     let mut command = Command::new(root().join(".tools/bin/wasmtime"));
     command
         .env_clear()

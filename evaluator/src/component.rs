@@ -29,7 +29,6 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use wasi::cli::stderr;
-#[cfg(feature = "store")]
 use wasi::clocks::monotonic_clock;
 use wasi::clocks::wall_clock;
 use wasi::random::random;
@@ -230,6 +229,36 @@ impl EvaluatorResource {
             EvaluatorResource::Store { store, ttl, cached } => read(store, *ttl, cached),
         }
     }
+
+    /// `all-flags-state`, asking `within` before each flag.
+    fn flags_state(
+        &self,
+        context_json: String,
+        options: StateOptions,
+        within: &mut dyn FnMut() -> bool,
+    ) -> Result<Option<String>, EvalError> {
+        let context = context(&context_json)?;
+        let options = crate::StateOptions {
+            filter: match options.filter {
+                FlagFilter::All => Filter::All,
+                FlagFilter::ClientSide => Filter::ClientSide,
+                FlagFilter::Mobile => Filter::Mobile,
+            },
+            with_reasons: options.with_reasons,
+            details_only_for_tracked_flags: options.details_only_for_tracked_flags,
+        };
+        let data = self.data()?;
+        if events_on() {
+            // The context is seen (an index event); no evaluation is counted,
+            // as the server SDKs' allFlagsState counts none.
+            record(|events, now| {
+                events.context_seen(&EventContext::new(&context, &context_json), now)
+            });
+        }
+        Ok(crate::all_flags_state_within(
+            &data, &context, options, within,
+        ))
+    }
 }
 
 /// The cached snapshot while it is younger than the time to live, else a new
@@ -406,25 +435,20 @@ impl GuestEvaluator for EvaluatorResource {
         context_json: String,
         options: StateOptions,
     ) -> Result<String, EvalError> {
-        let context = context(&context_json)?;
-        let options = crate::StateOptions {
-            filter: match options.filter {
-                FlagFilter::All => Filter::All,
-                FlagFilter::ClientSide => Filter::ClientSide,
-                FlagFilter::Mobile => Filter::Mobile,
-            },
-            with_reasons: options.with_reasons,
-            details_only_for_tracked_flags: options.details_only_for_tracked_flags,
-        };
-        let data = self.data()?;
-        if events_on() {
-            // The context is seen (an index event); no evaluation is counted,
-            // as the server SDKs' allFlagsState counts none.
-            record(|events, now| {
-                events.context_seen(&EventContext::new(&context, &context_json), now)
-            });
-        }
-        Ok(crate::all_flags_state(&data, &context, options))
+        let state = self.flags_state(context_json, options, &mut || true)?;
+        Ok(state.expect("no time budget"))
+    }
+
+    fn all_flags_state_within(
+        &self,
+        context_json: String,
+        options: StateOptions,
+        budget_ms: u32,
+    ) -> Result<Option<String>, EvalError> {
+        let deadline = monotonic_clock::now().saturating_add(u64::from(budget_ms) * 1_000_000);
+        self.flags_state(context_json, options, &mut || {
+            monotonic_clock::now() < deadline
+        })
     }
 
     fn secure_mode_hash(&self, context_json: String, sdk_key: String) -> Result<String, EvalError> {

@@ -48,6 +48,18 @@ impl PrerequisiteEventRecorder for Prerequisites<'_> {
 /// `$valid` is false when the data is not initialized (the flags there are
 /// still evaluated, as the SDKs do with a store's last known data).
 pub fn all_flags_state(data: &Data, context: &Context, options: StateOptions) -> String {
+    all_flags_state_within(data, context, options, &mut || true).expect("no time budget")
+}
+
+/// [`all_flags_state`] within a time budget: `within` is asked before each
+/// flag is evaluated, and `None` is the answer once it says no (the work of
+/// one request stays bounded whatever the data holds).
+pub fn all_flags_state_within(
+    data: &Data,
+    context: &Context,
+    options: StateOptions,
+    within: &mut dyn FnMut() -> bool,
+) -> Option<String> {
     let context = &data.prepare(None, context);
     let mut values = Vec::with_capacity(64 * data.flag_count());
     let mut metadata = Vec::with_capacity(64 * data.flag_count());
@@ -59,6 +71,9 @@ pub fn all_flags_state(data: &Data, context: &Context, options: StateOptions) ->
         };
         if !included {
             continue;
+        }
+        if !within() {
+            return None;
         }
         let prerequisites = Prerequisites {
             of: &flag.key,
@@ -121,7 +136,7 @@ pub fn all_flags_state(data: &Data, context: &Context, options: StateOptions) ->
     });
     out.extend(values);
     out.push(b'}');
-    String::from_utf8(out).expect("serde_json writes UTF-8")
+    Some(String::from_utf8(out).expect("serde_json writes UTF-8"))
 }
 
 /// Appends the JSON of `value`.
@@ -196,6 +211,32 @@ mod tests {
         with_reasons: false,
         details_only_for_tracked_flags: false,
     };
+
+    #[test]
+    fn the_budget_is_asked_before_each_flag_and_ends_the_answer() {
+        let (data, _) = Data::from_json(
+            true,
+            vec![flag("a", json!({})), flag("b", json!({}))],
+            vec![],
+        );
+        let context = parse_context(r#"{"key": "u"}"#).unwrap();
+        let mut asked = 0;
+        let allow = |n: usize| {
+            move || {
+                asked += 1;
+                asked <= n
+            }
+        };
+        assert_eq!(
+            all_flags_state_within(&data, &context, ALL, &mut allow(1)),
+            None
+        );
+        let whole = all_flags_state_within(&data, &context, ALL, &mut allow(2));
+        assert_eq!(
+            whole.as_deref(),
+            Some(&*all_flags_state(&data, &context, ALL))
+        );
+    }
 
     #[test]
     fn values_and_metadata_follow_the_sdks() {

@@ -20,7 +20,7 @@ use sha2::Sha256;
 
 pub use contexts::ContextCache;
 pub use data::Data;
-pub use flags_state::{all_flags_state, Filter, StateOptions};
+pub use flags_state::{all_flags_state, all_flags_state_within, Filter, StateOptions};
 
 #[cfg(target_arch = "wasm32")]
 mod component;

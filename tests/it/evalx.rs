@@ -657,3 +657,36 @@ fn pathological_contexts_are_refused_or_answered_as_the_node_sdk_does() {
     // Each flag answered both ways somewhere: every rule was reached.
     assert_eq!(served_values.len(), 2 * 8, "{served_values:?}");
 }
+
+/// Past `request-budget-ms` an evaluation answer is stopped: 503, and the log
+/// says why (the wasmtime timeout of the serve options, a last resort, would
+/// stop the instance and answer 500). A budget of 0 is over before the first
+/// flag; the polling routes, which evaluate nothing, still answer.
+#[test]
+fn an_answer_past_its_time_budget_is_a_503_that_the_log_explains() {
+    let backend = Backend::moto();
+    let table = parity_table(&backend);
+    let context = contexts()[0].to_string();
+    let report = format!("/sdk/evalx/{CLIENT_SIDE_ID}/context");
+    let json = [("content-type", "application/json")];
+    let served = serve(
+        &backend,
+        &table,
+        &backend.endpoint,
+        &["request-budget-ms=0"],
+    );
+    let (status, _, body) = served.send("REPORT", &report, &json, context.as_bytes());
+    assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
+    assert!(!String::from_utf8_lossy(&body).contains("budget"));
+    assert!(
+        served.logged("stopped after its time budget of 0 ms (request-budget-ms)"),
+        "{}",
+        served.log()
+    );
+    let (status, _, _) = served.get("/sdk/latest-all", &[("authorization", SDK_KEY)]);
+    assert_eq!(status, 200);
+    drop(served);
+    let served = serve(&backend, &table, &backend.endpoint, &[]);
+    let (status, _, _) = served.send("REPORT", &report, &json, context.as_bytes());
+    assert_eq!(status, 200, "the default budget, 2 s, is ample");
+}

@@ -410,6 +410,7 @@ mod tests {
             },
             access_log: false,
             consistent_reads: false,
+            request_budget_ms: 2_000,
         }
     }
 

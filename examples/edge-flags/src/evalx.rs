@@ -32,6 +32,9 @@ pub enum EvalFailure {
     InvalidContext(String),
     /// The store failed (503; the message goes to the log only).
     Store(String),
+    /// The answer took longer than its time budget, in milliseconds (503,
+    /// and a log line).
+    OverBudget(u32),
 }
 
 /// The largest REPORT body read, in bytes; a longer one is answered 413.
@@ -265,6 +268,13 @@ fn answer<S: FlagSource>(
             ));
             error(503, UNAVAILABLE)
         }
+        EvalFailure::OverBudget(ms) => {
+            log(&format!(
+                "edge-flags: an evaluation answer was stopped after its time budget of {ms} ms \
+                 (request-budget-ms) and answered 503"
+            ));
+            error(503, UNAVAILABLE)
+        }
     };
     if let (Caller::Browser(_), Some(key)) = (&route.caller, &settings.secure_mode_key) {
         let expected = match source.secure_mode_hash(&context, key) {
@@ -461,6 +471,7 @@ mod tests {
             },
             access_log: false,
             consistent_reads: false,
+            request_budget_ms: 2_000,
         }
     }
 
@@ -751,6 +762,24 @@ mod tests {
         assert_eq!(r.status, 503);
         assert!(!String::from_utf8_lossy(&r.body).contains("ResourceNotFound"));
         assert!(log.contains("ResourceNotFoundException"), "{log}");
+        let mut log = String::new();
+        let slow = Fake {
+            fail: Some(EvalFailure::OverBudget(2_000)),
+            ..fake()
+        };
+        let r = handle(
+            &request("GET", &path),
+            Ok(&settings()),
+            &mut Edge::default(),
+            0,
+            || Ok(slow),
+            &mut |l| log.push_str(l),
+        );
+        assert_eq!(r.status, 503);
+        assert!(
+            log.contains("stopped after its time budget of 2000 ms (request-budget-ms)"),
+            "{log}"
+        );
         let empty = Fake {
             state: r#"{"$flagsState": {}, "$valid": false}"#.into(),
             ..fake()

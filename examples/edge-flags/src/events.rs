@@ -251,6 +251,7 @@ mod tests {
             },
             access_log: false,
             consistent_reads: false,
+            request_budget_ms: 2_000,
         }
     }
 

@@ -62,6 +62,8 @@ mod component {
         store: Store,
         /// Whether the snapshot is read strongly consistent.
         consistent_reads: bool,
+        /// How long one answer's evaluation may take, in milliseconds.
+        budget_ms: u32,
         /// Made from each snapshot; `None` before the first.
         evaluator: Option<eval::Evaluator>,
     }
@@ -166,9 +168,11 @@ mod component {
                 with_reasons,
                 details_only_for_tracked_flags: false,
             };
+            let budget_ms = self.budget_ms;
             self.evaluator()
-                .all_flags_state(context_json, options)
-                .map_err(eval_failure)
+                .all_flags_state_within(context_json, options, budget_ms)
+                .map_err(eval_failure)?
+                .ok_or(EvalFailure::OverBudget(budget_ms))
         }
 
         fn secure_mode_hash(
@@ -258,7 +262,7 @@ mod component {
             log("edge-flags: auth=none: every route is served without a key");
         }
         configure_events(events);
-        let consistent_reads = settings.consistent_reads;
+        let (consistent_reads, budget_ms) = (settings.consistent_reads, settings.request_budget_ms);
         let config = Config {
             table: settings.table,
             prefix: settings.prefix,
@@ -285,6 +289,7 @@ mod component {
         Ok(StoreSource {
             store,
             consistent_reads,
+            budget_ms,
             evaluator: None,
         })
     }

@@ -44,8 +44,17 @@ pub struct Settings {
     /// Whether the snapshot is read with strongly consistent reads
     /// (`consistent-reads=true`); eventually consistent by default.
     pub consistent_reads: bool,
+    /// How long one evaluation answer may compute (`request-budget-ms`):
+    /// past it, the answer is a 503 and the log says why.
+    pub request_budget_ms: u32,
 }
 
+/// The default time one evaluation answer may compute: 2 s. An answer takes
+/// about a millisecond per hundred flags; the bound keeps a pathological
+/// flag or context from holding an instance, and stays well inside the
+/// serve options' `-W timeout=10s`, past which wasmtime stops the instance
+/// and answers 500.
+pub const DEFAULT_REQUEST_BUDGET_MS: u64 = 2_000;
 /// The default refresh interval: 15 s, the cache time of LaunchDarkly's
 /// server SDKs over a persistent store. It bounds how late a change in the
 /// table is served (the interval plus one read), and costs one read of the
@@ -78,6 +87,7 @@ impl std::fmt::Debug for Settings {
             .field("freshness", &self.freshness)
             .field("access_log", &self.access_log)
             .field("consistent_reads", &self.consistent_reads)
+            .field("request_budget_ms", &self.request_budget_ms)
             .finish_non_exhaustive()
     }
 }
@@ -199,6 +209,8 @@ impl Settings {
             refresh: millis("refresh-interval-ms", DEFAULT_REFRESH_MS)? * 1_000_000,
             max_stale: millis("max-stale-ms", DEFAULT_MAX_STALE_MS)? * 1_000_000,
         };
+        let request_budget_ms =
+            millis("request-budget-ms", DEFAULT_REQUEST_BUDGET_MS)?.min(u64::from(u32::MAX)) as u32;
         let mut flag = |key: &str, default: bool| match optional(key)?.as_deref() {
             None => Ok(default),
             Some("false") => Ok(false),
@@ -225,6 +237,7 @@ impl Settings {
             freshness,
             access_log,
             consistent_reads,
+            request_budget_ms,
         })
     }
 
@@ -462,8 +475,10 @@ mod tests {
             }
         );
         assert!(!defaults.access_log && !defaults.consistent_reads);
+        assert_eq!(defaults.request_budget_ms, 2_000);
         let mut set = base.to_vec();
         set.extend([
+            ("request-budget-ms", "250"),
             ("refresh-interval-ms", "0"),
             ("max-stale-ms", "2500"),
             ("access-log", "true"),
@@ -475,7 +490,9 @@ mod tests {
             (0, 2_500_000_000)
         );
         assert!(set.access_log && set.consistent_reads);
+        assert_eq!(set.request_budget_ms, 250);
         for (key, value) in [
+            ("request-budget-ms", "2s"),
             ("refresh-interval-ms", "15s"),
             ("max-stale-ms", "-1"),
             ("max-stale-ms", "99999999999999"),

@@ -344,6 +344,7 @@ mod tests {
             },
             access_log: false,
             consistent_reads: false,
+            request_budget_ms: 2_000,
         }
     }
 

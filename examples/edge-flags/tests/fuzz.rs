@@ -77,6 +77,7 @@ fn settings(keyed: bool, secure: bool) -> Settings {
         },
         access_log: false,
         consistent_reads: false,
+        request_budget_ms: 2_000,
     }
 }
 

@@ -25,13 +25,16 @@
 //!   accepted. The times are those the requests were sent at, the pacer's own,
 //!   steadier than those of the answers.
 //! - A round whose rejected share stays within the share learnt as noise
-//!   (none at first) grows the rate, by [`GROWTH_PER_SECOND`] or, while
-//!   doubling, twofold; never past twice what the round sent (when the window
-//!   or backoffs sent less, the rate would mean nothing).
+//!   (none at first) grows the rate: by [`REGROWTH`] a round while under the
+//!   accepted rate last measured (times [`MARGIN`]), else by
+//!   [`GROWTH_PER_SECOND`], or, while doubling, twofold; never past twice
+//!   what the round sent (when the window or backoffs sent less, the rate
+//!   would mean nothing).
 //! - A round with more rejections (in two answers at least) cuts the rate, from
-//!   what it sent, to what the partition accepted times [`MARGIN`], by a factor
-//!   between [`DEEPEST_CUT`] and [`CUT`]. A round that had nothing accepted
-//!   starts a probe again.
+//!   what it sent, to what the partition accepted times [`MARGIN`] (measured
+//!   while saturated, or over the whole round if that is more: a few answers
+//!   measure little), by a factor between [`DEEPEST_CUT`] and [`CUT`]. A round
+//!   that had nothing accepted starts a probe again.
 //! - The round after a cut weighs it. A partition at its capacity accepts as
 //!   many units a second at any sending rate above it, so slowing down leaves
 //!   its accepted rate where it was, or ends the rejections. Faults that do not
@@ -410,6 +413,7 @@ impl Pacer {
         let sent = round.send_rate().unwrap_or(rate);
         let since = self.grown.map_or(0.0, |at| seconds(at, now));
         self.grown = Some(now);
+        let accepted = round.accepted_rate();
         let capacity = round.rejecting() >= 2 && round.share() > self.noise * (1.0 + NOISE_MARGIN);
         if !capacity {
             // Clean, or within the noise: a cut on trial held.
@@ -431,7 +435,7 @@ impl Pacer {
         if let Some(cut) = self.cut.take() {
             // At its ceiling a partition accepts as many units a second after
             // the cut as before; noise lowers them with the rate.
-            let kept = match (cut.accepted_rate, round.accepted_rate()) {
+            let kept = match (cut.accepted_rate, accepted) {
                 (Some(before), Some(after)) => after >= before * (cut.to / cut.from).sqrt(),
                 _ => true,
             };
@@ -448,7 +452,6 @@ impl Pacer {
             return self.probe(now);
         }
         let from = rate.min(sent);
-        let accepted = round.accepted_rate();
         self.ceiling = accepted.unwrap_or(self.ceiling);
         // What was accepted while saturated, or over the whole round if more
         // (a few answers measure little).

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the edge components: the store component and the CLI (scripts/build.sh);
 # the evaluator component (evaluator/) composed with the store, and the app
-# component (examples/edge-flags) composed with the store and the evaluator
+# component (edge-server/) composed with the store and the evaluator
 # built without one (target/component/evaluator-items.wasm, which imports no
 # store), by `wasm-tools compose`:
 #   target/component/flag-evaluator.wasm  (exports ld-dynamodb:evaluation/evaluator)

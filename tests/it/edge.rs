@@ -1,4 +1,4 @@
-//! The edge flag server (`examples/edge-flags` composed with the store by
+//! The edge flag server (`edge-server/` composed with the store by
 //! `scripts/edge-build.sh`) under `wasmtime serve`, against moto with SigV4
 //! checking on: every endpoint and error, and LaunchDarkly's official Python
 //! SDK polling it.

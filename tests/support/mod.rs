@@ -257,7 +257,7 @@ pub fn edge_component() -> PathBuf {
             "wasm32-unknown-unknown/release/ld_dynamodb_evaluator.d",
             COMPONENT_DEPINFO,
         ],
-        &["wit", "examples/edge-flags/wit", "evaluator/wit"],
+        &["wit", "edge-server/wit", "evaluator/wit"],
         "scripts/edge-build.sh",
     )
 }

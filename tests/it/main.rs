@@ -26,3 +26,4 @@ mod rust_sdk;
 mod scripts;
 mod sync;
 mod validation;
+mod wit_versions;

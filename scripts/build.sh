@@ -8,17 +8,25 @@
 # --crate-type cdylib`, so the release profile's LTO applies), `wasm-opt -Oz`,
 # `wasm-tools component new` (wit-bindgen embedded the component type), and
 # `wasm-tools strip -a`.
+#
+# With LD_DYNAMODB_GUESTS_ONLY=1 (how host-example/build.rs runs it, so that
+# `cargo build` never embeds a stale component): the component only, installing
+# nothing (a missing tool is named) and building no host code.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-"$root/scripts/setup.sh"
+source "$root/scripts/component.sh"
+guests_only="${LD_DYNAMODB_GUESTS_ONLY:-}"
+if [ -n "$guests_only" ]; then
+  require_guest_tools
+else
+  "$root/scripts/setup.sh"
+fi
 out="$root/target/component"
 mkdir -p "$out"
 
-source "$root/scripts/component.sh"
-cargo rustc --release --target wasm32-unknown-unknown -p ld-dynamodb-store --lib --crate-type cdylib
-make_component "$root/target/wasm32-unknown-unknown/release/ld_dynamodb_store.wasm" \
-  "$out/ld_dynamodb_store.wasm"
+guest_rustc ld-dynamodb-store
+make_component "$guest_release/ld_dynamodb_store.wasm" "$out/ld_dynamodb_store.wasm"
 
 component="$out/ld_dynamodb_store.wasm"
 size=$(wc -c <"$component")
@@ -30,10 +38,11 @@ if [ "$size" -gt "$max_size" ]; then
   echo "the component is $size bytes, over its budget of $max_size" >&2
   exit 1
 fi
-# The CLI alone (what the demos run; with LaunchDarkly's SDK, for `sync`): not
-# the tests or the benchmark.
-# It asks for the features the rest of the workspace turns on in its
-# dependencies (host-example/Cargo.toml), so `cargo test --workspace` reuses
-# this build of them.
-# The host library embeds the component built above (host-example/build.rs).
-cargo build -p ld-dynamodb-host --bin ld-dynamodb
+[ -n "$guests_only" ] && exit 0
+# The CLI (what the demos run; with LaunchDarkly's SDK, for `sync`), not the
+# tests or the benchmark. `--workspace` resolves its dependencies' features as
+# `cargo test --workspace` does (tests/it/build.rs checks), so the two share one
+# build of wasmtime, rustls and the AWS crates; the library's manifest asks for
+# nothing on their behalf. The library embeds the component built above
+# (host-example/build.rs, which runs this script's first part again: a no-op).
+cargo build --workspace --bin ld-dynamodb

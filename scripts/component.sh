@@ -1,5 +1,41 @@
-# Sourced by the build scripts (with $root set): turns a core module built for
-# wasm32-unknown-unknown into a size-optimized component.
+# Sourced by the build scripts (with $root set): builds the guests' core
+# modules for wasm32-unknown-unknown and turns each into a size-optimized
+# component.
+
+# The guests build in a cargo target folder of their own, so that a build
+# script (host-example/build.rs, tests/build.rs) can run these scripts while the
+# cargo that runs it holds target/ (a nested cargo on the same folder and
+# profile would wait for it forever).
+guest_target="$root/target/guests"
+guest_release="$guest_target/wasm32-unknown-unknown/release"
+
+# guest_rustc PACKAGE [CARGO ARGS...]: the package's library as a core module,
+# $guest_release/<crate>.wasm (release profile, so its LTO applies).
+guest_rustc() {
+  local package=$1
+  shift
+  cargo rustc --release --target wasm32-unknown-unknown --target-dir "$guest_target" \
+    -p "$package" --lib --crate-type cdylib "$@"
+}
+
+# Fails naming the first missing piece of the guest toolchain, with the
+# command that installs it.
+require_guest_tools() {
+  local tools="$root/.tools" missing=""
+  if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+    missing="the Rust target wasm32-unknown-unknown"
+  elif ! command -v node >/dev/null; then
+    missing="node (it runs wasm-opt)"
+  elif [ ! -f "$tools/binaryen/node_modules/binaryen/bin/wasm-opt" ]; then
+    missing="wasm-opt ($tools/binaryen)"
+  elif [ ! -x "$tools/venv/bin/wasm-tools" ]; then
+    missing="wasm-tools ($tools/venv/bin/wasm-tools)"
+  fi
+  if [ -n "$missing" ]; then
+    echo "building the guest components needs $missing: run scripts/setup.sh" >&2
+    return 1
+  fi
+}
 
 # make_component CORE OUT: `wasm-opt -Oz`, `wasm-tools component new` (the
 # component type is embedded by wit-bindgen), `wasm-tools strip -a`, validate.
@@ -12,10 +48,17 @@
 # the Relooper (`--flatten --rereloop`, which then shrinks) and merging of
 # functions that differ only in constants (measured: 3.6 KB less than -Oz).
 make_component() {
-  local core="$1" out="$2" tools="$root/.tools" tmp
+  local core="$1" out="$2" tools="$root/.tools" tmp stamp="$2.core-sha256" digest
   # Nothing to do when the component is newer than its core module: a build
   # that changed nothing leaves every artifact (and what embeds it) as it was.
   if [ "$out" -nt "$core" ]; then
+    return 0
+  fi
+  # A core module rebuilt with the same bytes (a source touched, a comment
+  # edited) gives the same component: it is only marked as current.
+  digest="$(sha256sum "$core" | cut -d' ' -f1)"
+  if [ -f "$out" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$digest" ]; then
+    touch "$out"
     return 0
   fi
   tmp="$(mktemp -d "$root/target/component-build.XXXXXX")"
@@ -26,7 +69,11 @@ make_component() {
     --enable-mutable-globals --enable-multivalue --enable-reference-types \
     "$core" -o "$tmp/core.wasm"
   "$tools/venv/bin/wasm-tools" component new "$tmp/core.wasm" -o "$tmp/component.wasm"
-  "$tools/venv/bin/wasm-tools" strip -a "$tmp/component.wasm" -o "$out"
-  "$tools/venv/bin/wasm-tools" validate "$out"
+  "$tools/venv/bin/wasm-tools" strip -a "$tmp/component.wasm" -o "$tmp/stripped.wasm"
+  "$tools/venv/bin/wasm-tools" validate "$tmp/stripped.wasm"
+  # Replaced in one step: a test or a build running beside this one reads the
+  # old component or the new one, never part of one.
+  mv "$tmp/stripped.wasm" "$out"
+  echo "$digest" >"$stamp"
   rm -rf "$tmp"
 }

@@ -168,7 +168,7 @@ fn newest(path: &Path) -> Option<(SystemTime, PathBuf)> {
 
 /// The source files cargo recorded for a build in its dep-info file
 /// (`target/.../NAME.d`: `output: input input ...`).
-fn depinfo_sources(depfile: &Path) -> Vec<PathBuf> {
+pub fn depinfo_sources(depfile: &Path) -> Vec<PathBuf> {
     std::fs::read_to_string(depfile)
         .ok()
         .and_then(|text| {
@@ -217,7 +217,7 @@ pub fn fresh_artifact(artifact: &str, depfiles: &[&str], extra: &[&str], make: &
 }
 
 /// The dep-info of the store component's core module, and its WIT.
-const COMPONENT_DEPINFO: &str = "wasm32-unknown-unknown/release/ld_dynamodb_store.d";
+const COMPONENT_DEPINFO: &str = "guests/wasm32-unknown-unknown/release/ld_dynamodb_store.d";
 
 /// The `ld-dynamodb` CLI as `scripts/build.sh` builds it (or `LD_DYNAMODB_BIN`),
 /// checked to be newer than its sources.
@@ -239,7 +239,7 @@ pub fn evaluator_component() -> PathBuf {
     fresh_artifact(
         "target/component/flag-evaluator.wasm",
         &[
-            "wasm32-unknown-unknown/release/ld_dynamodb_evaluator.d",
+            "guests/wasm32-unknown-unknown/release/ld_dynamodb_evaluator.d",
             COMPONENT_DEPINFO,
         ],
         &["wit", "evaluator/wit"],
@@ -253,8 +253,8 @@ pub fn edge_component() -> PathBuf {
     fresh_artifact(
         "target/component/edge-flags.wasm",
         &[
-            "wasm32-unknown-unknown/release/ld_dynamodb_edge_flags.d",
-            "wasm32-unknown-unknown/release/ld_dynamodb_evaluator.d",
+            "guests/wasm32-unknown-unknown/release/ld_dynamodb_edge_flags.d",
+            "guests/wasm32-unknown-unknown/release/ld_dynamodb_evaluator.d",
             COMPONENT_DEPINFO,
         ],
         &["wit", "edge-server/wit", "evaluator/wit"],

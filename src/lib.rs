@@ -17,8 +17,8 @@ pub mod transport;
 #[cfg(test)]
 mod testing;
 
-#[cfg(all(target_arch = "wasm32", feature = "component"))]
-mod sys;
+#[cfg(all(target_arch = "wasm32", feature = "wasi"))]
+pub mod sys;
 
 /// The WIT bindings: the exports the glue implements and the WASI 0.2.0
 /// imports `sys` calls (generated together, so no second bindings crate is
@@ -28,6 +28,28 @@ mod bindings {
     wit_bindgen::generate!({
         path: "wit",
         world: "ld-dynamodb-store",
+        generate_all,
+    });
+}
+
+/// The WASI 0.2.0 imports `sys` calls, without the store's exports (feature
+/// `wasi` alone: the store linked into another guest's core module). The
+/// world's imports, as `ld-dynamodb-store` names them.
+#[cfg(all(target_arch = "wasm32", feature = "wasi", not(feature = "component")))]
+mod bindings {
+    wit_bindgen::generate!({
+        path: "wit",
+        inline: "
+            package ld-dynamodb:platform;
+            world platform {
+                import wasi:http/outgoing-handler@0.2.0;
+                import wasi:clocks/monotonic-clock@0.2.0;
+                import wasi:clocks/wall-clock@0.2.0;
+                import wasi:random/random@0.2.0;
+                import wasi:cli/stderr@0.2.0;
+            }
+        ",
+        world: "platform",
         generate_all,
     });
 }

@@ -12,8 +12,11 @@ use crate::snapshot::{Edge, Read, Snapshot};
 /// A stored item, as the store returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
+    /// The item's version.
     pub version: u64,
+    /// Whether it is a tombstone.
     pub deleted: bool,
+    /// Its JSON, as LaunchDarkly's SDKs store it.
     pub json: String,
 }
 
@@ -45,14 +48,19 @@ pub trait FlagSource {
 /// What the handler reads of a request.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
+    /// The method, upper case (`GET`, `REPORT`).
     pub method: String,
     /// The path, without the query.
     pub path: String,
     /// The query, without the `?`.
     pub query: Option<String>,
+    /// The `Authorization` header's bytes.
     pub authorization: Option<Vec<u8>>,
+    /// The `If-None-Match` header.
     pub if_none_match: Option<String>,
+    /// The `Origin` header (CORS).
     pub origin: Option<String>,
+    /// The `Content-Type` header.
     pub content_type: Option<String>,
     /// The body of a REPORT (read up to [`evalx::MAX_BODY`] + 1 bytes);
     /// empty for other methods.
@@ -62,8 +70,11 @@ pub struct Request {
 /// A response to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
+    /// The HTTP status.
     pub status: u16,
+    /// Header names and values, in order.
     pub headers: Vec<(String, String)>,
+    /// The body.
     pub body: Vec<u8>,
 }
 

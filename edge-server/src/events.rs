@@ -38,7 +38,9 @@ pub const FORWARDED_HEADERS: [&str; 10] = [
 /// Whose events a route takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Family {
+    /// A server SDK's (`/bulk`, `/diagnostic`), authorized by an SDK key.
     Server,
+    /// A mobile SDK's, authorized by a mobile key.
     Mobile,
     /// A browser's, for this client-side ID.
     Browser(String),
@@ -67,7 +69,9 @@ pub fn route(path: &str) -> Option<Family> {
 /// The events service: `http(s)://host[:port][/path]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upstream {
+    /// Whether the scheme is `https`.
     pub https: bool,
+    /// `host[:port]`.
     pub authority: String,
     /// The base path, without a trailing `/`.
     pub base_path: String,
@@ -104,6 +108,7 @@ impl Upstream {
 /// A request to pass on to the events service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Forward {
+    /// The request's method (`POST`, or `GET` for a browser's image beacon).
     pub method: String,
     /// The service's base path, then the route's path and query.
     pub path_with_query: String,
@@ -114,7 +119,9 @@ pub struct Forward {
 /// What to do with an event route's request.
 #[derive(Debug)]
 pub enum Step {
+    /// Answer here, forwarding nothing (refused, or a CORS preflight).
     Answer(Response),
+    /// Pass the request on to the events service.
     Forward(Forward),
 }
 

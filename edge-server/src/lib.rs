@@ -9,8 +9,12 @@
 //! polling), [`evalx`] (evaluation routes) with [`context_limits`], [`snapshot`] (the table kept in
 //! memory between requests), [`settings`]; `component` maps `wasi:http`,
 //! `wasi:config` (settings), `wasi:cli/environment` (secrets),
-//! `wasi:cli/stderr` (the log), `wasi:clocks/monotonic-clock` and the
-//! store's and evaluator's WIT onto it (compiled for wasm only).
+//! `wasi:cli/stderr` (the log) and `wasi:clocks/monotonic-clock` onto it
+//! (compiled for wasm only). The data store and the flag evaluator are linked
+//! in as Rust libraries (the store crate on its WASI platform, the evaluator
+//! crate without its exports): one core module, one store per instance.
+
+#![deny(missing_docs)]
 
 pub mod api;
 pub mod context_limits;
@@ -28,12 +32,15 @@ mod component {
     });
 
     use exports::wasi::http::incoming_handler::Guest;
-    use ld_dynamodb::evaluation::evaluator as eval;
-    use ld_dynamodb::store::data_store::Store;
-    use ld_dynamodb::store::types::{Config, Credentials, RetryPolicy, StoreError};
+    use ld_dynamodb_evaluator::component::{self as eval, EvalError, Evaluator, EventOptions};
+    use ld_dynamodb_store::config::{Config, ConfigInput, Credentials, RetryPolicy};
+    use ld_dynamodb_store::error::StoreError;
+    use ld_dynamodb_store::store::DataStore;
+    use ld_dynamodb_store::sys::{write_line as log, WasiPlatform};
     use std::cell::RefCell;
+    use std::time::Duration;
 
-    use wasi::cli::{environment, stderr};
+    use wasi::cli::environment;
     use wasi::clocks::monotonic_clock;
     use wasi::config::store as config;
     use wasi::http::outgoing_handler;
@@ -59,75 +66,43 @@ mod component {
     /// The data store, and the flag evaluator over its last snapshot, as the
     /// API's flag source.
     struct StoreSource {
-        store: Store,
+        store: DataStore<WasiPlatform>,
         /// Whether the snapshot is read strongly consistent.
         consistent_reads: bool,
         /// How long one answer's evaluation may take, in milliseconds.
         budget_ms: u32,
         /// Made from each snapshot; `None` before the first.
-        evaluator: Option<eval::Evaluator>,
+        evaluator: Option<Evaluator>,
     }
 
-    /// The store crate's error from either WIT copy of `store-error` (the
-    /// store's, or the evaluator's, which repeats it field for field).
-    macro_rules! core_error {
-        ($($wit:ident)::+, $e:expr) => {{
-            use ld_dynamodb_store::error as core;
-            match $e {
-                $($wit)::+::InvalidConfig(m) => core::StoreError::InvalidConfig(m),
-                $($wit)::+::InvalidInput(m) => core::StoreError::InvalidInput(m),
-                $($wit)::+::Transport(t) => core::StoreError::Transport(core::TransportError {
-                    code: t.code,
-                    detail: t.detail,
-                    attempts: t.attempts,
-                }),
-                $($wit)::+::Service(s) => core::StoreError::Service(core::ServiceError {
-                    code: s.code,
-                    message: s.message,
-                    status: s.status,
-                    request_id: s.request_id,
-                    attempts: s.attempts,
-                }),
-                $($wit)::+::MalformedResponse(m) => core::StoreError::MalformedResponse(m),
-            }
-        }};
-    }
-
-    /// One line describing a store error: the store crate's text of it.
-    fn describe(e: StoreError) -> String {
-        core_error!(StoreError, e).to_string()
-    }
-
-    fn eval_failure(e: eval::EvalError) -> EvalFailure {
+    fn eval_failure(e: EvalError) -> EvalFailure {
         match e {
-            eval::EvalError::InvalidContext(m) | eval::EvalError::InvalidDefault(m) => {
+            EvalError::InvalidContext(m) | EvalError::InvalidDefault(m) => {
                 EvalFailure::InvalidContext(m)
             }
-            eval::EvalError::Store(e) => {
-                EvalFailure::Store(core_error!(eval::StoreError, e).to_string())
-            }
-        }
-    }
-
-    fn item(i: ld_dynamodb::store::types::Item) -> Item {
-        Item {
-            version: i.version,
-            deleted: i.deleted,
-            json: i.json,
+            EvalError::Store(e) => EvalFailure::Store(e.to_string()),
         }
     }
 
     impl FlagSource for StoreSource {
         fn read(&mut self) -> Result<Read, String> {
-            let kinds: Vec<String> = KINDS.iter().map(|k| k.to_string()).collect();
             let snapshot = self
                 .store
-                .snapshot_with(&kinds, self.consistent_reads)
-                .map_err(describe)?;
-            let mut kinds = snapshot
-                .kinds
-                .into_iter()
-                .map(|items| items.into_iter().map(|k| (k.key, item(k.item))).collect());
+                .snapshot_with(&KINDS, self.consistent_reads)
+                .map_err(|e| e.to_string())?;
+            let mut kinds = snapshot.kinds.into_iter().map(|items| {
+                items
+                    .into_iter()
+                    .map(|k| {
+                        let item = Item {
+                            version: k.item.version,
+                            deleted: k.item.deleted,
+                            json: k.item.json,
+                        };
+                        (k.key, item)
+                    })
+                    .collect()
+            });
             Ok(Read {
                 initialized: snapshot.initialized,
                 flags: kinds.next().unwrap_or_default(),
@@ -139,16 +114,13 @@ mod component {
             let keyed = |items: &[(String, Item)]| {
                 items
                     .iter()
-                    .map(|(key, item)| eval::KeyedJson {
-                        key: key.clone(),
-                        json: item.json.clone(),
-                    })
-                    .collect::<Vec<_>>()
+                    .map(|(key, item)| (key.clone(), item.json.clone()))
+                    .collect()
             };
-            self.evaluator = Some(eval::Evaluator::from_items(
+            self.evaluator = Some(Evaluator::from_items(
                 snapshot.initialized,
-                &keyed(&snapshot.flags),
-                &keyed(&snapshot.segments),
+                keyed(&snapshot.flags),
+                keyed(&snapshot.segments),
             ));
         }
 
@@ -159,11 +131,11 @@ mod component {
             with_reasons: bool,
         ) -> Result<String, EvalFailure> {
             let filter = match filter {
-                Filter::All => eval::FlagFilter::All,
-                Filter::ClientSide => eval::FlagFilter::ClientSide,
-                Filter::Mobile => eval::FlagFilter::Mobile,
+                Filter::All => ld_dynamodb_evaluator::Filter::All,
+                Filter::ClientSide => ld_dynamodb_evaluator::Filter::ClientSide,
+                Filter::Mobile => ld_dynamodb_evaluator::Filter::Mobile,
             };
-            let options = eval::StateOptions {
+            let options = ld_dynamodb_evaluator::StateOptions {
                 filter,
                 with_reasons,
                 details_only_for_tracked_flags: false,
@@ -190,16 +162,16 @@ mod component {
         /// The evaluator of the loaded snapshot (the API loads one before
         /// it evaluates); before that, one over no data, which answers as an
         /// uninitialized table.
-        fn evaluator(&mut self) -> &eval::Evaluator {
+        fn evaluator(&mut self) -> &Evaluator {
             self.evaluator
-                .get_or_insert_with(|| eval::Evaluator::from_items(false, &[], &[]))
+                .get_or_insert_with(|| Evaluator::from_items(false, Vec::new(), Vec::new()))
         }
     }
 
     /// Turns the evaluator's events on (or off) for this instance.
     fn configure_events(events: &EventSettings) {
         let settings = match (&events.sdk_key, events.send) {
-            (Some(key), true) => Some(eval::EventSettings {
+            (Some(key), true) => Some(EventOptions {
                 sdk_key: key.clone(),
                 base_uri: Some(events.uri.clone()),
                 all_attributes_private: events.all_attributes_private,
@@ -219,7 +191,7 @@ mod component {
             }
             (_, false) => None,
         };
-        if let Err(e) = eval::configure_events(settings.as_ref()) {
+        if let Err(e) = eval::configure_events(settings) {
             log(&format!("edge-flags: events are off: {e}"));
         }
     }
@@ -263,31 +235,31 @@ mod component {
         }
         configure_events(events);
         let (consistent_reads, budget_ms) = (settings.consistent_reads, settings.request_budget_ms);
-        let config = Config {
+        let config = ConfigInput {
             table: settings.table,
             prefix: settings.prefix,
             region: settings.region,
             endpoint: settings.endpoint,
-            credentials: Credentials {
+            credentials: Some(Credentials {
                 access_key_id: settings.access_key_id,
                 secret_access_key: settings.secret_access_key,
                 session_token: settings.session_token,
-            },
+            }),
             // One retry within a read: the snapshot serves through a longer
             // failure, and the app's own back-off spaces the next read, so an
             // outage costs DynamoDB 2 attempts per query per read.
             retry: Some(RetryPolicy {
                 max_attempts: 2,
-                base_delay_ms: 50,
-                max_delay_ms: 500,
+                base_delay: Duration::from_millis(50),
+                max_delay: Duration::from_millis(500),
             }),
             timeouts: None,
             init_concurrency: None,
             init_no_progress_ms: None,
         };
-        let store = Store::open(&config).map_err(describe)?;
+        let config = Config::new(config).map_err(|e: StoreError| e.to_string())?;
         Ok(StoreSource {
-            store,
+            store: DataStore::new(config, WasiPlatform),
             consistent_reads,
             budget_ms,
             evaluator: None,
@@ -490,17 +462,6 @@ mod component {
             Some(Ok(Ok(response))) => Ok(response.status()),
             Some(Ok(Err(e))) => Err(format!("the events service cannot be reached: {e:?}")),
             _ => Err("the events service's answer was lost".into()),
-        }
-    }
-
-    /// One line to stderr (the host's log); a failed write is ignored.
-    fn log(line: &str) {
-        let stream = stderr::get_stderr();
-        let text = format!("{line}\n");
-        for chunk in text.as_bytes().chunks(4096) {
-            if stream.blocking_write_and_flush(chunk).is_err() {
-                return;
-            }
         }
     }
 

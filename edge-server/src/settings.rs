@@ -19,13 +19,21 @@ pub enum Auth {
 /// on the host's command line.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Settings {
+    /// The DynamoDB table (`table`).
     pub table: String,
+    /// The key prefix the SDKs use (`prefix`).
     pub prefix: Option<String>,
+    /// The AWS region (`region`).
     pub region: String,
+    /// Another DynamoDB endpoint than AWS's (`endpoint`).
     pub endpoint: Option<String>,
+    /// `AWS_ACCESS_KEY_ID`, from the environment.
     pub access_key_id: String,
+    /// `AWS_SECRET_ACCESS_KEY`, from the environment.
     pub secret_access_key: String,
+    /// `AWS_SESSION_TOKEN`, from the environment.
     pub session_token: Option<String>,
+    /// Which keys the routes accept (`auth`).
     pub auth: Auth,
     /// The client-side ID the JS routes answer to (`client-side-id`); `None`
     /// turns them off.
@@ -281,11 +289,17 @@ pub const DEFAULT_EVENTS_URI: &str = "https://events.launchdarkly.com";
 pub struct EventSettings {
     /// Whether the app sends its own events (`events`).
     pub send: bool,
+    /// The events service's base URI (`events-uri`).
     pub uri: String,
+    /// [`EventSettings::uri`], parsed.
     pub upstream: Upstream,
     /// The SDK key that authorizes the app's own events (`LD_SDK_KEY`).
     pub sdk_key: Option<String>,
+    /// Every attribute but `key`, `kind` and `anonymous` left out of the
+    /// app's events (`events-all-attributes-private`).
     pub all_attributes_private: bool,
+    /// Attribute references left out of every context's events
+    /// (`events-private-attributes`).
     pub private_attributes: Vec<String>,
     /// At most one payload per instance per interval, sent after an answer
     /// ([`DEFAULT_EVENTS_FLUSH_MS`]); an instance's first answer always

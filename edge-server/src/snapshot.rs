@@ -32,15 +32,20 @@ pub const KINDS: [&str; 2] = [FLAGS_KIND, SEGMENTS_KIND];
 /// together.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Read {
+    /// Whether the table holds the `$inited` marker.
     pub initialized: bool,
+    /// Every flag by key.
     pub flags: Vec<(String, Item)>,
+    /// Every segment by key.
     pub segments: Vec<(String, Item)>,
 }
 
 /// A body and its ETag, made once per snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Body {
+    /// The JSON served.
     pub json: Vec<u8>,
+    /// Its ETag (quoted).
     pub etag: String,
 }
 
@@ -57,6 +62,7 @@ impl Body {
 pub struct Snapshot {
     /// Monotonic time (ns) at which its read began.
     pub read_at: u64,
+    /// Whether the table held the `$inited` marker.
     pub initialized: bool,
     /// Live flags, sorted by key.
     pub flags: Vec<(String, Item)>,
@@ -147,7 +153,9 @@ const FIRST_BACKOFF: u64 = 1_000_000_000;
 
 /// The snapshot being served, with the source that evaluates against it.
 pub struct Current<'a, S> {
+    /// The snapshot.
     pub snapshot: &'a Snapshot,
+    /// The flag source, loaded with it.
     pub source: &'a mut S,
     /// The snapshot's age, in milliseconds.
     pub age_ms: u64,

@@ -3,7 +3,8 @@
 //! decision is made by LaunchDarkly's own evaluation engine
 //! (`launchdarkly-server-sdk-evaluation`); this crate reads the data, parses
 //! contexts and shapes the answers as the server SDKs do. The logic is plain
-//! Rust, tested natively; `component` maps the WIT onto it (wasm only).
+//! Rust, tested natively; `component` runs it on WASI and maps the WIT onto it
+//! (wasm only).
 
 pub mod contexts;
 pub mod data;
@@ -23,7 +24,7 @@ pub use data::Data;
 pub use flags_state::{all_flags_state, all_flags_state_within, Filter, StateOptions};
 
 #[cfg(target_arch = "wasm32")]
-mod component;
+pub mod component;
 
 /// One evaluation: the value as JSON, the variation served, the reason.
 #[derive(Debug, Clone, PartialEq)]

@@ -71,3 +71,44 @@ fn the_cli_alone_and_the_workspace_build_its_dependencies_alike() {
         differing.join("\n")
     );
 }
+
+/// The core instances one instantiation of `component` creates: its
+/// `(core instance (instantiate ..))` entries as `wasm-tools print` lists
+/// them (each nested component of a composition is instantiated once, so
+/// nesting counts each of its modules once too).
+fn core_instances(component: &std::path::Path) -> usize {
+    let out = Command::new(project_root().join(".tools/venv/bin/wasm-tools"))
+        .arg("print")
+        .arg(component)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|line| {
+            line.trim_start().starts_with("(core instance") && line.contains("(instantiate")
+        })
+        .count()
+}
+
+/// The edge server and the flag evaluator link the store crate (and the
+/// edge server the evaluator crate) into one core module each, composed with
+/// nothing: 3 core instances per request or evaluator (the module, and the
+/// shim and fixup modules `wasm-tools component new` adds for its imports),
+/// where the compositions of a component per crate made 9 and 6 (issue 29:
+/// at most 8 per edge request).
+#[test]
+fn the_edge_server_and_the_flag_evaluator_are_one_core_module_each() {
+    use ld_dynamodb_tests::{edge_component, evaluator_component};
+    assert_eq!(core_instances(&edge_component()), 3, "edge-flags.wasm");
+    assert_eq!(
+        core_instances(&evaluator_component()),
+        3,
+        "flag-evaluator.wasm"
+    );
+}

@@ -36,6 +36,16 @@ const RECORDED: &[(&str, &str, &str)] = &[
         "0.2.2",
         "23f391c7b9d1539895cb8ce0f0005edcabeb78b6a2aa5a005abf1d235e9e1490",
     ),
+    (
+        "ld-dynamodb:evaluation",
+        "0.2.3",
+        "72f9e48d5846f096148eda06c9f31a69dc182b3cfad073317885af4161ad54ed",
+    ),
+    (
+        "ld-dynamodb:edge-flags",
+        "0.2.3",
+        "b95ee77066c48c65d9bab098949b890d12e629938c438bdf3e13c6b5e94ecbe9",
+    ),
 ];
 
 /// Folders whose files may name a package version (WIT worlds, host and

@@ -7,6 +7,35 @@ use launchdarkly_server_sdk_evaluation::Context;
 
 use crate::parse_context;
 
+/// A context as an evaluation takes it: one of the caller's, or one shared
+/// in an [`Rc`] (as [`ContextCache`] hands them out), for which the snapshot
+/// may keep what it builds from it (see [`crate::matches`]).
+pub trait AsContext {
+    /// The context.
+    fn context(&self) -> &Context;
+
+    /// The [`Rc`] the context is shared in, if it is.
+    fn shared(&self) -> Option<&Rc<Context>> {
+        None
+    }
+}
+
+impl AsContext for Context {
+    fn context(&self) -> &Context {
+        self
+    }
+}
+
+impl AsContext for Rc<Context> {
+    fn context(&self) -> &Context {
+        self
+    }
+
+    fn shared(&self) -> Option<&Rc<Context>> {
+        Some(self)
+    }
+}
+
 /// How many contexts are kept.
 const CAPACITY: usize = 4;
 

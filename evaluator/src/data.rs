@@ -1,13 +1,13 @@
 //! The flags and segments of one snapshot, as LaunchDarkly's evaluation
 //! engine reads them (its `Store`).
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 
-use launchdarkly_server_sdk_evaluation::{Context, Flag, Segment, Store};
+use launchdarkly_server_sdk_evaluation::{Flag, Segment, Store};
 use serde_json::Value;
 
-use crate::matches::Matchers;
+use crate::contexts::AsContext;
+use crate::matches::{Matchers, Prepared};
 
 /// Flags and segments parsed from the store's items, and whether the data is
 /// initialized.
@@ -89,8 +89,12 @@ impl Data {
 
     /// The context the engine evaluates `flag` (every flag when `None`)
     /// with for `context`: with the results of the `matches` clauses within
-    /// its reach ([`Matchers::prepare`]); `context` itself when none applies.
-    pub fn prepare<'a>(&self, flag: Option<&str>, context: &'a Context) -> Cow<'a, Context> {
+    /// its reach ([`Matchers::prepare`], kept for a shared context);
+    /// `context` itself when none applies.
+    pub fn prepare<'a, C>(&self, flag: Option<&str>, context: &'a C) -> Prepared<'a>
+    where
+        C: AsContext + ?Sized,
+    {
         self.matchers.prepare(flag, context)
     }
 

@@ -5,11 +5,11 @@
 use std::cell::RefCell;
 
 use launchdarkly_server_sdk_evaluation::{
-    evaluate as evaluate_flag, Context, PrerequisiteEvent, PrerequisiteEventRecorder,
+    evaluate as evaluate_flag, PrerequisiteEvent, PrerequisiteEventRecorder,
 };
 use serde::Serialize;
 
-use crate::{value_json, Data};
+use crate::{value_json, AsContext, Data};
 
 /// Which flags are included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,19 +47,25 @@ impl PrerequisiteEventRecorder for Prerequisites<'_> {
 /// ...}` as JSON text, written in one pass over the flags in key order;
 /// `$valid` is false when the data is not initialized (the flags there are
 /// still evaluated, as the SDKs do with a store's last known data).
-pub fn all_flags_state(data: &Data, context: &Context, options: StateOptions) -> String {
+pub fn all_flags_state<C>(data: &Data, context: &C, options: StateOptions) -> String
+where
+    C: AsContext + ?Sized,
+{
     all_flags_state_within(data, context, options, &mut || true).expect("no time budget")
 }
 
 /// [`all_flags_state`] within a time budget: `within` is asked before each
 /// flag is evaluated, and `None` is the answer once it says no (the work of
 /// one request stays bounded whatever the data holds).
-pub fn all_flags_state_within(
+pub fn all_flags_state_within<C>(
     data: &Data,
-    context: &Context,
+    context: &C,
     options: StateOptions,
     within: &mut dyn FnMut() -> bool,
-) -> Option<String> {
+) -> Option<String>
+where
+    C: AsContext + ?Sized,
+{
     let context = &data.prepare(None, context);
     let mut values = Vec::with_capacity(64 * data.flag_count());
     let mut metadata = Vec::with_capacity(64 * data.flag_count());

@@ -19,7 +19,7 @@ use launchdarkly_server_sdk_evaluation::{
 use serde_json::Value;
 use sha2::Sha256;
 
-pub use contexts::ContextCache;
+pub use contexts::{AsContext, ContextCache};
 pub use data::Data;
 pub use flags_state::{all_flags_state, all_flags_state_within, Filter, StateOptions};
 
@@ -54,19 +54,25 @@ pub fn value_json(value: &FlagValue) -> Value {
 /// Evaluates `flag_key` for `context` as a server SDK's `variationDetail`
 /// does: the default when the data is not initialized (`CLIENT_NOT_READY`),
 /// the flag is unknown (`FLAG_NOT_FOUND`) or no variation is served.
-pub fn evaluate(data: &Data, flag_key: &str, context: &Context, default: Value) -> Evaluation {
+pub fn evaluate<C>(data: &Data, flag_key: &str, context: &C, default: Value) -> Evaluation
+where
+    C: AsContext + ?Sized,
+{
     evaluate_recording(data, flag_key, context, default, None)
 }
 
 /// [`evaluate`], telling `prerequisites` of each prerequisite evaluated (for
 /// their events).
-pub fn evaluate_recording(
+pub fn evaluate_recording<C>(
     data: &Data,
     flag_key: &str,
-    context: &Context,
+    context: &C,
     default: Value,
     prerequisites: Option<&dyn PrerequisiteEventRecorder>,
-) -> Evaluation {
+) -> Evaluation
+where
+    C: AsContext + ?Sized,
+{
     let error = |error| Evaluation {
         value: default.clone(),
         variation_index: None,

@@ -21,6 +21,10 @@
 //!   when a string value (or a string element of an array) matches one of the
 //!   patterns. An absent or null value sets nothing, so the rewritten clause is
 //!   false whatever its `negate`, as the engine's is.
+//! - Flags with the same clauses within reach share one set of them; for a
+//!   shared context (an [`Rc`] someone else holds too, as
+//!   [`crate::ContextCache`]'s) the context built for a set is kept (the last
+//!   [`KEPT`]), so evaluating the same context again builds nothing.
 //!
 //! The added kind is seen by nothing but the rewritten clauses, with one
 //! exception: a clause on the `kind` attribute tests every kind of the
@@ -33,8 +37,12 @@ use launchdarkly_server_sdk_evaluation::{
 };
 use regex::Regex;
 use serde_json::{json, Value};
-use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::ops::Deref;
+use std::rc::Rc;
+
+use crate::contexts::AsContext;
 
 /// The context kind that carries the results.
 pub const RESULTS_KIND: &str = "ld-dynamodb.matches";
@@ -59,22 +67,62 @@ pub struct Matchers {
     /// those clauses as (matcher, position in its `clauses`), sorted, so that
     /// the clauses of one matcher are together.
     reach: Reach,
+    /// The contexts last built for shared contexts, the most recent first.
+    built: RefCell<Vec<Built>>,
 }
+
+/// How many built contexts a snapshot keeps.
+pub const KEPT: usize = 16;
 
 /// The clauses within reach of each flag that has some.
 #[derive(Debug, Clone, Default)]
 struct Reach {
-    /// Where each flag's clauses are in `clauses`.
+    /// Where each flag's clauses are in `clauses` (flags with the same
+    /// clauses share one entry).
     by_flag: HashMap<String, usize>,
     clauses: Vec<Box<[(usize, usize)]>>,
     /// Every clause, for all-flags-state.
     all: Box<[(usize, usize)]>,
 }
 
+/// The set of clauses `all` stands for in a [`Built`].
+const ALL: usize = usize::MAX;
+
 impl Reach {
     /// The clauses within reach of this flag (none when it has none).
+    #[cfg(test)]
     fn of(&self, flag: &str) -> Option<&[(usize, usize)]> {
         self.by_flag.get(flag).map(|&i| &self.clauses[i][..])
+    }
+}
+
+/// The context built for a shared context and one set of clauses (an entry
+/// of `Reach::clauses`, or [`ALL`]); `None` when no result applied.
+#[derive(Debug, Clone)]
+struct Built {
+    given: Rc<Context>,
+    set: usize,
+    with_results: Option<Rc<Context>>,
+}
+
+/// The context an evaluation runs with: the one given, or one built with
+/// the results of the `matches` clauses.
+#[derive(Debug, Clone)]
+pub enum Prepared<'a> {
+    /// The context given (no result applies).
+    Given(&'a Context),
+    /// The context given with the results, in a context of kind [`RESULTS_KIND`].
+    Built(Rc<Context>),
+}
+
+impl Deref for Prepared<'_> {
+    type Target = Context;
+
+    fn deref(&self) -> &Context {
+        match self {
+            Prepared::Given(context) => context,
+            Prepared::Built(context) => context,
+        }
     }
 }
 
@@ -261,29 +309,63 @@ impl Matchers {
             let segment_links = links.split_off(flags.len());
             reach(flag_keys, &links, segment_keys, &segment_links)
         };
-        Matchers { matchers, reach }
+        Matchers {
+            matchers,
+            reach,
+            built: RefCell::default(),
+        }
     }
 
     /// The context to evaluate `flag` with (every flag when `None`, as
     /// all-flags-state does): `context` with the results of the `matches`
     /// clauses within the flag's reach whose value it has, in a context of
     /// kind [`RESULTS_KIND`]; `context` itself, not copied, when there is none.
-    pub fn prepare<'a>(&self, flag: Option<&str>, context: &'a Context) -> Cow<'a, Context> {
+    /// For a shared context the context built is kept (see the module).
+    pub fn prepare<'a, C>(&self, flag: Option<&str>, context: &'a C) -> Prepared<'a>
+    where
+        C: AsContext + ?Sized,
+    {
+        let given = context.context();
         if self.matchers.is_empty() {
-            return Cow::Borrowed(context);
+            return Prepared::Given(given);
         }
-        match flag {
-            Some(key) => match self.reach.of(key) {
-                Some(clauses) => self.results(context, clauses),
-                None => Cow::Borrowed(context),
+        let (set, clauses) = match flag {
+            Some(key) => match self.reach.by_flag.get(key) {
+                Some(&set) => (set, &self.reach.clauses[set][..]),
+                None => return Prepared::Given(given),
             },
-            None => self.results(context, &self.reach.all),
+            None => (ALL, &self.reach.all[..]),
+        };
+        let prepared =
+            |built: Option<Rc<Context>>| built.map_or(Prepared::Given(given), Prepared::Built);
+        // A context no one else holds cannot come again: nothing to keep.
+        let Some(shared) = context.shared().filter(|rc| Rc::strong_count(rc) > 1) else {
+            return prepared(self.results(given, clauses).map(Rc::new));
+        };
+        let mut built = self.built.borrow_mut();
+        let at = built
+            .iter()
+            .position(|b| b.set == set && Rc::ptr_eq(&b.given, shared));
+        if let Some(at) = at {
+            built[..=at].rotate_right(1);
+            return prepared(built[0].with_results.clone());
         }
+        let with_results = self.results(given, clauses).map(Rc::new);
+        built.truncate(KEPT - 1);
+        built.insert(
+            0,
+            Built {
+                given: shared.clone(),
+                set,
+                with_results: with_results.clone(),
+            },
+        );
+        prepared(with_results)
     }
 
-    /// [`Matchers::prepare`] for these clauses (matcher, position), the
-    /// clauses of one matcher together.
-    fn results<'a>(&self, context: &'a Context, clauses: &[(usize, usize)]) -> Cow<'a, Context> {
+    /// `context` with the results of these clauses (matcher, position), the
+    /// clauses of one matcher together; `None` when none applies.
+    fn results(&self, context: &Context, clauses: &[(usize, usize)]) -> Option<Context> {
         let mut results = ContextBuilder::new("results");
         results.kind(RESULTS_KIND);
         let mut any = false;
@@ -310,14 +392,12 @@ impl Matchers {
             any = true;
         }
         if !any {
-            return Cow::Borrowed(context);
+            return None;
         }
-        let Ok(results) = results.build() else {
-            return Cow::Borrowed(context);
-        };
+        let results = results.build().ok()?;
         MultiContextBuilder::of(vec![context.clone(), results])
             .build()
-            .map_or(Cow::Borrowed(context), Cow::Owned)
+            .ok()
     }
 }
 
@@ -346,6 +426,8 @@ fn reach(
     // Whether each flag and segment was visited for the flag at hand.
     let mut seen = (vec![false; flags.len()], vec![false; segments.len()]);
     let mut visited = Vec::new();
+    // Each set of clauses once, with where it is in `reach.clauses`.
+    let mut sets: HashMap<Box<[(usize, usize)]>, usize> = HashMap::new();
     for same_key in flag_index.chunk_by(|a, b| a.0 == b.0) {
         let mut pending: Vec<&Links> = Vec::new();
         for &(_, i) in same_key {
@@ -383,10 +465,12 @@ fn reach(
         if !clauses.is_empty() {
             clauses.sort_unstable();
             clauses.dedup();
-            reach
-                .by_flag
-                .insert(same_key[0].0.to_owned(), reach.clauses.len());
-            reach.clauses.push(clauses.into_boxed_slice());
+            let clauses = clauses.into_boxed_slice();
+            let set = *sets.entry(clauses.clone()).or_insert_with(|| {
+                reach.clauses.push(clauses);
+                reach.clauses.len() - 1
+            });
+            reach.by_flag.insert(same_key[0].0.to_owned(), set);
         }
     }
     reach
@@ -589,7 +673,7 @@ mod tests {
                 .unwrap();
         for key in ["plain", "missing", "no-such-flag"] {
             assert!(
-                matches!(data.prepare(Some(key), &context), Cow::Borrowed(_)),
+                matches!(data.prepare(Some(key), &context), Prepared::Given(_)),
                 "{key}: the context itself, not a copy"
             );
         }
@@ -656,6 +740,79 @@ mod tests {
                 "{key} {kind}: {served:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_shared_context_is_built_once_per_set_of_clauses_and_gives_the_same_results() {
+        let (ours, engine) = (linked(true), linked(false));
+        let json = r#"{"key": "u", "email": "a@corp", "name": "Ann", "country": "fr"}"#;
+        let shared = Rc::new(parse_context(json).unwrap());
+        let _cache = shared.clone(); // held elsewhere too, as the context cache does
+        let built = |flag: Option<&str>| match ours.prepare(flag, &shared) {
+            Prepared::Built(context) => context,
+            Prepared::Given(_) => panic!("{flag:?}: no results built"),
+        };
+        let top = built(Some("top"));
+        assert!(Rc::ptr_eq(&top, &built(Some("top"))), "kept");
+        assert!(
+            Rc::ptr_eq(&top, &built(Some("middle"))),
+            "top and middle reach the same clause: one set"
+        );
+        let own = built(Some("own"));
+        assert!(!Rc::ptr_eq(&top, &own));
+        assert!(Rc::ptr_eq(&built(None), &built(None)));
+        assert_eq!(ours.matchers.built.borrow().len(), 3);
+        // What was kept is what a context of no one else builds.
+        let alone = parse_context(json).unwrap();
+        for flag in [Some("top"), Some("own"), None] {
+            assert_eq!(*built(flag), *ours.prepare(flag, &alone));
+        }
+        // A context held by no one else is not kept.
+        ours.prepare(Some("own"), &Rc::new(parse_context(json).unwrap()));
+        assert_eq!(ours.matchers.built.borrow().len(), 3);
+        // Evaluated twice through what was kept: the engine's answers.
+        for _ in 0..2 {
+            for key in [
+                "top", "middle", "own", "plain", "loop-a", "loop-b", "missing",
+            ] {
+                let a = evaluate(&ours, key, &shared, json!(null));
+                let b = evaluate(&engine, key, &alone, json!(null));
+                assert_eq!(
+                    (&a.value, a.variation_index, reason_json(&a.reason)),
+                    (&b.value, b.variation_index, reason_json(&b.reason)),
+                    "{key}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_contexts_kept_are_bounded_and_the_most_recent() {
+        let data = linked(true);
+        let contexts: Vec<Rc<Context>> = (0..KEPT + 4)
+            .map(|i| {
+                Rc::new(parse_context(&format!(r#"{{"key": "u{i}", "email": "a@corp"}}"#)).unwrap())
+            })
+            .collect();
+        let _held = contexts.clone();
+        let first = |context: &Rc<Context>| match data.prepare(Some("own"), context) {
+            Prepared::Built(built) => built,
+            Prepared::Given(_) => panic!("no results built"),
+        };
+        let kept = first(&contexts[0]);
+        for context in &contexts[1..] {
+            first(context);
+            // Used again each time, the first stays.
+            assert!(Rc::ptr_eq(&kept, &first(&contexts[0])));
+        }
+        assert_eq!(data.matchers.built.borrow().len(), KEPT);
+        let given = |b: &Built| b.given.key().to_owned();
+        let keys: Vec<String> = data.matchers.built.borrow().iter().map(given).collect();
+        assert_eq!(keys[0], "u0");
+        assert!(
+            !keys.contains(&"u1".to_owned()),
+            "the least recent left: {keys:?}"
+        );
     }
 
     #[test]

@@ -13,6 +13,8 @@ use crate::matches::{Matchers, Prepared};
 /// initialized.
 #[derive(Debug, Clone, Default)]
 pub struct Data {
+    /// Whether the store was initialized (its `$inited` marker): when not,
+    /// evaluations answer `CLIENT_NOT_READY`.
     pub initialized: bool,
     /// The flags, sorted by key.
     flags: Vec<Flag>,

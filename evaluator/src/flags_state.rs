@@ -14,6 +14,7 @@ use crate::{value_json, AsContext, Data};
 /// Which flags are included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Filter {
+    /// Every flag.
     All,
     /// Available to client-side IDs (`usingEnvironmentId`, or the legacy `clientSide`).
     ClientSide,
@@ -24,8 +25,12 @@ pub enum Filter {
 /// The options of `allFlagsState`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StateOptions {
+    /// Which flags are included.
     pub filter: Filter,
+    /// Each flag's evaluation reason in its metadata (`withReasons`).
     pub with_reasons: bool,
+    /// The version and reason only for flags with events tracked or debugged
+    /// (`detailsOnlyForTrackedFlags`).
     pub details_only_for_tracked_flags: bool,
 }
 

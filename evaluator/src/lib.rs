@@ -6,6 +6,8 @@
 //! Rust, tested natively; `component` runs it on WASI and maps the WIT onto it
 //! (wasm only).
 
+#![deny(missing_docs)]
+
 pub mod contexts;
 pub mod data;
 pub mod events;
@@ -23,14 +25,19 @@ pub use contexts::{AsContext, ContextCache};
 pub use data::Data;
 pub use flags_state::{all_flags_state, all_flags_state_within, Filter, StateOptions};
 
+// The WIT bindings that wit-bindgen generates there carry no docs.
 #[cfg(target_arch = "wasm32")]
+#[allow(missing_docs)]
 pub mod component;
 
 /// One evaluation: the value as JSON, the variation served, the reason.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evaluation {
+    /// The value served (the default when no variation is).
     pub value: Value,
+    /// The index of the variation served; `None` when the default is.
     pub variation_index: Option<isize>,
+    /// Why, as LaunchDarkly's evaluation reason.
     pub reason: Reason,
 }
 

@@ -124,6 +124,7 @@ pub const DEFAULT_BASE_URI: &str = "https://events.launchdarkly.com";
 pub struct Endpoint {
     /// `http` or `https`.
     pub https: bool,
+    /// The host, and the port when one is given (`host:port`).
     pub authority: String,
     /// The path of `{base}/bulk`.
     pub bulk_path: String,

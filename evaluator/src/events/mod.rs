@@ -28,6 +28,7 @@ use summary::{Counted, Summarizer};
 /// the same names).
 #[derive(Debug, Clone)]
 pub struct EventSettings {
+    /// Every attribute of every context private (`allAttributesPrivate`).
     pub all_attributes_private: bool,
     /// Attribute references (`email`, `/address/street`) private in every context.
     pub private_attributes: Vec<String>,
@@ -83,9 +84,13 @@ impl<'a> EventContext<'a> {
 /// One evaluation to record: the flag, the caller's default, the result and
 /// the prerequisites evaluated on the way ([`Prerequisites`]).
 pub struct Evaluated<'a> {
+    /// The flag evaluated.
     pub flag_key: &'a str,
+    /// The caller's default.
     pub default: &'a Value,
+    /// The result.
     pub evaluation: &'a Evaluation,
+    /// The prerequisites evaluated on the way.
     pub prerequisites: Vec<PrerequisiteEvent>,
 }
 

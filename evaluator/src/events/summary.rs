@@ -32,12 +32,19 @@ struct FlagCounters {
 /// One evaluation to count.
 #[derive(Debug, Clone, Copy)]
 pub struct Counted<'a> {
+    /// The flag's key.
     pub key: &'a str,
+    /// The variation served; `None` for the default.
     pub variation: Option<usize>,
+    /// The flag's version; `None` for an unknown flag.
     pub version: Option<u64>,
+    /// The value served, when there is one to count.
     pub value: Option<&'a Value>,
+    /// The caller's default.
     pub default: &'a Value,
+    /// The context's kinds.
     pub kinds: &'a [&'a str],
+    /// When it was evaluated, in milliseconds since the Unix epoch.
     pub creation_date: u64,
 }
 

@@ -47,5 +47,5 @@ echo
 echo "demo finished: moto stops now"
 # The Rust example needs LaunchDarkly's SDK, which the demo does not build (it
 # would add minutes to it): say so before a reader's first `cargo run` of it.
-echo "next: the README's \"A local walkthrough\"; its Rust example is not built yet, so its" \
+echo "next: docs/cli.md's \"A local walkthrough\"; its Rust example is not built yet, so its" \
   "first \`cargo run --example evaluate-flags\` compiles LaunchDarkly's Rust SDK first (minutes)"

@@ -68,7 +68,7 @@ fn loaded_table(backend: &Backend) -> String {
     table
 }
 
-/// The options of `scripts/edge-serve-flags.sh`, as the README serves the app.
+/// The options of `scripts/edge-serve-flags.sh`, as docs/edge.md serves the app.
 fn serve_flags() -> Vec<String> {
     let out = Command::new(root().join("scripts/edge-serve-flags.sh"))
         .output()

@@ -355,7 +355,7 @@ async fn a_cached_snapshot_serves_until_its_time_to_live_and_never_after() {
     assert_eq!(proxy.requests(), 6 + 3);
 }
 
-/// `Evaluator::builder`, as the README uses it: the settings of
+/// `Evaluator::builder`, as docs/evaluator.md uses it: the settings of
 /// `DataStore::builder`, the cache's time to live, and credentials from a
 /// source, fetched again and the evaluator reopened when DynamoDB rejects them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -456,7 +456,7 @@ async fn the_example_takes_context_json_with_kinds() {
     );
 }
 
-/// A crate outside the workspace, as the README tells another Rust project
+/// A crate outside the workspace, as docs/rust.md tells another Rust project
 /// to write it: the library by path (no component installed anywhere), the
 /// example program as its `main.rs`. It builds into the workspace's target
 /// folder with the workspace's lock file and profiles, so the dependencies

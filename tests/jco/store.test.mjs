@@ -96,7 +96,7 @@ test('a missing table is a service error: its code, message, status and request 
   } catch (e) {
     thrown = e;
   }
-  // jco's message does not describe the variant: the README says to read the payload.
+  // jco's message does not describe the variant: docs/store.md says to read the payload.
   assert.match(String(thrown?.message), /see error\.payload/);
   const { tag, val } = thrown.payload;
   assert.equal(tag, 'service');

@@ -369,7 +369,7 @@ async fn the_cache_serves_items_for_its_ttl_and_no_cache_reads_every_time() {
 }
 
 #[test]
-fn the_sdk_differences_the_readme_names() {
+fn the_sdk_differences_docs_rust_md_names() {
     let data = dataset();
     // flag-00 has a rule; without `trackEvents` the Rust SDK refuses it.
     let mut flag = data["features"]["flag-00"].clone();

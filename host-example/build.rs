@@ -28,8 +28,8 @@ const SOURCES: &[&str] = &[
 
 fn main() {
     println!("cargo:rerun-if-env-changed=LD_DYNAMODB_COMPONENT_BUILD");
-    let root = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"))
-        .join("..");
+    let root =
+        PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo")).join("..");
     let path = match std::env::var_os("LD_DYNAMODB_COMPONENT_BUILD") {
         Some(path) => PathBuf::from(path),
         None => build_component(&root),

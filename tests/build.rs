@@ -10,8 +10,8 @@ use std::path::PathBuf;
 mod guests;
 
 fn main() {
-    let root = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"))
-        .join("..");
+    let root =
+        PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo")).join("..");
     guests::build(
         &root,
         "scripts/edge-build.sh",

@@ -63,7 +63,10 @@ fn unwatched(depinfo: &str, watched: &[PathBuf]) -> Vec<PathBuf> {
 fn the_build_scripts_watch_every_source_of_the_guests() {
     let _build = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     let host = watched_by("ld-dynamodb-host");
-    assert_eq!(unwatched("ld_dynamodb_store.d", &host), Vec::<PathBuf>::new());
+    assert_eq!(
+        unwatched("ld_dynamodb_store.d", &host),
+        Vec::<PathBuf>::new()
+    );
     let tests = watched_by("ld-dynamodb-tests");
     for guest in [
         "ld_dynamodb_store.d",
@@ -74,12 +77,22 @@ fn the_build_scripts_watch_every_source_of_the_guests() {
     }
     // The scripts that build them, and the manifests.
     for (watched, files) in [
-        (&host, &["scripts/build.sh", "scripts/component.sh", "Cargo.lock"][..]),
-        (&tests, &["scripts/edge-build.sh", "scripts/build.sh", "Cargo.lock"][..]),
+        (
+            &host,
+            &["scripts/build.sh", "scripts/component.sh", "Cargo.lock"][..],
+        ),
+        (
+            &tests,
+            &["scripts/edge-build.sh", "scripts/build.sh", "Cargo.lock"][..],
+        ),
     ] {
         for file in files {
             let file = project_root().join(file).canonicalize().unwrap();
-            assert!(watched.iter().any(|w| file.starts_with(w)), "{}", file.display());
+            assert!(
+                watched.iter().any(|w| file.starts_with(w)),
+                "{}",
+                file.display()
+            );
         }
     }
 }
@@ -101,7 +114,10 @@ impl Touched {
 
 impl Drop for Touched {
     fn drop(&mut self) {
-        let file = std::fs::File::options().append(true).open(&self.path).unwrap();
+        let file = std::fs::File::options()
+            .append(true)
+            .open(&self.path)
+            .unwrap();
         file.set_modified(self.was).unwrap();
     }
 }
@@ -129,7 +145,10 @@ fn a_changed_source_rebuilds_the_component_the_library_embeds() {
     // What host-example/build.rs runs when Cargo sees the change.
     guests::build(&root, "scripts/build.sh", &[]);
     assert!(modified(&core) > edited, "the core module was not rebuilt");
-    assert!(modified(&component) > edited, "the component was not refreshed");
+    assert!(
+        modified(&component) > edited,
+        "the component was not refreshed"
+    );
     // The same source gives the same component.
     assert!(std::fs::read(&component).unwrap() == EMBEDDED_COMPONENT);
     drop(touched);

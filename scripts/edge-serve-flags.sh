@@ -29,16 +29,16 @@ args=(
   # head is out, so bodies still stream from busier instances: at 1,024
   # connections on 2 cores, 32 slots made 414-490 instances, 2 made 80-98.
   --max-concurrent-requests "$(nproc)"
-  # One instance of the composed component: 9 core instances (the app, the
-  # store and the evaluator, each with its shim and fixup module) and 3
-  # memories. The pooling allocator's fixed totals (1,000 core instances by
-  # default) ran out at a few hundred requests at once, and wasmtime answered
-  # 500. The on-demand allocator has no such total: each instance maps its
-  # own memory.
+  # One instance of the component: 3 core instances (the app's module, which
+  # links the store and the evaluator, with its shim and fixup modules) and
+  # one memory. The pooling allocator's fixed totals (1,000 core instances by
+  # default) ran out at a few hundred requests at once (with the 9 core
+  # instances of the earlier composition), and wasmtime answered 500. The
+  # on-demand allocator has no such total: each instance maps its own memory.
   -O pooling-allocator=n
-  # Each linear memory may grow to 128 MiB: the app keeps the snapshot's
-  # items and bodies (about 3 times the table's JSON), the evaluator its
-  # parsed flags; an instance that needs more fails alone.
+  # The linear memory may grow to 128 MiB: the app keeps the snapshot's items
+  # and bodies (about 3 times the table's JSON) and the evaluator's parsed
+  # flags; an instance that needs more fails alone.
   -W max-memory-size=134217728
   # No request may run longer than 10 s (a refresh included): past it the
   # host answers 500, logs "guest timed out" and drops the instance, so a

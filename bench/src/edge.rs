@@ -18,7 +18,7 @@ pub(crate) struct EdgeServer {
 }
 
 impl EdgeServer {
-    /// Served as the README serves it (`scripts/edge-serve-flags.sh`), with
+    /// Served as docs/edge.md serves it (`scripts/edge-serve-flags.sh`), with
     /// `auth=none`, the secrets in the environment, and `settings` as more
     /// `wasi:config` variables (`name=value`).
     pub(crate) fn start(

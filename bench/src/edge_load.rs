@@ -1,5 +1,5 @@
 //! The edge flag server under load: 16 to 1,024 concurrent connections, one
-//! request each, on `GET /sdk/latest-all`, served as the README serves it.
+//! request each, on `GET /sdk/latest-all`, served as docs/edge.md serves it.
 //! Each level runs for a fixed window; its throughput is the answers that
 //! completed within the window, divided by the window, so that one connection
 //! still waiting out a SYN retry at the end (1, 3, 7 s) does not stretch the

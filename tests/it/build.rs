@@ -10,30 +10,37 @@ use std::process::Command;
 
 use ld_dynamodb_tests::{project_root, user_environment};
 
-/// Each package of `cargo tree ARGS` with the feature sets it is built with
-/// (one per build context: a package can be built for build scripts too).
-fn features(args: &[&str]) -> BTreeMap<String, BTreeSet<String>> {
-    let out = user_environment(&mut Command::new("cargo"))
-        .arg("tree")
-        .args(args)
-        .args([
-            "--offline",
-            "--locked",
-            "--prefix",
-            "none",
-            "--format",
-            "{p}|{f}",
-        ])
-        .current_dir(project_root())
-        .output()
-        .unwrap();
+/// The standard output of `command`, which must succeed (its error output
+/// is the failure's message).
+fn stdout_of(command: &mut Command) -> String {
+    let out = command.output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Each package of `cargo tree ARGS` with the feature sets it is built with
+/// (one per build context: a package can be built for build scripts too).
+fn features(args: &[&str]) -> BTreeMap<String, BTreeSet<String>> {
+    let out = stdout_of(
+        user_environment(&mut Command::new("cargo"))
+            .arg("tree")
+            .args(args)
+            .args([
+                "--offline",
+                "--locked",
+                "--prefix",
+                "none",
+                "--format",
+                "{p}|{f}",
+            ])
+            .current_dir(project_root()),
+    );
     let mut packages = BTreeMap::<String, BTreeSet<String>>::new();
-    for line in String::from_utf8(out.stdout).unwrap().lines() {
+    for line in out.lines() {
         let Some((package, features)) = line.split_once('|') else {
             continue;
         };
@@ -77,23 +84,14 @@ fn the_cli_alone_and_the_workspace_build_its_dependencies_alike() {
 /// them (each nested component of a composition is instantiated once, so
 /// nesting counts each of its modules once too).
 fn core_instances(component: &std::path::Path) -> usize {
-    let out = Command::new(project_root().join(".tools/venv/bin/wasm-tools"))
-        .arg("print")
-        .arg(component)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter(|line| {
-            line.trim_start().starts_with("(core instance") && line.contains("(instantiate")
-        })
-        .count()
+    stdout_of(
+        Command::new(project_root().join(".tools/venv/bin/wasm-tools"))
+            .arg("print")
+            .arg(component),
+    )
+    .lines()
+    .filter(|line| line.trim_start().starts_with("(core instance") && line.contains("(instantiate"))
+    .count()
 }
 
 /// The edge server and the flag evaluator link the store crate (and the

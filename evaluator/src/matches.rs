@@ -649,6 +649,28 @@ mod tests {
         parsed(flags, segments, rewrite)
     }
 
+    /// The flags of [`linked`].
+    const LINKED: [&str; 7] = [
+        "top", "middle", "own", "plain", "loop-a", "loop-b", "missing",
+    ];
+
+    /// Asserts that `key` answers the same in both (data, context), and
+    /// returns the reason.
+    fn same_answer(
+        key: &str,
+        (ours, context): (&Data, &(impl AsContext + ?Sized)),
+        (engine, engine_context): (&Data, &Context),
+    ) -> Value {
+        let a = evaluate(ours, key, context, json!(null));
+        let b = evaluate(engine, key, engine_context, json!(null));
+        assert_eq!(
+            (&a.value, a.variation_index, reason_json(&a.reason)),
+            (&b.value, b.variation_index, reason_json(&b.reason)),
+            "{key} for {engine_context:?}"
+        );
+        reason_json(&a.reason)
+    }
+
     #[test]
     fn each_flag_prepares_only_the_clauses_within_its_reach() {
         let data = linked(true);
@@ -712,17 +734,9 @@ mod tests {
         let mut served = std::collections::BTreeSet::new();
         for context in contexts {
             let context = parse_context(&context.to_string()).unwrap();
-            for key in [
-                "top", "middle", "own", "plain", "loop-a", "loop-b", "missing",
-            ] {
-                let a = evaluate(&ours, key, &context, json!(null));
-                let b = evaluate(&engine, key, &context, json!(null));
-                assert_eq!(
-                    (&a.value, a.variation_index, reason_json(&a.reason)),
-                    (&b.value, b.variation_index, reason_json(&b.reason)),
-                    "{key} for {context:?}"
-                );
-                served.insert((key, reason_json(&a.reason)["kind"].to_string()));
+            for key in LINKED {
+                let reason = same_answer(key, (&ours, &context), (&engine, &context));
+                served.insert((key, reason["kind"].to_string()));
             }
         }
         // The rules matched and not, the prerequisites failed, the cycle an error.
@@ -772,16 +786,8 @@ mod tests {
         assert_eq!(ours.matchers.built.borrow().len(), 3);
         // Evaluated twice through what was kept: the engine's answers.
         for _ in 0..2 {
-            for key in [
-                "top", "middle", "own", "plain", "loop-a", "loop-b", "missing",
-            ] {
-                let a = evaluate(&ours, key, &shared, json!(null));
-                let b = evaluate(&engine, key, &alone, json!(null));
-                assert_eq!(
-                    (&a.value, a.variation_index, reason_json(&a.reason)),
-                    (&b.value, b.variation_index, reason_json(&b.reason)),
-                    "{key}"
-                );
+            for key in LINKED {
+                same_answer(key, (&ours, &shared), (&engine, &alone));
             }
         }
     }

@@ -18,6 +18,7 @@ mod events;
 mod faults;
 mod hardening;
 mod https;
+mod iam;
 mod imports;
 mod interop;
 mod library;

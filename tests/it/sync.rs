@@ -24,7 +24,7 @@ fn python() -> String {
 
 /// A flag as LaunchDarkly sends it, in the form the Rust SDK writes back
 /// (every field; no `"negate": false`, `"deleted": false`).
-fn flag(key: &str, version: u64, on: bool, rules: Value) -> Value {
+pub(crate) fn flag(key: &str, version: u64, on: bool, rules: Value) -> Value {
     json!({
         "key": key, "version": version, "on": on, "targets": [], "contextTargets": [],
         "rules": rules, "prerequisites": [], "fallthrough": { "variation": 0 },
@@ -45,7 +45,7 @@ fn segment(key: &str, version: u64, included: &[&str]) -> Value {
 }
 
 /// Three flags (one matching a segment) and a segment.
-fn payload() -> Value {
+pub(crate) fn payload() -> Value {
     let beta_rule = json!([{ "id": "beta", "variation": 0, "trackEvents": false,
         "clauses": [{ "attribute": "segmentMatch", "contextKind": "user", "op": "segmentMatch", "values": ["beta"] }] }]);
     json!({
@@ -59,7 +59,7 @@ fn payload() -> Value {
 }
 
 /// The stand-in process, driven through its stdin.
-struct StandIn {
+pub(crate) struct StandIn {
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
@@ -67,7 +67,7 @@ struct StandIn {
 }
 
 impl StandIn {
-    fn start(data: &Value) -> StandIn {
+    pub(crate) fn start(data: &Value) -> StandIn {
         let mut child = Command::new(python())
             .arg(project_root().join("tests/support/ld_standin.py"))
             .env("LD_STANDIN_SDK_KEY", KEY)
@@ -95,7 +95,7 @@ impl StandIn {
     }
 
     /// Sends a command; the stand-in's status after it.
-    fn send(&mut self, command: Value) -> Value {
+    pub(crate) fn send(&mut self, command: Value) -> Value {
         writeln!(self.stdin, "{command}").unwrap();
         let mut line = String::new();
         self.stdout.read_line(&mut line).unwrap();
@@ -152,14 +152,14 @@ fn new_table(backend: &Backend) -> String {
 }
 
 /// A running `ld-dynamodb sync`, its stderr lines as they come.
-struct Sync {
+pub(crate) struct Sync {
     child: Child,
     lines: Receiver<String>,
     seen: Vec<String>,
 }
 
 impl Sync {
-    fn start(mut command: Command) -> Sync {
+    pub(crate) fn start(mut command: Command) -> Sync {
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -184,7 +184,7 @@ impl Sync {
     }
 
     /// Waits for the line that `wanted` accepts.
-    fn wait_for(&mut self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait_for(&mut self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
         loop {
             match self.lines.recv_timeout(STEP) {
                 Ok(line) => {
@@ -230,7 +230,12 @@ fn read_back(backend: &Backend, table: &str) -> Value {
     json!({ "flags": results[0], "segments": results[1] })
 }
 
-fn sync_command(backend: &Backend, table: &str, standin: &StandIn, args: &[&str]) -> Command {
+pub(crate) fn sync_command(
+    backend: &Backend,
+    table: &str,
+    standin: &StandIn,
+    args: &[&str],
+) -> Command {
     let mut command = cli(backend, table, &["sync"]);
     command
         .args(args)

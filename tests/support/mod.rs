@@ -3,6 +3,7 @@
 
 pub mod faults;
 pub mod iam;
+pub mod policies;
 pub mod proxy;
 pub mod tls;
 

@@ -210,6 +210,36 @@ async fn the_big_segment_store_needs_the_big_segments_reader_policy() {
 }
 
 #[test]
+fn the_cli_s_big_segment_commands_need_the_big_segments_reader_policy() {
+    let (moto, policy, users) = users_of("big-segments-reader", "iam-cli-bigseg");
+    let table = unique_table("iam-cli-bigseg");
+    cli_result(cli(&moto, &table, &["create-table"], "")).unwrap();
+    moto.relay_write(
+        &table,
+        Some(PREFIX),
+        Some(1234),
+        &[("hash1", &["seg.g1"], &[])],
+    );
+    let results = users
+        .all()
+        .map(|user| {
+            [
+                &["big-segments", "metadata"][..],
+                &["big-segments", "membership", "--hash", "hash1"],
+            ]
+            .iter()
+            .map(|args| cli_result(cli(user, &table, args, "")))
+            .collect::<Result<Vec<Value>, String>>()
+        })
+        .collect();
+    let read = check(&policy, &users, results, Clone::clone);
+    assert_eq!(
+        read,
+        [json!({"lastUpToDate": 1234}), json!({"seg.g1": true})]
+    );
+}
+
+#[test]
 fn the_cli_s_create_table_needs_the_create_table_policy() {
     let (_, policy, users) = users_of("create-table", "iam-create-table");
     let results = users
@@ -244,6 +274,37 @@ async fn the_cli_s_init_needs_the_cli_init_policy() {
         "f2 written; f1 and s1 deleted: {report}"
     );
     assert_eq!(all, json!({"f2": {"key": "f2", "version": 1}}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_s_upsert_and_delete_need_the_cli_upsert_policy() {
+    let (moto, policy, users) = users_of("cli-upsert", "iam-cli-upsert");
+    let table = loaded_table(&moto, "iam-cli-upsert").await;
+    let results = users
+        .all()
+        .enumerate()
+        .map(|(n, user)| {
+            // A newer version each time (written), then an older one (the
+            // condition refuses it; the CLI reads what the table holds).
+            let version = 10 + n as u64;
+            let newer = json!({"key": "f1", "version": version}).to_string();
+            let written = cli_result(cli(user, &table, &["upsert", "flags", "-"], &newer))?;
+            let older = cli_result(cli(user, &table, &["delete", "flags", "f1", "2"], ""))?;
+            Ok::<_, String>((written, older))
+        })
+        .collect();
+    let (written, older) = check(&policy, &users, results, Clone::clone);
+    assert_eq!(
+        (&written["outcome"], &written["stored"]),
+        (&json!("applied"), &json!({"version": 10, "deleted": false}))
+    );
+    assert_eq!(
+        (&older["outcome"], &older["stored"]),
+        (
+            &json!("not-newer"),
+            &json!({"version": 10, "deleted": false})
+        )
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,6 @@
 //! The evaluator on WASI (wasm only): evaluators over items or over the data
 //! store (the store crate linked in, on its WASI platform), the instance's
-//! events queue, sent by [`sender`], and the log on stderr (the store's
+//! events queue, sent by `sender`, and the log on stderr (the store's
 //! writer). Plain Rust calls, so a guest can link it as a library (the edge
 //! app does); `wit` (feature `component`) exports it as
 //! `ld-dynamodb:evaluation/evaluator`.

@@ -17,6 +17,8 @@ use ld_dynamodb_host::embed::{HostOptions, Runtime, StoreConfig};
 use ld_dynamodb_host::evaluator::{Evaluator, EvaluatorRuntime, FlagFilter, StateOptions};
 use ld_dynamodb_tests::proxy::{Action, Proxy};
 
+use super::measure::own_cpu;
+
 const CONTEXT: &str = r#"{"kind":"user","key":"user-42","country":"fr","email":"a@example.com"}"#;
 
 /// `n` flags, each with a rule, a segment match and a percentage rollout;
@@ -120,20 +122,34 @@ async fn state(evaluator: &mut Evaluator) -> Result<()> {
 /// scheduler.
 const WINDOW: Duration = Duration::from_secs(1);
 
+/// Calls per second, by the wall clock and by the CPU time of the process
+/// that made them.
+#[derive(Debug, Clone, Copy)]
+struct Rate {
+    /// Per second of wall-clock time.
+    wall: f64,
+    /// Per second of the process's CPU time (user and system, all its
+    /// threads): the other work on a shared machine does not count in it.
+    cpu: f64,
+}
+
 /// Calls per second of `f`: at least `calls` calls and at least [`WINDOW`].
-async fn per_second<F>(evaluator: &mut Evaluator, calls: usize, f: F) -> Result<f64>
+async fn per_second<F>(evaluator: &mut Evaluator, calls: usize, f: F) -> Result<Rate>
 where
     F: for<'e> Fn(
         &'e mut Evaluator,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + 'e>>,
 {
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), own_cpu()?);
     let mut made = 0;
     while made < calls || started.elapsed() < WINDOW {
         f(evaluator).await?;
         made += 1;
     }
-    Ok(made as f64 / started.elapsed().as_secs_f64())
+    Ok(Rate {
+        wall: made as f64 / started.elapsed().as_secs_f64(),
+        cpu: made as f64 / (own_cpu()? - cpu),
+    })
 }
 
 fn node(data_file: &Path, evaluations: usize, states: usize) -> Result<Value> {
@@ -190,7 +206,11 @@ pub async fn report(store: &Runtime, evaluator_path: &Path, dynalite: &str) -> R
         "## The flag evaluator\n\n\
          `target/component/flag-evaluator.wasm` (the evaluator composed with the store): \
          {bytes} bytes; Cranelift compile {:.0} ms.\n\n\
-         | flags | host | evaluations/s | all-flags-state/s |\n|---|---|---|---|\n",
+         Calls per second of CPU time (each process's user and system time, all its threads: \
+         ours from getrusage, the Node SDK's from `process.cpuUsage()`), so that the other \
+         work on a shared machine does not count, and per second of wall-clock time:\n\n\
+         | flags | host | evaluations per CPU s | all-flags-state per CPU s | \
+         evaluations/s (wall) | all-flags-state/s (wall) |\n|---|---|---|---|---|---|\n",
         compile.as_secs_f64() * 1e3
     );
     let mut instantiate = Vec::new();
@@ -219,8 +239,11 @@ pub async fn report(store: &Runtime, evaluator_path: &Path, dynalite: &str) -> R
             let evaluations =
                 per_second(&mut evaluator, n_evaluations, |e| Box::pin(evaluate(e))).await?;
             let states = per_second(&mut evaluator, n_states, |e| Box::pin(state(e))).await?;
+            // Its CPU time leaves out dynalite's, hence the wall clock only.
             text.push_str(&format!(
-                "| {size} | this evaluator (wasmtime, one snapshot of the table per call) | {evaluations:.0} | {states:.0} |\n"
+                "| {size} | this evaluator (wasmtime, one snapshot of the table per call) | \
+                 - | - | {:.0} | {:.0} |\n",
+                evaluations.wall, states.wall
             ));
         }
         let mut cached = match runtime
@@ -251,27 +274,34 @@ pub async fn report(store: &Runtime, evaluator_path: &Path, dynalite: &str) -> R
         let floor = per_second(&mut cached, n_evaluations, |e| Box::pin(call_floor(e))).await?;
         breakdown.push_str(&format!(
             "| {size} | {:.2} µs | {:.2} µs | {:.2} µs | {:.2} µs | {:.2} µs | {:.2} µs |\n",
-            1e6 / evaluations,
-            1e6 / floor,
-            1e6 / unknown,
-            1e6 / evaluations - 1e6 / unknown,
-            1e6 / new_context,
-            1e6 / states / size as f64,
+            1e6 / evaluations.cpu,
+            1e6 / floor.cpu,
+            1e6 / unknown.cpu,
+            1e6 / evaluations.cpu - 1e6 / unknown.cpu,
+            1e6 / new_context.cpu,
+            1e6 / states.cpu / size as f64,
         ));
         text.push_str(&format!(
-            "| {size} | this evaluator, snapshot cached (`cache-ttl-ms`) | {evaluations:.0} | {states:.0} |\n"
+            "| {size} | this evaluator, snapshot cached (`cache-ttl-ms`) | {:.0} | {:.0} | {:.0} | {:.0} |\n",
+            evaluations.cpu, states.cpu, evaluations.wall, states.wall
         ));
         let file = std::env::temp_dir().join(format!("ld-eval-bench-{size}.json"));
         std::fs::write(&file, &data_text)?;
         let theirs = node(&file, calls.node.0, calls.node.1)?;
-        let node_evaluations = theirs["evaluations_per_s"].as_f64().unwrap_or(f64::NAN);
-        let node_states = theirs["states_per_s"].as_f64().unwrap_or(f64::NAN);
+        let rate = |name: &str| Rate {
+            wall: theirs[format!("{name}_per_s")].as_f64().unwrap_or(f64::NAN),
+            cpu: theirs[format!("{name}_per_cpu_s")]
+                .as_f64()
+                .unwrap_or(f64::NAN),
+        };
+        let (node_evaluations, node_states) = (rate("evaluations"), rate("states"));
         text.push_str(&format!(
-            "| {size} | LaunchDarkly's Node server SDK (in memory) | {node_evaluations:.0} | {node_states:.0} |\n"
+            "| {size} | LaunchDarkly's Node server SDK (in memory) | {:.0} | {:.0} | {:.0} | {:.0} |\n",
+            node_evaluations.cpu, node_states.cpu, node_evaluations.wall, node_states.wall
         ));
         for (call, ours, theirs) in [
-            ("evaluate", evaluations, node_evaluations),
-            ("all-flags-state", states, node_states),
+            ("evaluate", evaluations.cpu, node_evaluations.cpu),
+            ("all-flags-state", states.cpu, node_states.cpu),
         ] {
             ratios.push_str(&format!(
                 "| {size} | {call} | {ours:.0} | {theirs:.0} | {:.2} |\n",
@@ -280,7 +310,7 @@ pub async fn report(store: &Runtime, evaluator_path: &Path, dynalite: &str) -> R
         }
     }
     text.push_str(&format!(
-        "\nOurs (snapshot cached) ÷ the Node SDK's, calls per second:\n\n\
+        "\nOurs (snapshot cached) ÷ the Node SDK's, calls per CPU second:\n\n\
          | flags | call | ours | Node SDK | ratio |\n|---|---|---|---|---|\n{ratios}\n\
          Where the time of one call goes (ours, snapshot cached): an `evaluate` of a flag the \
          table does not hold is the call itself (wasmtime's async call, the strings lowered \
@@ -291,7 +321,7 @@ pub async fn report(store: &Runtime, evaluator_path: &Path, dynalite: &str) -> R
          call here has the same context); `evaluate` with a new context each call (8 in \
          turn) parses it every time. The floor of any call is `identify` with events off (one \
          string lowered, the context found among those parsed, nothing queued or returned). \
-         `all-flags-state` is shown per flag it answers:\n\n\
+         `all-flags-state` is shown per flag it answers. Per call, in CPU time:\n\n\
          | flags | evaluate | the floor of a call (identify, events off) | \
          of evaluate, the call (unknown flag) | of it, the evaluation | \
          evaluate, a new context each call | all-flags-state per flag |\n\

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use ld_dynamodb_host::embed::{InitReport, StoreError, UpsertOutcome};
 use ld_dynamodb_host::error::describe;
 use ld_dynamodb_host::DataStore;
-use ld_dynamodb_tests::policies::{assert_denied, Policy, PolicyUsers};
+use ld_dynamodb_tests::policies::{assert_denied, Policy, PolicyUsers, Recorder};
 use ld_dynamodb_tests::*;
 
 use crate::edge::Served;
@@ -76,26 +76,52 @@ fn users_of(policy: &str, label: &str) -> (Backend, Policy, PolicyUsers) {
     (moto, policy, users)
 }
 
-/// Checks the results of a part run as each of `users` in turn
-/// ([`PolicyUsers::all`]): the exact user's is a success, which is
-/// returned; each other user was denied its missing action, in the words
-/// `text` gives the error.
+/// Each user of `users` (the exact one first, [`PolicyUsers::all`]),
+/// reaching moto through a recorder of its own.
+async fn routed(moto: &Backend, users: &PolicyUsers) -> Vec<(Backend, Recorder)> {
+    let mut routes = Vec::new();
+    for user in users.all() {
+        let wire = Recorder::start(moto).await;
+        routes.push((wire.route(user), wire));
+    }
+    routes
+}
+
+/// Checks a part's results, run as each user of `routes` in turn: the exact
+/// user's is a success (returned) that sent exactly the policy's actions,
+/// none denied; each other user was denied its missing action, in the words
+/// `text` gives the error the user sees, or, for an action of `hidden` (one
+/// whose denial the part keeps from its user), in moto's answer on the wire.
 fn check<T: std::fmt::Debug, E>(
     policy: &Policy,
     users: &PolicyUsers,
+    routes: &[(Backend, Recorder)],
     results: Vec<Result<T, E>>,
     text: impl Fn(&E) -> String,
+    hidden: &[&str],
 ) -> T {
-    let mut results = results.into_iter();
-    let done = match results.next().expect("the exact user's result") {
+    assert_eq!(results.len(), routes.len());
+    let mut runs = results.into_iter().zip(routes);
+    let (exact, (_, wire)) = runs.next().expect("the exact user's run");
+    let done = match exact {
         Ok(done) => done,
         Err(e) => panic!("{} is enough: {}", policy.name, text(&e)),
     };
-    assert_eq!(results.len(), users.lacking.len());
-    for ((action, user), result) in users.lacking.iter().zip(results) {
+    assert_eq!(
+        wire.operations(),
+        policy.actions,
+        "{}: the part sends exactly the policy's actions",
+        policy.name
+    );
+    assert_eq!(wire.denial(), None, "{}", policy.name);
+    for ((action, user), (result, (_, wire))) in users.lacking.iter().zip(runs) {
         match result {
-            Ok(done) => panic!("{} without {action} worked: {done:?}", policy.name),
             Err(e) => assert_denied(&text(&e), action, user),
+            Ok(_) if hidden.contains(&action.as_str()) => {
+                let answer = wire.denial().expect("a denial on the wire");
+                assert_denied(&answer, action, user);
+            }
+            Ok(done) => panic!("{} without {action} worked: {done:?}", policy.name),
         }
     }
     done
@@ -118,12 +144,13 @@ async fn sdk_reads(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_sdk_reading_through_the_library_needs_the_store_reader_policy() {
     let (moto, policy, users) = users_of("store-reader", "iam-sdk-read");
+    let routes = routed(&moto, &users).await;
     let table = loaded_table(&moto, "iam-reader").await;
     let mut results = Vec::new();
-    for user in users.all() {
+    for (user, _) in &routes {
         results.push(sdk_reads(user, &table).await);
     }
-    let read = check(&policy, &users, results, ToString::to_string);
+    let read = check(&policy, &users, &routes, results, ToString::to_string, &[]);
     assert_eq!(read, (true, Some(1), vec![("f1".to_string(), 1, false)]));
 }
 
@@ -163,10 +190,11 @@ async fn sdk_writes(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_sdk_writing_through_the_library_needs_the_store_writer_policy() {
     let (moto, policy, users) = users_of("store-writer", "iam-sdk-write");
+    let routes = routed(&moto, &users).await;
     let table = loaded_table(&moto, "iam-writer").await;
     let admin = library_store(&moto, &table).await;
     let mut results = Vec::new();
-    for user in users.all() {
+    for (user, _) in &routes {
         // A row the Init deletes.
         admin
             .upsert("features", "stale", &item("stale", 1, json!({})).item)
@@ -174,7 +202,8 @@ async fn an_sdk_writing_through_the_library_needs_the_store_writer_policy() {
             .unwrap();
         results.push(sdk_writes(user, &admin, &table).await);
     }
-    let (report, upserts, features) = check(&policy, &users, results, ToString::to_string);
+    let (report, upserts, features) =
+        check(&policy, &users, &routes, results, ToString::to_string, &[]);
     assert_eq!(
         (report.written, report.deleted),
         (1, 2),
@@ -187,6 +216,7 @@ async fn an_sdk_writing_through_the_library_needs_the_store_writer_policy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_big_segment_store_needs_the_big_segments_reader_policy() {
     let (moto, policy, users) = users_of("big-segments-reader", "iam-bigseg");
+    let routes = routed(&moto, &users).await;
     let (table, _) = fresh_store(&moto, "iam-bigseg", Some(PREFIX)).await;
     moto.relay_write(
         &table,
@@ -195,7 +225,7 @@ async fn the_big_segment_store_needs_the_big_segments_reader_policy() {
         &[("hash1", &["seg.g1"], &[])],
     );
     let mut results = Vec::new();
-    for user in users.all() {
+    for (user, _) in &routes {
         let mut store = open_big_segments(user, &table, Some(PREFIX)).await;
         let read = async {
             let metadata = store.get_metadata().await.expect("no trap")?;
@@ -204,14 +234,15 @@ async fn the_big_segment_store_needs_the_big_segments_reader_policy() {
         };
         results.push(read.await);
     }
-    let (metadata, members) = check(&policy, &users, results, describe);
+    let (metadata, members) = check(&policy, &users, &routes, results, describe, &[]);
     assert_eq!(metadata, Some(1234));
     assert_eq!(members.unwrap()[0].segment_ref, "seg.g1");
 }
 
-#[test]
-fn the_cli_s_big_segment_commands_need_the_big_segments_reader_policy() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_s_big_segment_commands_need_the_big_segments_reader_policy() {
     let (moto, policy, users) = users_of("big-segments-reader", "iam-cli-bigseg");
+    let routes = routed(&moto, &users).await;
     let table = unique_table("iam-cli-bigseg");
     cli_result(cli(&moto, &table, &["create-table"], "")).unwrap();
     moto.relay_write(
@@ -220,9 +251,9 @@ fn the_cli_s_big_segment_commands_need_the_big_segments_reader_policy() {
         Some(1234),
         &[("hash1", &["seg.g1"], &[])],
     );
-    let results = users
-        .all()
-        .map(|user| {
+    let results = routes
+        .iter()
+        .map(|(user, _)| {
             [
                 &["big-segments", "metadata"][..],
                 &["big-segments", "membership", "--hash", "hash1"],
@@ -232,42 +263,44 @@ fn the_cli_s_big_segment_commands_need_the_big_segments_reader_policy() {
             .collect::<Result<Vec<Value>, String>>()
         })
         .collect();
-    let read = check(&policy, &users, results, Clone::clone);
+    let read = check(&policy, &users, &routes, results, Clone::clone, &[]);
     assert_eq!(
         read,
         [json!({"lastUpToDate": 1234}), json!({"seg.g1": true})]
     );
 }
 
-#[test]
-fn the_cli_s_create_table_needs_the_create_table_policy() {
-    let (_, policy, users) = users_of("create-table", "iam-create-table");
-    let results = users
-        .all()
-        .map(|user| {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_s_create_table_needs_the_create_table_policy() {
+    let (moto, policy, users) = users_of("create-table", "iam-create-table");
+    let routes = routed(&moto, &users).await;
+    let results = routes
+        .iter()
+        .map(|(user, _)| {
             let table = unique_table("iam-create");
             cli_result(cli(user, &table, &["create-table"], ""))
                 .map(|out| (out["created"].clone(), out["table"] == table))
         })
         .collect();
-    let created = check(&policy, &users, results, Clone::clone);
+    let created = check(&policy, &users, &routes, results, Clone::clone, &[]);
     assert_eq!(created, (json!(true), true));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_s_init_needs_the_cli_init_policy() {
     let (moto, policy, users) = users_of("cli-init", "iam-cli-init");
+    let routes = routed(&moto, &users).await;
     let table = loaded_table(&moto, "iam-cli-init").await;
     let data = json!({"flags": {"f2": {"key": "f2", "version": 1}}, "segments": {}}).to_string();
-    let results = users
-        .all()
-        .map(|user| {
+    let results = routes
+        .iter()
+        .map(|(user, _)| {
             let report = cli_result(cli(user, &table, &["init", "-"], &data))?;
             let all = cli_result(cli(&moto, &table, &["all", "flags"], "")).unwrap();
             Ok::<_, String>((report, all))
         })
         .collect();
-    let (report, all) = check(&policy, &users, results, Clone::clone);
+    let (report, all) = check(&policy, &users, &routes, results, Clone::clone, &[]);
     assert_eq!(
         (&report["written"], &report["deleted"]),
         (&json!(1), &json!(2)),
@@ -279,11 +312,12 @@ async fn the_cli_s_init_needs_the_cli_init_policy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_s_upsert_and_delete_need_the_cli_upsert_policy() {
     let (moto, policy, users) = users_of("cli-upsert", "iam-cli-upsert");
+    let routes = routed(&moto, &users).await;
     let table = loaded_table(&moto, "iam-cli-upsert").await;
-    let results = users
-        .all()
+    let results = routes
+        .iter()
         .enumerate()
-        .map(|(n, user)| {
+        .map(|(n, (user, _))| {
             // A newer version each time (written), then an older one (the
             // condition refuses it; the CLI reads what the table holds).
             let version = 10 + n as u64;
@@ -293,7 +327,7 @@ async fn the_cli_s_upsert_and_delete_need_the_cli_upsert_policy() {
             Ok::<_, String>((written, older))
         })
         .collect();
-    let (written, older) = check(&policy, &users, results, Clone::clone);
+    let (written, older) = check(&policy, &users, &routes, results, Clone::clone, &[]);
     assert_eq!(
         (&written["outcome"], &written["stored"]),
         (&json!("applied"), &json!({"version": 10, "deleted": false}))
@@ -310,17 +344,18 @@ async fn the_cli_s_upsert_and_delete_need_the_cli_upsert_policy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_s_reads_need_the_store_reader_policy() {
     let (moto, policy, users) = users_of("store-reader", "iam-cli-read");
+    let routes = routed(&moto, &users).await;
     let table = loaded_table(&moto, "iam-cli-read").await;
-    let results = users
-        .all()
-        .map(|user| {
+    let results = routes
+        .iter()
+        .map(|(user, _)| {
             [&["status"][..], &["get", "flags", "f1"], &["all", "flags"]]
                 .iter()
                 .map(|args| cli_result(cli(user, &table, args, "")))
                 .collect::<Result<Vec<Value>, String>>()
         })
         .collect();
-    let read = check(&policy, &users, results, Clone::clone);
+    let read = check(&policy, &users, &routes, results, Clone::clone, &[]);
     assert_eq!(
         read,
         [
@@ -334,18 +369,19 @@ async fn the_cli_s_reads_need_the_store_reader_policy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_evaluator_needs_the_evaluator_policy() {
     let (moto, policy, users) = users_of("evaluator", "iam-eval");
+    let routes = routed(&moto, &users).await;
     let table = loaded_table(&moto, "iam-eval").await;
     let evaluator = evaluator_component();
     let context = r#"{"kind": "user", "key": "u1"}"#;
-    let results = users
-        .all()
-        .map(|user| {
+    let results = routes
+        .iter()
+        .map(|(user, _)| {
             let mut command = cli_in(user, &table, PREFIX, &["flags-state", "--context", context]);
             command.env("LD_DYNAMODB_EVALUATOR", &evaluator);
             cli_result(run_with_stdin(command, ""))
         })
         .collect();
-    let state = check(&policy, &users, results, Clone::clone);
+    let state = check(&policy, &users, &routes, results, Clone::clone, &[]);
     assert_eq!(
         (&state["$valid"], &state["f1"]),
         (&json!(true), &json!(true)),
@@ -374,19 +410,39 @@ fn synced(user: &Backend, table: &str) -> Result<(String, [String; 2]), String> 
     let older = flag("banner", 5, true, json!([]));
     standin.send(json!({ "op": "patch", "kind": "flags", "item": older }));
     let ignored = sync.wait_for("of the older patch", |l| l.contains("version 5"));
+    // Nothing else was refused (the SDK's own reads included).
+    let (status, lines) = sync.stop();
+    assert!(status.success(), "{lines:#?}");
+    assert!(
+        !lines.iter().any(|l| l.contains("AccessDenied")),
+        "{lines:#?}"
+    );
     Ok((init, [patch, ignored]))
 }
 
-#[test]
-fn sync_needs_the_sync_policy() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_needs_the_sync_policy() {
     let (moto, policy, users) = users_of("sync", "iam-sync");
+    let routes = routed(&moto, &users).await;
     let table = unique_table("iam-sync");
     let created = cli_in(&moto, &table, "sync", &["create-table"])
         .output()
         .unwrap();
     assert!(created.status.success());
-    let results = users.all().map(|user| synced(user, &table)).collect();
-    let (init, patches) = check(&policy, &users, results, Clone::clone);
+    let results = routes
+        .iter()
+        .map(|(user, _)| synced(user, &table))
+        .collect();
+    // The SDK reads an item back after the table refused an older version
+    // of it; a denied read leaves no line, so it shows on the wire only.
+    let (init, patches) = check(
+        &policy,
+        &users,
+        &routes,
+        results,
+        Clone::clone,
+        &["GetItem"],
+    );
     assert!(
         init.ends_with("sync: init done: 4 written, 0 deleted, 0 dropped (over the size limit)"),
         "{init}"
@@ -418,7 +474,14 @@ fn edge_answer(user: &Backend, table: &str) -> Result<Value, String> {
     if status == 200 {
         return Ok(serde_json::from_slice(&body).unwrap());
     }
-    assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
+    let answer: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (status, &answer["error"]),
+        (
+            503,
+            &json!("the data store is unavailable; the server's log says why")
+        )
+    );
     // The cause is in the log, not in the answer.
     assert!(served.logged("AccessDenied"), "{}", served.log());
     Err(served.log())
@@ -427,8 +490,12 @@ fn edge_answer(user: &Backend, table: &str) -> Result<Value, String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_edge_server_needs_the_edge_server_policy() {
     let (moto, policy, users) = users_of("edge-server", "iam-edge");
+    let routes = routed(&moto, &users).await;
     let table = loaded_table(&moto, "iam-edge").await;
-    let results = users.all().map(|user| edge_answer(user, &table)).collect();
-    let answer = check(&policy, &users, results, Clone::clone);
+    let results = routes
+        .iter()
+        .map(|(user, _)| edge_answer(user, &table))
+        .collect();
+    let answer = check(&policy, &users, &routes, results, Clone::clone, &[]);
     assert_eq!(answer["flags"]["f1"]["version"], 1, "{answer}");
 }

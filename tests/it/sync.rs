@@ -199,7 +199,7 @@ impl Sync {
     }
 
     /// Stops it with SIGTERM; its exit status and every line.
-    fn stop(mut self) -> (ExitStatus, Vec<String>) {
+    pub(crate) fn stop(mut self) -> (ExitStatus, Vec<String>) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()

@@ -8,8 +8,11 @@
 //! The users get the policy's actions on `"*"`; that each file is scoped to
 //! one table ARN is checked by [`Policy::load`] instead.
 
+use std::sync::{Arc, Mutex};
+
 use serde_json::{json, Value};
 
+use crate::proxy::{Action, Proxy};
 use crate::{project_root, Backend};
 
 /// The resource of every policy: one table, with placeholders a user replaces.
@@ -148,4 +151,67 @@ pub fn assert_denied(text: &str, action: &str, backend: &Backend) {
         !text.contains(&backend.secret_access_key),
         "no secret: {text}"
     );
+}
+
+/// A proxy in front of moto that keeps each DynamoDB operation sent through
+/// it with the body of moto's answer: which actions a part used, and a
+/// denial the part did not show its user.
+pub struct Recorder {
+    proxy: Proxy,
+    /// (operation, answer body), in the order the answers came.
+    sent: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+impl Recorder {
+    /// Starts one in front of `moto`, in the test's tokio runtime.
+    pub async fn start(moto: &Backend) -> Recorder {
+        let sent: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+        let log = sent.clone();
+        let proxy = Proxy::start(&moto.endpoint, move |request| {
+            let (op, log) = (request.op.clone(), log.clone());
+            // The same body (its signature holds); the answer kept, unchanged.
+            Action::Rewrite(
+                request.body.clone(),
+                Box::new(move |answer| {
+                    let text = String::from_utf8_lossy(&answer).into_owned();
+                    log.lock().unwrap().push((op, text));
+                    answer
+                }),
+            )
+        })
+        .await;
+        Recorder { proxy, sent }
+    }
+
+    /// `user`, reaching moto through this proxy.
+    pub fn route(&self, user: &Backend) -> Backend {
+        Backend {
+            endpoint: self.proxy.endpoint.clone(),
+            ..user.clone()
+        }
+    }
+
+    /// The operations sent so far, each once, sorted.
+    pub fn operations(&self) -> Vec<String> {
+        let mut ops: Vec<String> = self
+            .sent
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(op, _)| op.clone())
+            .collect();
+        ops.sort();
+        ops.dedup();
+        ops
+    }
+
+    /// The first answer that denied an operation.
+    pub fn denial(&self) -> Option<String> {
+        self.sent
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(_, answer)| answer.contains("AccessDenied"))
+            .map(|(_, answer)| answer.clone())
+    }
 }

@@ -204,7 +204,7 @@ pub async fn report(store: &Runtime, evaluator_path: &Path, dynalite: &str) -> R
     let compile = started.elapsed();
     let mut text = format!(
         "## The flag evaluator\n\n\
-         `target/component/flag-evaluator.wasm` (the evaluator composed with the store): \
+         `target/component/flag-evaluator.wasm` (the evaluator with the store linked in): \
          {bytes} bytes; Cranelift compile {:.0} ms.\n\n\
          Calls per second of CPU time (each process's user and system time, all its threads: \
          ours from getrusage, the Node SDK's from `process.cpuUsage()`), so that the other \

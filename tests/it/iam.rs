@@ -68,6 +68,24 @@ fn cli_result(out: Output) -> Result<Value, String> {
     }
 }
 
+/// The JSON outputs of the CLI's `commands` on `table`, run in turn as each
+/// user of `routes`; or the first error line.
+fn cli_runs(
+    routes: &[(Backend, Recorder)],
+    table: &str,
+    commands: &[&[&str]],
+) -> Vec<Result<Vec<Value>, String>> {
+    routes
+        .iter()
+        .map(|(user, _)| {
+            commands
+                .iter()
+                .map(|args| cli_result(cli(user, table, args, "")))
+                .collect()
+        })
+        .collect()
+}
+
 /// The users of `policy` (`docs/iam/{policy}.json`), named after `label`.
 fn users_of(policy: &str, label: &str) -> (Backend, Policy, PolicyUsers) {
     let moto = Backend::moto();
@@ -251,18 +269,14 @@ async fn the_cli_s_big_segment_commands_need_the_big_segments_reader_policy() {
         Some(1234),
         &[("hash1", &["seg.g1"], &[])],
     );
-    let results = routes
-        .iter()
-        .map(|(user, _)| {
-            [
-                &["big-segments", "metadata"][..],
-                &["big-segments", "membership", "--hash", "hash1"],
-            ]
-            .iter()
-            .map(|args| cli_result(cli(user, &table, args, "")))
-            .collect::<Result<Vec<Value>, String>>()
-        })
-        .collect();
+    let results = cli_runs(
+        &routes,
+        &table,
+        &[
+            &["big-segments", "metadata"],
+            &["big-segments", "membership", "--hash", "hash1"],
+        ],
+    );
     let read = check(&policy, &users, &routes, results, Clone::clone, &[]);
     assert_eq!(
         read,
@@ -346,15 +360,11 @@ async fn the_cli_s_reads_need_the_store_reader_policy() {
     let (moto, policy, users) = users_of("store-reader", "iam-cli-read");
     let routes = routed(&moto, &users).await;
     let table = loaded_table(&moto, "iam-cli-read").await;
-    let results = routes
-        .iter()
-        .map(|(user, _)| {
-            [&["status"][..], &["get", "flags", "f1"], &["all", "flags"]]
-                .iter()
-                .map(|args| cli_result(cli(user, &table, args, "")))
-                .collect::<Result<Vec<Value>, String>>()
-        })
-        .collect();
+    let results = cli_runs(
+        &routes,
+        &table,
+        &[&["status"], &["get", "flags", "f1"], &["all", "flags"]],
+    );
     let read = check(&policy, &users, &routes, results, Clone::clone, &[]);
     assert_eq!(
         read,

@@ -8,6 +8,7 @@
 
 use std::process::{Command, Output};
 
+use launchdarkly_server_sdk::{ContextBuilder, FlagDetailConfig};
 use serde_json::{json, Value};
 
 use ld_dynamodb_host::embed::{InitReport, StoreError, UpsertOutcome};
@@ -17,6 +18,7 @@ use ld_dynamodb_tests::policies::{assert_denied, Policy, PolicyUsers, Recorder};
 use ld_dynamodb_tests::*;
 
 use crate::edge::Served;
+use crate::rust_sdk::sdk_client;
 use crate::sync::{cli_in, flag, payload, sync_command, StandIn, Sync};
 
 /// The prefix of the tables' namespaces.
@@ -170,6 +172,40 @@ async fn an_sdk_reading_through_the_library_needs_the_store_reader_policy() {
     }
     let read = check(&policy, &users, &routes, results, ToString::to_string, &[]);
     assert_eq!(read, (true, Some(1), vec![("f1".to_string(), 1, false)]));
+}
+
+/// What LaunchDarkly's Rust SDK in daemon mode (the table as its persistent
+/// store, no cache) answers as `user`: one flag's value and every flag's
+/// state for a context.
+async fn daemon_sdk_answers(user: &Backend, table: &str) -> (Value, Value) {
+    let client = sdk_client(library_store(user, table).await, None, None);
+    let context = ContextBuilder::new("u1").build().unwrap();
+    let value = client.json_variation(&context, "f1", Value::Null);
+    let all = client.all_flags_detail(&context, FlagDetailConfig::new());
+    client.close();
+    (value, serde_json::to_value(all).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn launchdarkly_s_sdk_in_daemon_mode_needs_the_store_reader_policy() {
+    let (moto, policy, users) = users_of("store-reader", "iam-daemon");
+    let routes = routed(&moto, &users).await;
+    let table = loaded_table(&moto, "iam-daemon").await;
+    let mut results = Vec::new();
+    for (user, _) in &routes {
+        results.push(Ok::<_, String>(daemon_sdk_answers(user, &table).await));
+    }
+    // The SDK answers the default for what it cannot read and keeps the
+    // store's error from its caller: a denial shows on the wire only.
+    let (value, all) = check(
+        &policy,
+        &users,
+        &routes,
+        results,
+        Clone::clone,
+        &["GetItem", "Query"],
+    );
+    assert_eq!((value, &all["f1"]), (json!(true), &json!(true)), "{all}");
 }
 
 /// What LaunchDarkly's SDK writes, through the library as `user`: an Init

@@ -157,7 +157,11 @@ async fn fresh_table(label: &str) -> (Backend, String, DataStore) {
 }
 
 /// A started SDK client on `store` with the given cache setting.
-fn sdk_client(store: DataStore, cache: Option<Duration>, data: Option<&TestData>) -> Client {
+pub(crate) fn sdk_client(
+    store: DataStore,
+    cache: Option<Duration>,
+    data: Option<&TestData>,
+) -> Client {
     let mut persistent =
         PersistentDataStoreBuilder::new(Arc::new(PersistentStoreFactory::new(store)));
     match cache {

@@ -1,8 +1,10 @@
 //! The minimal IAM policies of `docs/iam/`, one per part, against moto with
 //! IAM checking on (`scripts/emulators.sh` turns it on for the whole server):
-//! each part works as a user that holds exactly its policy, and as a user
-//! without any one of its actions it fails with moto's `AccessDenied` naming
-//! that action, in the words the part's user sees. moto authorizes DynamoDB
+//! each part works as a user that holds exactly its policy, sending exactly
+//! its actions (recorded by a proxy in front of moto); as a user without any
+//! one of them it fails with moto's `AccessDenied` naming that action, in the
+//! words the part's user sees, or on the wire where the part hides a failed
+//! read (LaunchDarkly's SDK answers defaults). moto authorizes DynamoDB
 //! actions against the resource `"*"` only, so the table ARN of each file is
 //! checked for its form, not enforced (`support/policies.rs`).
 

@@ -34,7 +34,9 @@ struct MembershipRow {
 /// One segment reference of a membership: included (true) or excluded (false).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MembershipEntry {
+    /// The segment reference, `<segment-key>.g<generation>`.
     pub segment_ref: String,
+    /// Whether the context is included (true) or excluded (false).
     pub included: bool,
 }
 
@@ -44,6 +46,7 @@ pub struct BigSegmentStore<P> {
 }
 
 impl<P: Platform> BigSegmentStore<P> {
+    /// A store with a validated `config`, sending through `platform`; sends nothing.
     pub fn new(config: Config, platform: P) -> Self {
         BigSegmentStore {
             client: Client::new(config, platform),

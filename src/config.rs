@@ -25,8 +25,11 @@ pub const DEFAULT_REQUEST_DEADLINE: Duration = Duration::from_secs(30);
 /// AWS credentials. `Debug` shows only the access key id.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
+    /// The access key id (shown by `Debug`).
     pub access_key_id: String,
+    /// The secret access key (never shown).
     pub secret_access_key: String,
+    /// The session token of temporary credentials (never shown).
     pub session_token: Option<String>,
 }
 
@@ -66,8 +69,12 @@ impl Credentials {
 /// Capped exponential backoff with full jitter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
+    /// Attempts per request, the first one included (at least 1).
     pub max_attempts: u32,
+    /// Backoff base: attempt n waits a random time in
+    /// [0, min(max_delay, base_delay * 2^(n-1))].
     pub base_delay: Duration,
+    /// Upper bound of one backoff sleep.
     pub max_delay: Duration,
 }
 
@@ -86,9 +93,13 @@ impl Default for RetryPolicy {
 /// deadline for one attempt (`None` only before validation).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Timeouts {
+    /// Connecting (a `wasi:http` request option).
     pub connect: Option<Duration>,
+    /// Until the first byte of the response (a `wasi:http` request option).
     pub first_byte: Option<Duration>,
+    /// Between bytes of the response (a `wasi:http` request option).
     pub between_bytes: Option<Duration>,
+    /// The component's own deadline for one attempt, whatever the host does.
     pub request: Option<Duration>,
 }
 
@@ -105,35 +116,167 @@ impl Timeouts {
 }
 
 /// Settings as the caller gives them, before validation.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConfigInput {
+    /// The table's name. Required.
     pub table: String,
+    /// Namespaces become `prefix:features`, ...; `None` or empty: no prefix.
     pub prefix: Option<String>,
+    /// The AWS region, also the signing region. Required.
     pub region: String,
+    /// The endpoint URL; DynamoDB's public one for the region when `None`.
     pub endpoint: Option<String>,
+    /// The credentials to sign with. Required.
     pub credentials: Option<Credentials>,
+    /// How failed requests are retried; [`RetryPolicy::default`] when `None`.
     pub retry: Option<RetryPolicy>,
+    /// Request timeouts; the defaults when `None`.
     pub timeouts: Option<Timeouts>,
+    /// BatchWriteItem requests Init keeps in flight (1 to
+    /// [`MAX_INIT_CONCURRENCY`]); [`DEFAULT_INIT_CONCURRENCY`] when `None`.
     pub init_concurrency: Option<u32>,
     /// How long an Init may go without any item accepted, in milliseconds.
     pub init_no_progress_ms: Option<u32>,
 }
 
-/// A validated configuration.
+/// The names of the tuning settings, as the WIT's `config.settings` carries
+/// them: each value a decimal `u32` (milliseconds for the `-ms` names).
+pub const SETTING_NAMES: &[&str] = &[
+    "max-attempts",
+    "base-delay-ms",
+    "max-delay-ms",
+    "connect-ms",
+    "first-byte-ms",
+    "between-bytes-ms",
+    "request-ms",
+    "init-concurrency",
+    "init-no-progress-ms",
+];
+
+/// The value of the setting `name` (a decimal `u32`), or `InvalidConfig`
+/// naming it: for a guest's own settings beside the store's.
+pub fn setting_value(name: &str, value: &str) -> Result<u32, StoreError> {
+    value.trim().parse().map_err(|_| {
+        StoreError::InvalidConfig(format!(
+            "setting {name} must be a whole number from 0 to {}, not {value:?}",
+            u32::MAX
+        ))
+    })
+}
+
+/// A guest's generated WIT `config` record of `ld-dynamodb:store/types` (the
+/// store component's, or another guest's that exports the same types) as the
+/// store's [`ConfigInput`], its named settings read by [`ConfigInput::set`]:
+/// the one mapping of the record for every guest.
+#[macro_export]
+macro_rules! config_from_wit {
+    ($config:expr) => {{
+        let c = $config;
+        let mut input = $crate::config::ConfigInput {
+            table: c.table,
+            prefix: c.prefix,
+            region: c.region,
+            endpoint: c.endpoint,
+            credentials: Some($crate::config::Credentials {
+                access_key_id: c.credentials.access_key_id,
+                secret_access_key: c.credentials.secret_access_key,
+                session_token: c.credentials.session_token,
+            }),
+            ..$crate::config::ConfigInput::default()
+        };
+        c.settings
+            .iter()
+            .try_for_each(|s| input.set(&s.name, &s.value))
+            .map(|()| input)
+    }};
+}
+
+impl ConfigInput {
+    /// Sets the tuning setting `name` (one of [`SETTING_NAMES`]) from its
+    /// text; an unknown name or a value that is not a decimal `u32` is
+    /// `InvalidConfig`, naming it. A retry or timeout setting given alone
+    /// keeps the defaults of the others; a setting given twice keeps the last.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), StoreError> {
+        let n = setting_value(name, value)?;
+        let ms = Duration::from_millis(n.into());
+        let retry = || RetryPolicy::default();
+        match name {
+            "max-attempts" => self.retry.get_or_insert_with(retry).max_attempts = n,
+            "base-delay-ms" => self.retry.get_or_insert_with(retry).base_delay = ms,
+            "max-delay-ms" => self.retry.get_or_insert_with(retry).max_delay = ms,
+            "connect-ms" => self.timeouts.get_or_insert_with(Timeouts::default).connect = Some(ms),
+            "first-byte-ms" => {
+                self.timeouts
+                    .get_or_insert_with(Timeouts::default)
+                    .first_byte = Some(ms)
+            }
+            "between-bytes-ms" => {
+                self.timeouts
+                    .get_or_insert_with(Timeouts::default)
+                    .between_bytes = Some(ms)
+            }
+            "request-ms" => self.timeouts.get_or_insert_with(Timeouts::default).request = Some(ms),
+            "init-concurrency" => self.init_concurrency = Some(n),
+            "init-no-progress-ms" => self.init_no_progress_ms = Some(n),
+            _ => {
+                return Err(StoreError::InvalidConfig(format!(
+                    "unknown setting {name:?}: the settings are {}",
+                    SETTING_NAMES.join(", ")
+                )))
+            }
+        }
+        Ok(())
+    }
+
+    /// The tuning settings given, by name, as the WIT carries them (what
+    /// [`ConfigInput::set`] reads back); durations in whole milliseconds,
+    /// at most `u32::MAX`.
+    pub fn settings(&self) -> Vec<(&'static str, String)> {
+        let ms = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX).to_string();
+        let mut out = Vec::new();
+        if let Some(r) = self.retry {
+            out.push(("max-attempts", r.max_attempts.to_string()));
+            out.push(("base-delay-ms", ms(r.base_delay)));
+            out.push(("max-delay-ms", ms(r.max_delay)));
+        }
+        if let Some(t) = self.timeouts {
+            let named = [
+                ("connect-ms", t.connect),
+                ("first-byte-ms", t.first_byte),
+                ("between-bytes-ms", t.between_bytes),
+                ("request-ms", t.request),
+            ];
+            for (name, d) in named {
+                if let Some(d) = d {
+                    out.push((name, ms(d)));
+                }
+            }
+        }
+        if let Some(n) = self.init_concurrency {
+            out.push(("init-concurrency", n.to_string()));
+        }
+        if let Some(n) = self.init_no_progress_ms {
+            out.push(("init-no-progress-ms", n.to_string()));
+        }
+        out
+    }
+}
+
+/// A validated configuration: [`Config::new`] is the only way to make one.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub table: String,
+    pub(crate) table: String,
     /// Empty when no prefix is used.
-    pub prefix: String,
-    pub region: String,
-    pub endpoint: Endpoint,
+    pub(crate) prefix: String,
+    pub(crate) region: String,
+    pub(crate) endpoint: Endpoint,
     /// The credentials the store opens with (the client holds the current ones).
-    pub credentials: Credentials,
-    pub retry: RetryPolicy,
-    pub timeouts: Timeouts,
-    pub init_concurrency: usize,
+    pub(crate) credentials: Credentials,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) init_concurrency: usize,
     /// An Init fails when no item was accepted for this long.
-    pub init_no_progress: Duration,
+    pub(crate) init_no_progress: Duration,
 }
 
 impl Config {
@@ -364,6 +507,70 @@ mod tests {
             ..input()
         })
         .contains("request-ms"));
+    }
+
+    #[test]
+    fn every_setting_reads_back_by_its_name() {
+        let mut given = input();
+        for (i, name) in SETTING_NAMES.iter().enumerate() {
+            given.set(name, &(i + 1).to_string()).unwrap();
+        }
+        let back: Vec<(&str, String)> = given.settings();
+        let expected: Vec<(&str, String)> = SETTING_NAMES
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (*name, (i + 1).to_string()))
+            .collect();
+        assert_eq!(back, expected);
+        let config = Config::new(given.clone());
+        // max-delay-ms (3) is not below base-delay-ms (2): valid.
+        assert!(config.is_ok(), "{config:?}");
+        let mut again = input();
+        for (name, value) in given.settings() {
+            again.set(name, &value).unwrap();
+        }
+        assert_eq!(again.settings(), given.settings());
+    }
+
+    #[test]
+    fn a_setting_alone_keeps_the_others_defaults() {
+        let mut given = input();
+        given.set("max-attempts", "2").unwrap();
+        given.set("request-ms", " 250 ").unwrap();
+        assert_eq!(
+            given.retry,
+            Some(RetryPolicy {
+                max_attempts: 2,
+                ..RetryPolicy::default()
+            })
+        );
+        assert_eq!(
+            given.timeouts,
+            Some(Timeouts {
+                request: Some(Duration::from_millis(250)),
+                ..Timeouts::default()
+            })
+        );
+        assert_eq!(given.init_concurrency, None);
+    }
+
+    #[test]
+    fn unknown_settings_and_bad_values_are_named() {
+        let mut given = input();
+        let unknown = given.set("max-attempt", "2").unwrap_err().to_string();
+        assert!(
+            unknown.contains("unknown setting \"max-attempt\"") && unknown.contains("max-attempts"),
+            "{unknown}"
+        );
+        for bad in ["", "-1", "1.5", "4294967296", "ten"] {
+            let error = given.set("init-concurrency", bad).unwrap_err().to_string();
+            assert!(
+                error.contains("setting init-concurrency must be a whole number"),
+                "{bad}: {error}"
+            );
+        }
+        assert_eq!(given.init_concurrency, None, "nothing was set");
+        assert!(input().settings().is_empty());
     }
 
     #[test]

@@ -7,7 +7,9 @@ use crate::error::StoreError;
 /// Where the endpoint is: scheme and authority (host and optional port).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
+    /// `http` or `https`, lowercase.
     pub scheme: String,
+    /// The host and its port, when one was given.
     pub authority: String,
 }
 

@@ -3,6 +3,8 @@
 //! The store logic is plain Rust behind [`transport::Platform`] and is unit-tested
 //! natively; `sys` (WASI) and the WIT glue below are compiled for wasm only.
 
+#![deny(missing_docs)]
+
 pub mod big_segments;
 pub mod config;
 pub(crate) mod dynamo;
@@ -60,14 +62,12 @@ mod component {
 
     use crate::bindings::exports;
 
-    use std::time::Duration;
-
     use exports::ld_dynamodb::store::big_segment_store as big;
     use exports::ld_dynamodb::store::data_store::{Guest, GuestStore, Store};
     use exports::ld_dynamodb::store::types as wit;
 
     use crate::big_segments::BigSegmentStore;
-    use crate::config::{Config, ConfigInput, Credentials, RetryPolicy, Timeouts};
+    use crate::config::{Config, Credentials};
     use crate::error::StoreError;
     use crate::model::{Collection, InitReport, Item, KeyedItem, UpsertOutcome};
     use crate::store::DataStore;
@@ -89,7 +89,7 @@ mod component {
 
     impl big::GuestStore for BigSegmentResource {
         fn open(config: wit::Config) -> Result<big::Store, wit::StoreError> {
-            let config = Config::new(config_input(config)).map_err(error)?;
+            let config = validated(config)?;
             Ok(big::Store::new(BigSegmentResource(BigSegmentStore::new(
                 config,
                 WasiPlatform,
@@ -125,7 +125,7 @@ mod component {
 
     impl GuestStore for StoreResource {
         fn open(config: wit::Config) -> Result<Store, wit::StoreError> {
-            let config = Config::new(config_input(config)).map_err(error)?;
+            let config = validated(config)?;
             Ok(Store::new(StoreResource(DataStore::new(
                 config,
                 WasiPlatform,
@@ -213,31 +213,11 @@ mod component {
         }
     }
 
-    fn millis(ms: u32) -> Duration {
-        Duration::from_millis(u64::from(ms))
-    }
-
-    fn config_input(c: wit::Config) -> ConfigInput {
-        ConfigInput {
-            table: c.table,
-            prefix: c.prefix,
-            region: c.region,
-            endpoint: c.endpoint,
-            credentials: Some(core_credentials(c.credentials)),
-            retry: c.retry.map(|r| RetryPolicy {
-                max_attempts: r.max_attempts,
-                base_delay: millis(r.base_delay_ms),
-                max_delay: millis(r.max_delay_ms),
-            }),
-            timeouts: c.timeouts.map(|t| Timeouts {
-                connect: t.connect_ms.map(millis),
-                first_byte: t.first_byte_ms.map(millis),
-                between_bytes: t.between_bytes_ms.map(millis),
-                request: t.request_ms.map(millis),
-            }),
-            init_concurrency: c.init_concurrency,
-            init_no_progress_ms: c.init_no_progress_ms,
-        }
+    /// A validated configuration from the WIT config.
+    fn validated(c: wit::Config) -> Result<Config, wit::StoreError> {
+        crate::config_from_wit!(c)
+            .and_then(Config::new)
+            .map_err(error)
     }
 
     fn core_credentials(c: wit::Credentials) -> Credentials {
@@ -294,23 +274,7 @@ mod component {
     }
 
     fn error(e: StoreError) -> wit::StoreError {
-        match e {
-            StoreError::InvalidConfig(m) => wit::StoreError::InvalidConfig(m),
-            StoreError::InvalidInput(m) => wit::StoreError::InvalidInput(m),
-            StoreError::Transport(t) => wit::StoreError::Transport(wit::TransportError {
-                code: t.code,
-                detail: t.detail,
-                attempts: t.attempts,
-            }),
-            StoreError::Service(s) => wit::StoreError::Service(wit::ServiceError {
-                code: s.code,
-                message: s.message,
-                status: s.status,
-                request_id: s.request_id,
-                attempts: s.attempts,
-            }),
-            StoreError::MalformedResponse(m) => wit::StoreError::MalformedResponse(m),
-        }
+        crate::store_error_to_wit!(wit, e)
     }
 
     crate::bindings::export!(Component with_types_in crate::bindings);

@@ -220,15 +220,13 @@ pub async fn report(store: &Runtime, evaluator_path: &Path, dynalite: &str) -> R
         let size = calls.flags;
         let table = format!("eval-bench-{}-{size}", std::process::id());
         let data_text = dataset(size).to_string();
-        let mut session = super::check(
-            store
-                .instance(&HostOptions::default())
-                .await?
-                .open(&config(dynalite, &table))
-                .await?,
-        )?;
-        super::check(session.create_table().await?)?;
-        super::check(session.init(&data::all_data(&data_text)?).await?)?;
+        let mut session = store
+            .instance(&HostOptions::default())
+            .await?
+            .open(&config(dynalite, &table))
+            .await?;
+        session.create_table().await?;
+        session.init(&data::all_data(&data_text)?).await?;
         for _ in 0..10 {
             let started = Instant::now();
             open(&runtime, &config(dynalite, &table)).await?;

@@ -28,7 +28,6 @@ use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
 
 use ld_dynamodb_host::embed::{Credentials, HostOptions, Runtime, Session, StoreConfig};
-use ld_dynamodb_host::error::describe;
 
 use component::component_figures;
 use delay_proxy::{delay_proxy, DelayProxy};
@@ -366,21 +365,14 @@ async fn main() -> Result<()> {
 /// The configuration of a benchmark table at `endpoint` (fixed credentials:
 /// dynalite checks none).
 fn store_config(endpoint: &str, table: &str, prefix: Option<&str>) -> StoreConfig {
-    StoreConfig {
-        table: table.into(),
-        prefix: prefix.map(str::to_string),
-        region: REGION.into(),
-        endpoint: Some(endpoint.into()),
-        credentials: Credentials {
-            access_key_id: "AKIDBENCH".into(),
-            secret_access_key: "bench-secret".into(),
-            session_token: None,
-        },
-        retry: None,
-        timeouts: None,
-        init_concurrency: None,
-        init_no_progress_ms: None,
-    }
+    let credentials = Credentials {
+        access_key_id: "AKIDBENCH".into(),
+        secret_access_key: "bench-secret".into(),
+        session_token: None,
+    };
+    StoreConfig::new(table, REGION, credentials)
+        .with_prefix(prefix.map(str::to_string))
+        .with_endpoint(Some(endpoint.into()))
 }
 
 /// Runs a benchmark script that reads `spec` as JSON on stdin and prints
@@ -402,11 +394,6 @@ fn run_script(mut command: Command, spec: &Value, what: &str) -> Result<Value> {
     }
     serde_json::from_slice(&out.stdout)
         .with_context(|| format!("the {what} benchmark printed no JSON"))
-}
-
-/// A store result as an error line.
-fn check<T>(result: Result<T, ld_dynamodb_host::embed::StoreError>) -> Result<T> {
-    result.map_err(|e| anyhow::anyhow!(describe(&e)))
 }
 
 /// An item's JSON delivered as the read benchmark's level asks: a generic
@@ -473,7 +460,7 @@ impl Bench {
 
     async fn open(&self, runtime: &Runtime, endpoint: &str, table: &str) -> Result<Session> {
         let instance = runtime.instance(&HostOptions::default()).await?;
-        check(instance.open(&self.config(endpoint, table)).await?)
+        Ok(instance.open(&self.config(endpoint, table)).await?)
     }
 
     fn python(&self, spec: Value) -> Result<Vec<Sample>> {
@@ -507,12 +494,10 @@ impl Bench {
     async fn filled_table(&mut self, runtime: &Runtime, n: usize) -> Result<(String, Session)> {
         let table = self.table();
         let mut store = self.open(runtime, &self.endpoint, &table).await?;
-        check(store.create_table().await?)?;
-        check(
-            store
-                .init(&data::all_data(&dataset(n, 1000).to_string())?)
-                .await?,
-        )?;
+        store.create_table().await?;
+        store
+            .init(&data::all_data(&dataset(n, 1000).to_string())?)
+            .await?;
         Ok((table, store))
     }
 
@@ -604,10 +589,10 @@ impl Bench {
                 for _ in 0..self.runs {
                     let table = self.table();
                     let mut store = self.open(&runtime, &self.endpoint, &table).await?;
-                    check(store.create_table().await?)?;
+                    store.create_table().await?;
                     let mut store = self.open(&runtime, &endpoint, &table).await?;
                     let meter = self.start(&store)?;
-                    check(store.init(&collections).await?)?;
+                    store.init(&collections).await?;
                     ours.push(self.finish(meter, &store)?);
                 }
                 let python =
@@ -628,7 +613,7 @@ impl Bench {
         let (table, _) = self.filled_table(&runtime, 5000).await?;
         let mut fresh = self.open(&runtime, &self.endpoint, &table).await?;
         let before = fresh.instance().peak_memory();
-        let items = check(fresh.get_all("features").await?)?;
+        let items = fresh.get_all("features").await?;
         report += &format!(
             "\n## Memory\n\nPeak linear memory of a fresh instance: {:.1} MiB after open, {:.1} MiB after a GetAll of {} flags of 1 KB ({:.1} MiB of item JSON returned).\n",
             before as f64 / 1048576.0,
@@ -653,7 +638,7 @@ impl Bench {
         let (table, _) = self.filled_table(runtime, 1000).await?;
         let keys: Vec<String> = (0..1000).map(|i| format!("flag-{i:05}")).collect();
         let mut store = self.open(runtime, &self.endpoint, &table).await?;
-        check(store.get_all("features").await?)?;
+        store.get_all("features").await?;
         let load = std::fs::read_to_string("/proc/loadavg")
             .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
             .unwrap_or_else(|_| "unknown".into());
@@ -675,7 +660,7 @@ impl Bench {
             let mut gets = Vec::new();
             for _ in 0..self.runs {
                 let meter = self.start(&store)?;
-                let items = check(store.get_all("features").await?)?;
+                let items = store.get_all("features").await?;
                 let parsed = items
                     .iter()
                     .map(|k| deliver(&k.item.json, models))
@@ -684,7 +669,9 @@ impl Bench {
                 anyhow::ensure!(parsed.len() == 1000, "GetAll returned {}", parsed.len());
                 let meter = self.start(&store)?;
                 for key in &keys {
-                    let item = check(store.get("features", key).await?)?
+                    let item = store
+                        .get("features", key)
+                        .await?
                         .with_context(|| format!("{key} is missing"))?;
                     deliver(&item.json, models)?;
                 }
@@ -736,7 +723,7 @@ impl Bench {
                 let store = DataStore::builder(&table)
                     .region(REGION)
                     .endpoint(&proxy.endpoint)
-                    .credentials(CredentialSource::fixed(config.credentials))
+                    .credentials(CredentialSource::fixed(config.credentials().clone()))
                     .instances(instances)
                     .build(runtime.clone())
                     .await?;
@@ -823,14 +810,12 @@ impl Bench {
 /// written through the component.
 async fn loaded_table(runtime: &Runtime, endpoint: &str, table: &str, data: &Value) -> Result<()> {
     let config = store_config(endpoint, table, None);
-    let mut store = check(
-        runtime
-            .instance(&HostOptions::default())
-            .await?
-            .open(&config)
-            .await?,
-    )?;
-    check(store.create_table().await?)?;
-    check(store.init(&data::all_data(&data.to_string())?).await?)?;
+    let mut store = runtime
+        .instance(&HostOptions::default())
+        .await?
+        .open(&config)
+        .await?;
+    store.create_table().await?;
+    store.init(&data::all_data(&data.to_string())?).await?;
     Ok(())
 }

@@ -1,12 +1,15 @@
-//! The error of the library's store API, and the one text of a store error.
+//! The error of the library's API: the store's own error, or why the call
+//! could not reach the store.
 
-use crate::embed::{wit, StoreConfig, StoreError};
+use crate::embed::{StoreConfig, StoreError};
 
-/// Why a call on a [`crate::DataStore`] failed. None carries a secret.
+/// Why a call failed. None carries a secret.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
-    /// The store's own typed error (configuration, input, DynamoDB, transport).
-    #[error("{}", describe(.0))]
+    /// The store's own typed error (configuration, input, DynamoDB,
+    /// transport), with its one text.
+    #[error(transparent)]
     Store(StoreError),
     /// No credentials could be resolved.
     #[error("cannot resolve AWS credentials: {0}")]
@@ -24,6 +27,7 @@ pub enum Error {
 /// words: the error a trapped call gives instead of wasmtime's, which carries
 /// a wasm backtrace. The instance is discarded after it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Stopped {
     /// The call ran into the host's call deadline
     /// ([`crate::HostOptions::call_timeout`]) and was interrupted.
@@ -95,6 +99,14 @@ impl Error {
             _ => None,
         }
     }
+
+    /// The store error, when that is what this is; else this error.
+    pub fn into_store_error(self) -> Result<StoreError, Error> {
+        match self {
+            Error::Store(e) => Ok(e),
+            other => Err(other),
+        }
+    }
 }
 
 /// `error` with what a person needs to act on it: a missing table
@@ -107,8 +119,8 @@ pub fn explained(error: StoreError, config: &StoreConfig) -> StoreError {
                 "{} (table {:?} in region {} at {}: create it with `ld-dynamodb create-table`, \
                  or check the table name, the region and the endpoint)",
                 e.message,
-                config.table,
-                config.region,
+                config.table(),
+                config.region(),
                 endpoint_of(config)
             );
             StoreError::Service(e)
@@ -118,8 +130,8 @@ pub fn explained(error: StoreError, config: &StoreConfig) -> StoreError {
             let endpoint = format!("endpoint {origin}");
             // A `wasi:http` TLS error code carries no text: the pool kept the cause.
             let tls = e
-                .code
-                .starts_with("TLS-")
+                .kind()
+                .is_tls()
                 .then(|| crate::connections::tls_failure(&origin))
                 .flatten();
             e.detail = Some(
@@ -139,77 +151,18 @@ pub fn explained(error: StoreError, config: &StoreConfig) -> StoreError {
 /// or DynamoDB's public one for the region (an endpoint is validated to have
 /// no user info, path or query, so this holds nothing secret).
 fn endpoint_of(config: &StoreConfig) -> String {
-    ld_dynamodb_store::endpoint::resolve(&config.region, config.endpoint.as_deref())
+    ld_dynamodb_store::endpoint::resolve(config.region(), config.endpoint())
         .map(|e| format!("{}://{}", e.scheme, e.authority))
         .unwrap_or_else(|_| "an invalid endpoint".into())
-}
-
-/// The component's error as the core crate's type, whose `Display` is the
-/// one text of a store error for the component, the host and the CLI.
-impl From<StoreError> for ld_dynamodb_store::error::StoreError {
-    fn from(error: StoreError) -> Self {
-        use ld_dynamodb_store::error::{ServiceError, StoreError as Core, TransportError};
-        match error {
-            StoreError::InvalidConfig(m) => Core::InvalidConfig(m),
-            StoreError::InvalidInput(m) => Core::InvalidInput(m),
-            StoreError::Transport(wit::TransportError {
-                code,
-                detail,
-                attempts,
-            }) => Core::Transport(TransportError {
-                code,
-                detail,
-                attempts,
-            }),
-            StoreError::Service(wit::ServiceError {
-                code,
-                message,
-                status,
-                request_id,
-                attempts,
-            }) => Core::Service(ServiceError {
-                code,
-                message,
-                status,
-                request_id,
-                attempts,
-            }),
-            StoreError::MalformedResponse(m) => Core::MalformedResponse(m),
-        }
-    }
-}
-
-/// One line describing a store error (the core crate's text of it).
-pub fn describe(error: &StoreError) -> String {
-    ld_dynamodb_store::error::StoreError::from(error.clone()).to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::embed::{ServiceError, TransportError};
 
     #[test]
-    fn a_store_error_reads_as_the_core_crate_writes_it() {
-        let error = StoreError::Service(wit::ServiceError {
-            code: "ThrottlingException".into(),
-            message: "slow down".into(),
-            status: 400,
-            request_id: Some("RID".into()),
-            attempts: 3,
-        });
-        assert_eq!(
-            describe(&error),
-            "DynamoDB error ThrottlingException: slow down (HTTP 400, 3 attempts, request id RID)"
-        );
-        let error = StoreError::Transport(wit::TransportError {
-            code: "connection-refused".into(),
-            detail: Some("127.0.0.1:9".into()),
-            attempts: 1,
-        });
-        assert_eq!(
-            describe(&error),
-            "transport error: connection-refused (1 attempt): 127.0.0.1:9"
-        );
+    fn a_store_error_reads_as_the_store_writes_it() {
         assert_eq!(
             Error::Store(StoreError::InvalidInput("no key".into())).to_string(),
             "invalid input: no key"
@@ -217,27 +170,19 @@ mod tests {
     }
 
     fn config(endpoint: Option<&str>) -> StoreConfig {
-        StoreConfig {
-            table: "flags".into(),
-            prefix: None,
-            region: "eu-west-1".into(),
-            endpoint: endpoint.map(String::from),
-            credentials: crate::embed::Credentials {
-                access_key_id: "AKID".into(),
-                secret_access_key: "the-secret".into(),
-                session_token: Some("the-token".into()),
-            },
-            retry: None,
-            timeouts: None,
-            init_concurrency: None,
-            init_no_progress_ms: None,
-        }
+        let credentials = crate::embed::Credentials {
+            access_key_id: "AKID".into(),
+            secret_access_key: "the-secret".into(),
+            session_token: Some("the-token".into()),
+        };
+        StoreConfig::new("flags", "eu-west-1", credentials)
+            .with_endpoint(endpoint.map(String::from))
     }
 
     #[test]
     fn a_transport_error_names_the_endpoint_it_tried() {
         let refused = |detail: Option<&str>| {
-            StoreError::Transport(wit::TransportError {
+            StoreError::Transport(TransportError {
                 code: "connection-refused".into(),
                 detail: detail.map(String::from),
                 attempts: 5,
@@ -245,21 +190,21 @@ mod tests {
         };
         let local = config(Some("http://127.0.0.1:5005/"));
         assert_eq!(
-            describe(&explained(refused(None), &local)),
+            explained(refused(None), &local).to_string(),
             "transport error: connection-refused (5 attempts): endpoint http://127.0.0.1:5005"
         );
         assert_eq!(
-            describe(&explained(refused(Some("dns error")), &config(None))),
+            explained(refused(Some("dns error")), &config(None)).to_string(),
             "transport error: connection-refused (5 attempts): dns error; \
              endpoint https://dynamodb.eu-west-1.amazonaws.com"
         );
-        let text = describe(&explained(refused(None), &local));
+        let text = explained(refused(None), &local).to_string();
         assert!(!text.contains("the-secret") && !text.contains("the-token"));
     }
 
     #[test]
     fn a_missing_table_names_table_region_and_endpoint() {
-        let missing = StoreError::Service(wit::ServiceError {
+        let missing = StoreError::Service(ServiceError {
             code: "ResourceNotFoundException".into(),
             message: "Requested resource not found".into(),
             status: 400,
@@ -267,7 +212,7 @@ mod tests {
             attempts: 1,
         });
         assert_eq!(
-            describe(&explained(missing, &config(None))),
+            explained(missing, &config(None)).to_string(),
             "DynamoDB error ResourceNotFoundException: Requested resource not found (table \
              \"flags\" in region eu-west-1 at https://dynamodb.eu-west-1.amazonaws.com: create \
              it with `ld-dynamodb create-table`, or check the table name, the region and the \

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context as _, Result};
 use serde_json::{json, Value};
 
-use ld_dynamodb_host::error::describe;
 use ld_dynamodb_host::evaluator::{
     EvalError, Evaluation, Evaluator, FlagFilter, StateOptions, EVALUATOR_FILE,
 };
@@ -88,7 +87,10 @@ fn refused(error: EvalError) -> anyhow::Error {
         // The evaluator's words say what was wrong ("invalid context: ...").
         EvalError::InvalidContext(why) => anyhow!(InvalidInput(why)),
         EvalError::InvalidDefault(why) => anyhow!(InvalidInput(format!("--default: {why}"))),
-        EvalError::Store(e) => anyhow!("cannot read the table: {}", describe(&e.into())),
+        EvalError::Store(e) => anyhow!(
+            "cannot read the table: {}",
+            ld_dynamodb_store::error::StoreError::from(e)
+        ),
     }
 }
 

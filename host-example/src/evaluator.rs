@@ -40,8 +40,8 @@ use wasmtime::{Engine, Store};
 use crate::cache;
 use crate::credentials::{self, CredentialSource, Resolved};
 use crate::embed::{
-    new_engine, proxy_linker, wit, Credentials, HostOptions, HostState, HostStore, RetryPolicy,
-    StoreConfig, Timeouts,
+    millis, new_engine, proxy_linker, HostOptions, HostState, HostStore, RetryPolicy, StoreConfig,
+    Timeouts,
 };
 use crate::error::Error;
 use crate::store::DataStoreBuilder;
@@ -54,6 +54,11 @@ mod bindings {
         world: "evaluator-exports",
         exports: { default: async },
         additional_derives: [PartialEq, Eq],
+        // The store's types are the store bindings' own: one generated type
+        // per WIT type, mapped once (`crate::embed`'s conversions).
+        with: {
+            "ld-dynamodb:store/types": crate::embed::bindings::exports::ld_dynamodb::store::types,
+        },
     });
 }
 
@@ -228,68 +233,30 @@ struct Refresh {
     config: api::Config,
 }
 
-/// The evaluator's store error as the store's own (the same variant), for
-/// [`Error::Store`] and its one text.
-impl From<api::StoreError> for wit::StoreError {
-    fn from(error: api::StoreError) -> Self {
-        match error {
-            api::StoreError::InvalidConfig(m) => wit::StoreError::InvalidConfig(m),
-            api::StoreError::InvalidInput(m) => wit::StoreError::InvalidInput(m),
-            api::StoreError::Transport(t) => wit::StoreError::Transport(wit::TransportError {
-                code: t.code,
-                detail: t.detail,
-                attempts: t.attempts,
-            }),
-            api::StoreError::Service(s) => wit::StoreError::Service(wit::ServiceError {
-                code: s.code,
-                message: s.message,
-                status: s.status,
-                request_id: s.request_id,
-                attempts: s.attempts,
-            }),
-            api::StoreError::MalformedResponse(m) => wit::StoreError::MalformedResponse(m),
-        }
+/// The evaluator's store error (the store's WIT type) as the store crate's,
+/// for [`Error::Store`] and its one text.
+impl From<StoreError> for ld_dynamodb_store::error::StoreError {
+    fn from(error: StoreError) -> Self {
+        crate::embed::store_error(error)
     }
 }
 
-/// The store's configuration as the evaluator's record (the same fields),
-/// with the cache's time to live.
+/// The store's configuration as the evaluator opens it: the store's WIT
+/// record, with the cache's time to live as the evaluator's own setting.
 fn evaluator_config(config: &StoreConfig, ttl: Option<std::time::Duration>) -> api::Config {
-    api::Config {
-        table: config.table.clone(),
-        prefix: config.prefix.clone(),
-        region: config.region.clone(),
-        endpoint: config.endpoint.clone(),
-        credentials: api_credentials(config.credentials.clone()),
-        retry: config.retry.map(|r| api::RetryPolicy {
-            max_attempts: r.max_attempts,
-            base_delay_ms: r.base_delay_ms,
-            max_delay_ms: r.max_delay_ms,
-        }),
-        timeouts: config.timeouts.map(|t| api::Timeouts {
-            connect_ms: t.connect_ms,
-            first_byte_ms: t.first_byte_ms,
-            between_bytes_ms: t.between_bytes_ms,
-            request_ms: t.request_ms,
-        }),
-        init_concurrency: config.init_concurrency,
-        init_no_progress_ms: config.init_no_progress_ms,
-        cache_ttl_ms: ttl.map(|t| u32::try_from(t.as_millis()).unwrap_or(u32::MAX)),
+    let mut wit = config.to_wit();
+    if let Some(ttl) = ttl {
+        wit.settings.push(crate::embed::wit::Setting {
+            name: "cache-ttl-ms".into(),
+            value: millis(ttl).to_string(),
+        });
     }
+    wit
 }
 
 /// A call on an open evaluator: the outer `Result` is a trap.
 type Call<'s, T> =
     Pin<Box<dyn Future<Output = wasmtime::Result<Result<T, EvalError>>> + Send + 's>>;
-
-/// Credentials as the evaluator's record.
-fn api_credentials(c: Credentials) -> api::Credentials {
-    api::Credentials {
-        access_key_id: c.access_key_id,
-        secret_access_key: c.secret_access_key,
-        session_token: c.session_token,
-    }
-}
 
 /// An open evaluator in its instance. The outer `Result` of each call is a
 /// trap or host failure (or, for one from [`Evaluator::builder`], credentials
@@ -465,7 +432,7 @@ impl Evaluator {
         if held.generation == resolved.generation {
             return Ok(Ok(()));
         }
-        held.config.credentials = api_credentials(resolved.credentials);
+        held.config.credentials = crate::embed::wit_credentials(&resolved.credentials);
         let opened = self
             .bindings
             .ld_dynamodb_evaluation_evaluator()

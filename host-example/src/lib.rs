@@ -33,7 +33,7 @@
 //! evaluator component (`evaluator`),
 //! conversions between LaunchDarkly's JSON and the component's types (`data`).
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod background;
 pub mod cache;

@@ -16,10 +16,10 @@ use cli::{BigSegmentsCommand, Cli, Command, DataCommand};
 use ld_dynamodb_host::data::{self, Kind};
 use ld_dynamodb_host::embed::{
     context_hash, HostOptions, InitReport, Instance, Item, Runtime, Session, StoreConfig,
-    StoreError, UpsertOutcome,
+    UpsertOutcome,
 };
 use ld_dynamodb_host::environment;
-use ld_dynamodb_host::error::{describe, explained};
+use ld_dynamodb_host::error::{explained, Error};
 use ld_dynamodb_host::evaluator::{Evaluator, EvaluatorRuntime, StateOptions};
 use ld_dynamodb_host::{CredentialSource, DataStore};
 
@@ -85,17 +85,9 @@ async fn store_config(cli: &Cli) -> Result<StoreConfig> {
         .await
         .current()
         .await?;
-    Ok(StoreConfig {
-        table,
-        prefix: cli.prefix.clone().filter(|p| !p.is_empty()),
-        region,
-        endpoint: cli.endpoint.clone().or_else(environment::endpoint),
-        credentials: credentials.credentials,
-        retry: None,
-        timeouts: None,
-        init_concurrency: None,
-        init_no_progress_ms: None,
-    })
+    Ok(StoreConfig::new(table, region, credentials.credentials)
+        .with_prefix(cli.prefix.clone().filter(|p| !p.is_empty()))
+        .with_endpoint(cli.endpoint.clone().or_else(environment::endpoint)))
 }
 
 fn read_input(file: &str) -> Result<String> {
@@ -110,9 +102,14 @@ fn read_input(file: &str) -> Result<String> {
     }
 }
 
-/// Unwraps a store result into an error line that names what to fix.
-fn check<T>(result: Result<T, StoreError>, config: &StoreConfig) -> Result<T> {
-    result.map_err(|e| anyhow::anyhow!(describe(&explained(e, config))))
+/// Unwraps a store result: the store's error as a line that names what to
+/// fix, a trap as its own error.
+fn check<T>(result: Result<T, Error>, config: &StoreConfig) -> Result<T> {
+    result.map_err(|e| match e {
+        Error::Store(e) => anyhow::anyhow!(explained(e, config).to_string()),
+        Error::Host(e) => e,
+        other => other.into(),
+    })
 }
 
 /// Runs the command: its output (none from a `sync` that ran until stopped),
@@ -171,10 +168,7 @@ async fn run(cli: Cli) -> Result<(Option<Value>, bool)> {
 
 /// The host options of the global flags.
 fn host_options(cli: &Cli) -> HostOptions {
-    HostOptions {
-        call_timeout: std::time::Duration::from_secs_f64(cli.call_timeout),
-        ..HostOptions::default()
-    }
+    HostOptions::default().call_timeout(std::time::Duration::from_secs_f64(cli.call_timeout))
 }
 
 /// `$builder` (a `DataStore` or `Evaluator` builder) with the global flags'
@@ -232,10 +226,10 @@ async fn big_segments(
     config: &StoreConfig,
     command: BigSegmentsCommand,
 ) -> Result<Value> {
-    let mut store = check(instance.open_big_segments(config).await?, config)?;
+    let mut store = check(instance.open_big_segments(config).await, config)?;
     match command {
         BigSegmentsCommand::Metadata => {
-            let millis = check(store.get_metadata().await?, config)?;
+            let millis = check(store.get_metadata().await, config)?;
             Ok(json!({ "lastUpToDate": millis }))
         }
         BigSegmentsCommand::Membership { context, hash } => {
@@ -244,7 +238,7 @@ async fn big_segments(
             } else {
                 context_hash(&context)
             };
-            let entries = check(store.get_membership(&hash).await?, config)?;
+            let entries = check(store.get_membership(&hash).await, config)?;
             Ok(entries.map_or(Value::Null, |entries| {
                 Value::Object(
                     entries
@@ -262,25 +256,25 @@ async fn data_commands(
     config: &StoreConfig,
     command: DataCommand,
 ) -> Result<(Value, bool)> {
-    let mut store = check(instance.open(config).await?, config)?;
+    let mut store = check(instance.open(config).await, config)?;
     let output = match command {
         DataCommand::CreateTable => {
-            let created = check(store.create_table().await?, config)?;
-            json!({ "table": config.table, "created": created })
+            let created = check(store.create_table().await, config)?;
+            json!({ "table": config.table(), "created": created })
         }
         DataCommand::Init { file } => {
             let collections = data::all_data(&read_input(&file)?)?;
             let total = collections.iter().map(|c| c.items.len() as u64).sum();
             let progress =
                 progress::InitProgress::start("init", total, store.instance().write_meter());
-            let report = check(store.init(&collections).await?, config)?;
+            let report = check(store.init(&collections).await, config)?;
             if let Some(progress) = progress {
                 progress.finish(u64::from(report.written));
             }
             init_report_json(&report)
         }
         DataCommand::Get { kind, key, raw } => {
-            let item = check(store.get(Kind::from(kind).namespace(), &key).await?, config)?;
+            let item = check(store.get(Kind::from(kind).namespace(), &key).await, config)?;
             match item {
                 Some(item) if raw => data::raw_item(&item),
                 Some(item) if !item.deleted => data::item_json(&item)?,
@@ -288,7 +282,7 @@ async fn data_commands(
             }
         }
         DataCommand::All { kind } => {
-            let items = check(store.get_all(Kind::from(kind).namespace()).await?, config)?;
+            let items = check(store.get_all(Kind::from(kind).namespace()).await, config)?;
             let mut out = Map::new();
             for keyed in items.into_iter().filter(|k| !k.item.deleted) {
                 let value = data::item_json(&keyed.item)?;
@@ -310,9 +304,10 @@ async fn data_commands(
             };
             return upsert(&mut store, config, kind.into(), &key, &tombstone).await;
         }
-        DataCommand::Status => match store.is_initialized().await? {
+        DataCommand::Status => match store.is_initialized().await {
             Ok(initialized) => json!({ "initialized": initialized, "available": true }),
-            Err(e) => bail!("store unavailable: {}", describe(&explained(e, config))),
+            Err(Error::Store(e)) => bail!("store unavailable: {}", explained(e, config)),
+            Err(e) => return check(Err(e), config),
         },
     };
     Ok((output, true))
@@ -329,7 +324,7 @@ async fn upsert(
     key: &str,
     item: &Item,
 ) -> Result<(Value, bool)> {
-    let outcome = check(store.upsert(kind.namespace(), key, item).await?, config)?;
+    let outcome = check(store.upsert(kind.namespace(), key, item).await, config)?;
     let (updated, name) = match outcome {
         UpsertOutcome::Applied => (true, "applied"),
         UpsertOutcome::NotNewer => (false, "not-newer"),
@@ -338,7 +333,7 @@ async fn upsert(
     let stored = if updated {
         json!({ "version": item.version, "deleted": item.deleted })
     } else {
-        match check(store.get(kind.namespace(), key).await?, config)? {
+        match check(store.get(kind.namespace(), key).await, config)? {
             Some(held) => json!({ "version": held.version, "deleted": held.deleted }),
             None => Value::Null,
         }

@@ -6,7 +6,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 
 use crate::background::Background;
@@ -23,8 +25,8 @@ use crate::outbound::WriteCounts;
 /// Instances a store keeps by default: calls beyond this many wait.
 pub const DEFAULT_INSTANCES: usize = 4;
 
-/// A call on an open store inside one instance: the outer `Result` is a trap.
-type Call<'s, T> = Pin<Box<dyn Future<Output = anyhow::Result<Result<T, StoreError>>> + Send + 's>>;
+/// A call on an open store inside one instance.
+type Call<'s, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 's>>;
 
 /// Settings of a [`DataStore`]; [`DataStoreBuilder::build`] opens it.
 #[derive(Debug, Clone)]
@@ -36,10 +38,11 @@ pub struct DataStoreBuilder {
     retry: Option<RetryPolicy>,
     timeouts: Option<Timeouts>,
     init_concurrency: Option<u32>,
-    init_no_progress_ms: Option<u32>,
+    init_no_progress: Option<Duration>,
     credentials: Option<CredentialSource>,
     instances: usize,
     host: HostOptions,
+    handle: Option<Handle>,
 }
 
 impl DataStoreBuilder {
@@ -56,10 +59,11 @@ impl DataStoreBuilder {
             retry: None,
             timeouts: None,
             init_concurrency: None,
-            init_no_progress_ms: None,
+            init_no_progress: None,
             credentials: None,
             instances: DEFAULT_INSTANCES,
             host: HostOptions::default(),
+            handle: None,
         }
     }
 
@@ -109,8 +113,8 @@ impl DataStoreBuilder {
     /// How long Init may go without any item accepted before it fails
     /// (default 60 s): Init paces its writes to what the partition accepts and
     /// re-sends throttled items for as long as items keep being accepted.
-    pub fn init_no_progress(mut self, limit: std::time::Duration) -> Self {
-        self.init_no_progress_ms = Some(u32::try_from(limit.as_millis()).unwrap_or(u32::MAX));
+    pub fn init_no_progress(mut self, limit: Duration) -> Self {
+        self.init_no_progress = Some(limit);
         self
     }
 
@@ -123,6 +127,15 @@ impl DataStoreBuilder {
     /// Memory cap, call timeout, outbound policy and stderr of each instance.
     pub fn host_options(mut self, options: HostOptions) -> Self {
         self.host = options;
+        self
+    }
+
+    /// Drives the store's connections on the caller's tokio runtime instead
+    /// of a private one (a thread of its own, by default). The runtime must
+    /// outlive the store and keep running while calls are made; it may be a
+    /// current-thread runtime only if something keeps it running.
+    pub fn runtime_handle(mut self, handle: Handle) -> Self {
+        self.handle = Some(handle);
         self
     }
 
@@ -140,17 +153,13 @@ impl DataStoreBuilder {
             None => CredentialSource::default_chain(None).await,
         };
         let resolved = source.current().await?;
-        let config = StoreConfig {
-            table: self.table,
-            prefix: self.prefix,
-            region,
-            endpoint: self.endpoint.or_else(environment::endpoint),
-            credentials: resolved.credentials.clone(),
-            retry: self.retry,
-            timeouts: self.timeouts,
-            init_concurrency: self.init_concurrency,
-            init_no_progress_ms: self.init_no_progress_ms,
-        };
+        let config = StoreConfig::new(self.table, region, resolved.credentials.clone())
+            .with_prefix(self.prefix)
+            .with_endpoint(self.endpoint.or_else(environment::endpoint))
+            .with_retry(self.retry)
+            .with_timeouts(self.timeouts)
+            .with_init_concurrency(self.init_concurrency)
+            .with_init_no_progress(self.init_no_progress);
         Ok((config, resolved, source, self.host))
     }
 
@@ -158,10 +167,18 @@ impl DataStoreBuilder {
     /// configuration (no request is sent).
     pub async fn build(self, runtime: Arc<Runtime>) -> Result<DataStore, Error> {
         let instances = self.instances;
+        let handle = self.handle.clone();
         let (config, resolved, credentials, host) = self.resolve().await?;
-        let drivers = Background::new("ld-dynamodb-connections", 1)
-            .map_err(|e| Error::Host(anyhow::Error::new(e)))?;
-        let connections = Arc::new(Pool::driven_by(drivers.handle().clone()));
+        let (drivers, handle) = match handle {
+            Some(handle) => (None, handle),
+            None => {
+                let drivers = Background::new("ld-dynamodb-connections", 1)
+                    .map_err(|e| Error::Host(anyhow::Error::new(e)))?;
+                let handle = drivers.handle().clone();
+                (Some(drivers), handle)
+            }
+        };
+        let connections = Arc::new(Pool::driven_by(handle));
         let shared = Arc::new(Shared {
             runtime,
             config,
@@ -193,8 +210,9 @@ struct Shared {
     config: StoreConfig,
     host: HostOptions,
     connections: Arc<Pool>,
-    /// Opens and drives the connections, whichever runtime the calls run on.
-    _drivers: Background,
+    /// Opens and drives the connections, whichever runtime the calls run on
+    /// (`None`: the caller's runtime does, [`DataStoreBuilder::runtime_handle`]).
+    _drivers: Option<Background>,
     credentials: CredentialSource,
     idle: Mutex<Vec<Pooled>>,
     permits: Semaphore,
@@ -224,11 +242,7 @@ impl Shared {
             .lock()
             .unwrap()
             .push(Box::new(instance.write_meter()));
-        let session = instance
-            .open(&self.config)
-            .await
-            .map_err(Error::Host)?
-            .map_err(Error::Store)?;
+        let session = instance.open(&self.config).await?;
         Ok(Pooled {
             session,
             generation,
@@ -249,12 +263,7 @@ impl Shared {
         credentials: &Credentials,
     ) -> Result<(), Error> {
         if pooled.generation != generation {
-            pooled
-                .session
-                .set_credentials(credentials)
-                .await
-                .map_err(Error::Host)?
-                .map_err(Error::Store)?;
+            pooled.session.set_credentials(credentials).await?;
             pooled.generation = generation;
         }
         Ok(())
@@ -267,23 +276,21 @@ impl Shared {
         F: for<'s> Fn(&'s mut Session, &'s A) -> Call<'s, T>,
     {
         self.sync_credentials(pooled).await?;
-        match call(&mut pooled.session, args).await.map_err(Error::Host)? {
-            Err(StoreError::Service(e)) if credentials::rejected(&e.code) => {
+        match call(&mut pooled.session, args).await {
+            Err(Error::Store(StoreError::Service(e))) if credentials::rejected(&e.code) => {
                 // A failed refresh leaves the service's answer as the error.
                 let refreshed = self.credentials.refresh_rejected(pooled.generation).await;
                 match refreshed.ok().flatten() {
                     Some(fresh) => {
                         self.install(pooled, fresh.generation, &fresh.credentials)
                             .await?;
-                        call(&mut pooled.session, args)
-                            .await
-                            .map_err(Error::Host)?
-                            .map_err(Error::Store)
+                        call(&mut pooled.session, args).await
                     }
                     None => Err(Error::Store(StoreError::Service(e))),
                 }
             }
-            result => result.map_err(|e| Error::Store(explained(e, &self.config))),
+            Err(Error::Store(e)) => Err(Error::Store(explained(e, &self.config))),
+            result => result,
         }
     }
 }

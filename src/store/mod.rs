@@ -37,6 +37,7 @@ pub struct DataStore<P> {
 }
 
 impl<P: Platform> DataStore<P> {
+    /// A store with a validated `config`, sending through `platform`; sends nothing.
     pub fn new(config: Config, platform: P) -> Self {
         DataStore {
             client: Client::new(config, platform),

@@ -26,6 +26,7 @@ pub const BODY_TOO_LARGE: &str = "HTTP-response-body-size";
 pub struct TransportFailure {
     /// The `wasi:http` `error-code` case name, such as `connection-refused`.
     pub code: String,
+    /// Extra detail, when the host gave any.
     pub detail: Option<String>,
     /// Whether sending again may succeed (refused, reset, timed out, ...).
     pub retryable: bool,

@@ -107,7 +107,7 @@ async fn metadata_of_the_wrong_type_counts_as_never_synchronized_and_is_logged()
         "Item": { "namespace": { "S": "big_segments_metadata" }, "key": { "S": "big_segments_metadata" }, "synchronizedOn": { "S": "soon" } },
     }]]));
     let mut store = open_big_segments(&backend, &table, None).await;
-    assert_eq!(store.get_metadata().await.unwrap().unwrap(), None);
+    assert_eq!(store.get_metadata().await.unwrap(), None);
     let stderr = store.instance().stderr();
     assert!(
         stderr.contains("synchronizedOn") && stderr.contains("never synchronized"),

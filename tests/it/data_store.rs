@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use ld_dynamodb_host::embed::{Item, StoreError, UpsertOutcome};
+use ld_dynamodb_host::embed::{Credentials, Item, StoreError, UpsertOutcome};
 use ld_dynamodb_tests::*;
 
 /// The official size guard's limit.
@@ -70,7 +70,7 @@ macro_rules! store_suite {
                 );
                 assert_eq!(versions(&snapshot.kinds[1]), vec![("s1".into(), 1, false)]);
                 assert_eq!(snapshot.kinds[0], ok!(store.get_all("features")));
-                let err = store.snapshot(&["a:b".to_string()]).await.unwrap().unwrap_err();
+                let err = store_err!(store.snapshot(&["a:b".to_string()]));
                 assert!(matches!(err, StoreError::InvalidInput(_)), "{err:?}");
             }
 
@@ -285,11 +285,11 @@ macro_rules! store_suite {
                     Item { version: 2, deleted: false, json: r#"{"key":"k","version":1}"#.into() },
                 ];
                 for item in &bad {
-                    let err = store.upsert("features", "k", item).await.unwrap().unwrap_err();
+                    let err = store_err!(store.upsert("features", "k", item));
                     assert!(matches!(err, StoreError::InvalidInput(_)), "{err:?}");
                     let mut items = vec![super::item("good", 1, json!({}))];
                     items.push(ld_dynamodb_host::embed::KeyedItem { key: "k".into(), item: item.clone() });
-                    let err = store.init(&[collection("features", items)]).await.unwrap().unwrap_err();
+                    let err = store_err!(store.init(&[collection("features", items)]));
                     assert!(matches!(err, StoreError::InvalidInput(_)), "{err:?}");
                 }
                 assert!(backend().scan(&table).is_empty(), "nothing was written");
@@ -337,7 +337,7 @@ macro_rules! backend_tests {
             #[tokio::test]
             async fn missing_table_is_a_service_error() {
                 let mut store = open(&backend(), &unique_table("absent"), None).await;
-                let err = store.get("features", "k").await.unwrap().unwrap_err();
+                let err = store_err!(store.get("features", "k"));
                 match err {
                     StoreError::Service(e) => {
                         assert_eq!(e.code, "ResourceNotFoundException");
@@ -373,9 +373,13 @@ async fn moto_rejects_a_wrong_secret_with_a_signature_error() {
     let backend = Backend::moto();
     let (table, _) = fresh_store(&backend, "authn", None).await;
     let mut config = backend.config(&table, None);
-    config.credentials.secret_access_key = "definitely-the-wrong-secret".into();
+    let credentials = Credentials {
+        secret_access_key: "definitely-the-wrong-secret".into(),
+        ..config.credentials().clone()
+    };
+    config = config.with_credentials(credentials);
     let mut store = open_config(&config).await;
-    let err = store.get("features", "k").await.unwrap().unwrap_err();
+    let err = store_err!(store.get("features", "k"));
     match &err {
         StoreError::Service(e) => {
             assert_eq!(e.code, "SignatureDoesNotMatch", "{e:?}");
@@ -396,9 +400,13 @@ async fn moto_accepts_the_right_key_and_checks_the_access_key() {
     let (table, mut store) = fresh_store(&backend, "authz", None).await;
     assert!(!ok!(store.is_initialized()));
     let mut config = backend.config(&table, None);
-    config.credentials.access_key_id = "AKIAUNKNOWNKEY000000".into();
+    let credentials = Credentials {
+        access_key_id: "AKIAUNKNOWNKEY000000".into(),
+        ..config.credentials().clone()
+    };
+    config = config.with_credentials(credentials);
     let mut stranger = open_config(&config).await;
-    let err = stranger.get("features", "k").await.unwrap().unwrap_err();
+    let err = store_err!(stranger.get("features", "k"));
     assert_eq!(
         match err {
             StoreError::Service(e) => e.code,

@@ -35,11 +35,7 @@ fn read(name: &str) -> Value {
 async fn parity_table(backend: &Backend, label: &str) -> (String, Session) {
     let (table, mut store) = fresh_store(backend, label, PREFIX).await;
     let text = std::fs::read_to_string(root().join("tests/data/parity.json")).unwrap();
-    store
-        .init(&data::all_data(&text).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    store.init(&data::all_data(&text).unwrap()).await.unwrap();
     (table, store)
 }
 
@@ -49,7 +45,7 @@ async fn evaluator_on_loaded_table(backend: &Backend, endpoint: Option<&str>) ->
     let (table, _) = parity_table(backend, "evaluator").await;
     let mut config = backend.config(&table, PREFIX);
     if let Some(endpoint) = endpoint {
-        config.endpoint = Some(endpoint.to_string());
+        config = config.with_endpoint(Some(endpoint.to_string()));
     }
     let runtime = EvaluatorRuntime::load(&evaluator_component()).unwrap();
     runtime
@@ -284,7 +280,7 @@ async fn a_cached_snapshot_serves_until_its_time_to_live_and_never_after() {
     let proxy = Proxy::start(&backend.endpoint, |_| Action::Forward).await;
     let (table, mut store) = parity_table(&backend, "evaluator-cache").await;
     let mut config = backend.config(&table, PREFIX);
-    config.endpoint = Some(proxy.endpoint.clone());
+    config = config.with_endpoint(Some(proxy.endpoint.clone()));
     let runtime = EvaluatorRuntime::load(&evaluator_component()).unwrap();
     // Two evaluators on the table. `held` keeps its snapshot for 10 minutes,
     // so its checks within the time to live hold whatever the scheduler does
@@ -329,7 +325,6 @@ async fn a_cached_snapshot_serves_until_its_time_to_live_and_never_after() {
             },
         )
         .await
-        .unwrap()
         .unwrap();
     // Within the time to live: the same snapshot, no request.
     let cached = held

@@ -217,11 +217,7 @@ fn node_events(data_file: &str, steps: &[Value], privacy: &Value) -> (Vec<Value>
 async fn evaluator(backend: &Backend, data_file: &str) -> Evaluator {
     let (table, mut store) = fresh_store(backend, "events", PREFIX).await;
     let text = std::fs::read_to_string(project_root().join("tests/data").join(data_file)).unwrap();
-    store
-        .init(&data::all_data(&text).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    store.init(&data::all_data(&text).unwrap()).await.unwrap();
     let runtime = EvaluatorRuntime::load(&evaluator_component()).unwrap();
     runtime
         .open(&HostOptions::default(), &backend.config(&table, PREFIX))

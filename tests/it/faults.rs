@@ -19,7 +19,7 @@ use ld_dynamodb_tests::proxy::{Action, Partitions, Proxy, Request};
 use ld_dynamodb_tests::*;
 
 const ATTEMPTS: u32 = 3;
-const NO_PROGRESS_MS: u32 = 1500;
+const NO_PROGRESS: Duration = Duration::from_millis(1500);
 
 fn throttled() -> Action {
     Action::Respond(
@@ -37,21 +37,22 @@ async fn through_proxy(
     let (table, _) = fresh_store(backend, label, None).await;
     let proxy = Proxy::start(&backend.endpoint, script).await;
     let mut config = backend.config(&table, None);
-    config.endpoint = Some(proxy.endpoint.clone());
-    config.retry = Some(RetryPolicy {
-        max_attempts: ATTEMPTS,
-        base_delay_ms: 5,
-        max_delay_ms: 20,
-    });
-    config.timeouts = Some(Timeouts {
-        connect_ms: Some(1000),
-        first_byte_ms: Some(300),
-        between_bytes_ms: Some(300),
-        request_ms: None,
-    });
+    config = config.with_endpoint(Some(proxy.endpoint.clone()));
+    config = config
+        .with_retry(Some(RetryPolicy {
+            max_attempts: ATTEMPTS,
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(20),
+        }))
+        .with_timeouts(Some(Timeouts {
+            connect: Some(Duration::from_millis(1000)),
+            first_byte: Some(Duration::from_millis(300)),
+            between_bytes: Some(Duration::from_millis(300)),
+            request: None,
+        }));
     // Init re-sends throttled items while any is accepted; none for this
     // long fails it.
-    config.init_no_progress_ms = Some(NO_PROGRESS_MS);
+    config = config.with_init_no_progress(Some(NO_PROGRESS));
     let store = open_config(&config).await;
     (table, proxy, store)
 }
@@ -164,7 +165,7 @@ async fn throttling_that_never_ends_fails_init_without_the_marker() {
     })
     .await;
     let started = std::time::Instant::now();
-    let err = store.init(&data(5)).await.expect("no trap").unwrap_err();
+    let err = store_err!(store.init(&data(5)));
     let elapsed = started.elapsed();
     assert_eq!(service_code(&err).0, "UnprocessedItems");
     assert!(
@@ -175,7 +176,7 @@ async fn throttling_that_never_ends_fails_init_without_the_marker() {
         "{err}"
     );
     assert!(
-        elapsed >= Duration::from_millis(NO_PROGRESS_MS.into()) && elapsed < Duration::from_secs(6),
+        elapsed >= NO_PROGRESS && elapsed < Duration::from_secs(6),
         "gave up after {elapsed:?}"
     );
     assert!(!has_marker(&backend, &table));
@@ -185,7 +186,7 @@ async fn throttling_that_never_ends_fails_init_without_the_marker() {
         .unwrap();
     assert_eq!(
         outcome,
-        Ok(UpsertOutcome::Applied),
+        UpsertOutcome::Applied,
         "PutItem is not throttled by this script"
     );
 }
@@ -211,15 +212,11 @@ async fn server_errors_are_retried_then_reported() {
         _ => Action::Forward,
     })
     .await;
-    let err = store.get_all("features").await.unwrap().unwrap_err();
+    let err = store_err!(store.get_all("features"));
     assert_eq!(service_code(&err), ("InternalServerError", ATTEMPTS));
-    let err = store
-        .upsert("features", "f", &item("f", 1, json!({})).item)
-        .await
-        .unwrap()
-        .unwrap_err();
+    let err = store_err!(store.upsert("features", "f", &item("f", 1, json!({})).item));
     assert_eq!(service_code(&err), ("InternalServerError", ATTEMPTS));
-    let err = store.init(&data(3)).await.unwrap().unwrap_err();
+    let err = store_err!(store.init(&data(3)));
     assert_eq!(service_code(&err), ("InternalServerError", ATTEMPTS));
     assert!(
         rows(&backend, &table).is_empty(),
@@ -246,7 +243,7 @@ async fn dropped_connections_are_retried_then_reported() {
         }
     })
     .await;
-    match store.get("features", "f").await.unwrap().unwrap_err() {
+    match store_err!(store.get("features", "f")) {
         StoreError::Transport(t) => assert_eq!(t.attempts, ATTEMPTS, "{t:?}"),
         other => panic!("{other:?}"),
     }
@@ -268,7 +265,7 @@ async fn stalled_requests_time_out_and_are_retried() {
         }
     })
     .await;
-    match store.get("features", "f").await.unwrap().unwrap_err() {
+    match store_err!(store.get("features", "f")) {
         StoreError::Transport(t) => {
             assert_eq!(t.attempts, ATTEMPTS);
             assert!(t.code.to_lowercase().contains("timeout"), "{t:?}");
@@ -312,7 +309,7 @@ async fn items_that_stay_unprocessed_fail_init_without_the_marker() {
         }
     })
     .await;
-    let err = store.init(&data(30)).await.unwrap().unwrap_err();
+    let err = store_err!(store.init(&data(30)));
     assert_eq!(service_code(&err).0, "UnprocessedItems");
     assert!(err.to_string().contains("accepted no item"), "{err}");
     assert!(
@@ -349,15 +346,16 @@ async fn broken_bodies_are_malformed_responses() {
         })
         .await;
         let err = match op {
-            "GetItem" => store.get("features", "f").await.unwrap().map(|_| ()),
-            "Query" => store.get_all("features").await.unwrap().map(|_| ()),
+            "GetItem" => store.get("features", "f").await.map(|_| ()),
+            "Query" => store.get_all("features").await.map(|_| ()),
             _ => store
                 .upsert("features", "f", &item("f", 1, json!({})).item)
                 .await
-                .unwrap()
                 .map(|_| ()),
         }
-        .unwrap_err();
+        .unwrap_err()
+        .into_store_error()
+        .unwrap();
         assert!(
             matches!(err, StoreError::MalformedResponse(_)),
             "{op} {body}: {err:?}"
@@ -371,7 +369,7 @@ async fn broken_bodies_are_malformed_responses() {
         }
     })
     .await;
-    let err = store.init(&data(3)).await.unwrap().unwrap_err();
+    let err = store_err!(store.init(&data(3)));
     assert!(matches!(err, StoreError::MalformedResponse(_)), "{err:?}");
     assert!(!has_marker(&backend, &table));
 }
@@ -391,7 +389,7 @@ async fn an_oversized_body_is_a_malformed_response() {
         }
     })
     .await;
-    let err = store.get_all("features").await.unwrap().unwrap_err();
+    let err = store_err!(store.get_all("features"));
     assert!(
         matches!(err, StoreError::MalformedResponse(ref m) if m.contains("larger than")),
         "{err:?}"
@@ -414,7 +412,7 @@ async fn validation_errors_are_not_retried() {
     })
     .await;
     let before = proxy.requests();
-    let err = store.get("features", "f").await.unwrap().unwrap_err();
+    let err = store_err!(store.get("features", "f"));
     assert_eq!(service_code(&err), ("ValidationException", 1));
     assert_eq!(proxy.requests() - before, 1);
 }
@@ -426,7 +424,6 @@ async fn a_malformed_row_is_skipped_and_logged_not_fatal_to_get_all() {
     writer
         .init(&[collection("features", vec![item("good", 1, json!({}))])])
         .await
-        .unwrap()
         .unwrap();
     // Rows no official store writes, put there by another client.
     backend.boto(json!([
@@ -437,7 +434,7 @@ async fn a_malformed_row_is_skipped_and_logged_not_fatal_to_get_all() {
             "version": { "N": "2" }, "item": { "S": "[1,2]" } } }],
     ]));
     let mut store = open(&backend, &table, None).await;
-    let all = store.get_all("features").await.unwrap().unwrap();
+    let all = store.get_all("features").await.unwrap();
     let keys: Vec<&str> = all.iter().map(|k| k.key.as_str()).collect();
     assert_eq!(keys, ["good"]);
     let stderr = store.instance().stderr();
@@ -478,8 +475,8 @@ async fn init_through_a_throttling_partition_stores_everything_within_the_window
     let (table, _) = fresh_store(&backend, "partition", None).await;
     let proxy = Proxy::start(&backend.endpoint, partitions.script()).await;
     let mut config = backend.config(&table, None);
-    config.endpoint = Some(proxy.endpoint.clone());
-    config.init_concurrency = Some(4);
+    config = config.with_endpoint(Some(proxy.endpoint.clone()));
+    config = config.with_init_concurrency(Some(4));
     let mut store = open_config(&config).await;
     let n = 1000;
     let started = std::time::Instant::now();
@@ -517,11 +514,11 @@ async fn a_partition_that_accepts_nothing_fails_init_after_the_no_progress_limit
     let (table, _) = fresh_store(&backend, "partition-none", None).await;
     let proxy = Proxy::start(&backend.endpoint, partitions.script()).await;
     let mut config = backend.config(&table, None);
-    config.endpoint = Some(proxy.endpoint.clone());
-    config.init_no_progress_ms = Some(NO_PROGRESS_MS);
+    config = config.with_endpoint(Some(proxy.endpoint.clone()));
+    config = config.with_init_no_progress(Some(NO_PROGRESS));
     let mut store = open_config(&config).await;
     let started = std::time::Instant::now();
-    let err = store.init(&data(30)).await.expect("no trap").unwrap_err();
+    let err = store_err!(store.init(&data(30)));
     let elapsed = started.elapsed();
     assert_eq!(service_code(&err).0, "UnprocessedItems");
     assert!(
@@ -529,7 +526,7 @@ async fn a_partition_that_accepts_nothing_fails_init_after_the_no_progress_limit
         "{err}"
     );
     assert!(
-        elapsed >= Duration::from_millis(NO_PROGRESS_MS.into()) && elapsed < Duration::from_secs(6),
+        elapsed >= NO_PROGRESS && elapsed < Duration::from_secs(6),
         "gave up after {elapsed:?}"
     );
     assert!(!has_marker(&backend, &table));
@@ -567,7 +564,7 @@ async fn init_through(
     let (table, _) = fresh_store(backend, label, None).await;
     let proxy = Proxy::start(&backend.endpoint, script).await;
     let mut config = backend.config(&table, None);
-    config.endpoint = Some(proxy.endpoint.clone());
+    config = config.with_endpoint(Some(proxy.endpoint.clone()));
     let mut store = open_config(&config).await;
     let started = std::time::Instant::now();
     let report = ok!(store.init(&mix_data()));
@@ -630,8 +627,8 @@ async fn init_through_a_throttling_partition_with_server_errors_stays_near_the_b
     })
     .await;
     let mut config = backend.config(&table, None);
-    config.endpoint = Some(proxy.endpoint.clone());
-    config.init_concurrency = Some(4);
+    config = config.with_endpoint(Some(proxy.endpoint.clone()));
+    config = config.with_init_concurrency(Some(4));
     let mut store = open_config(&config).await;
     let n = 1000;
     let started = std::time::Instant::now();

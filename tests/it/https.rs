@@ -13,27 +13,24 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use ld_dynamodb_host::connections::{tls_failure, Pool, Trust};
-use ld_dynamodb_host::embed::{HostOptions, Session, StoreConfig, StoreError};
-use ld_dynamodb_host::error::{describe, explained};
+use ld_dynamodb_host::embed::{HostOptions, Session, StoreConfig, StoreError, TransportKind};
+use ld_dynamodb_host::error::explained;
 use ld_dynamodb_tests::tls::{Pki, TlsFront};
 use ld_dynamodb_tests::{
-    cli_binary, collection, item, ok, run_with_stdin, runtime, tombstone, unique_table, versions,
-    Backend, REGION,
+    cli_binary, collection, item, ok, run_with_stdin, runtime, store_err, tombstone, unique_table,
+    versions, Backend, REGION,
 };
 
 /// A store session through `front` whose connections trust `trust`.
 async fn session(front: &TlsFront, table: &str, trust: Trust) -> (StoreConfig, Session) {
     let mut config = Backend::moto().config(table, None);
-    config.endpoint = Some(front.endpoint.clone());
-    let options = HostOptions {
-        capture_stderr: true,
-        ..HostOptions::default()
-    };
+    config = config.with_endpoint(Some(front.endpoint.clone()));
+    let options = HostOptions::default().capture_stderr(true);
     let instance = runtime()
         .instance_with_connections(&options, Arc::new(Pool::trusting(trust)))
         .await
         .unwrap();
-    let session = instance.open(&config).await.unwrap().unwrap();
+    let session = instance.open(&config).await.unwrap();
     (config, session)
 }
 
@@ -107,17 +104,17 @@ async fn each_bad_certificate_is_refused_with_its_cause_before_any_request() {
     for (cert, trust, cause) in cases {
         let front = TlsFront::start(&moto.endpoint, &pki, cert).await;
         let (config, mut store) = session(&front, &unique_table("https-bad"), trust).await;
-        let error = store.get("features", "f1").await.unwrap().unwrap_err();
+        let error = store_err!(store.get("features", "f1"));
         let StoreError::Transport(transport) = &error else {
             panic!("{cert}: a transport error, not {error:?}");
         };
         // Not retried: another attempt meets the same certificate.
         assert_eq!(
-            (transport.code.as_str(), transport.attempts),
-            ("TLS-certificate-error", 1),
+            (transport.kind(), transport.attempts),
+            (TransportKind::TlsCertificateError, 1),
             "{cert}"
         );
-        let text = describe(&explained(error, &config));
+        let text = explained(error, &config).to_string();
         assert!(
             text.contains(cause) && text.contains(&front.endpoint),
             "{cert}: {text}"
@@ -143,8 +140,8 @@ async fn an_unusable_ca_bundle_is_named_in_the_error() {
     let front = TlsFront::start(&Backend::moto().endpoint, &pki, "good").await;
     let missing = pki.path("missing.pem");
     let (config, mut store) = session(&front, "no-bundle", Trust::Bundle(missing.clone())).await;
-    let error = store.get("features", "f1").await.unwrap().unwrap_err();
-    let text = describe(&explained(error, &config));
+    let error = store_err!(store.get("features", "f1"));
+    let text = explained(error, &config).to_string();
     assert!(
         text.contains(&format!("{}", missing.display())) && text.contains("cannot read"),
         "{text}"
@@ -153,9 +150,11 @@ async fn an_unusable_ca_bundle_is_named_in_the_error() {
     assert_eq!(front.connections(), 0);
     let not_pem = pki.path("good.key");
     let (config, mut store) = session(&front, "no-bundle", Trust::Bundle(not_pem)).await;
-    let error = store.get("features", "f1").await.unwrap().unwrap_err();
+    let error = store_err!(store.get("features", "f1"));
     assert!(
-        describe(&explained(error, &config)).contains("holds no PEM certificate"),
+        explained(error, &config)
+            .to_string()
+            .contains("holds no PEM certificate"),
         "a key file is not a bundle"
     );
 }

@@ -104,11 +104,11 @@ async fn a_trapped_instance_is_replaced_by_a_fresh_one() {
         .data_store(&table)
         .endpoint(&proxy.endpoint)
         .instances(1)
-        .host_options(HostOptions {
-            call_timeout: Duration::from_millis(500),
-            capture_stderr: true,
-            ..HostOptions::default()
-        })
+        .host_options(
+            HostOptions::default()
+                .call_timeout(Duration::from_millis(500))
+                .capture_stderr(true),
+        )
         .build(runtime().clone())
         .await
         .unwrap();
@@ -261,16 +261,17 @@ async fn set_credentials_replaces_the_key_of_an_open_store() {
     let iam = Iam::new_user(&moto, "setcred", &["dynamodb:*"]);
     let (table, _admin) = created_store(&moto, "setcred").await;
     let key1 = iam.create_key();
-    let mut config = moto.config(&table, None);
-    config.credentials = key1.clone();
+    let config = moto.config(&table, None).with_credentials(key1.clone());
     let mut session = open_config(&config).await;
-    assert_eq!(session.is_initialized().await.unwrap(), Ok(false));
+    assert!(!session.is_initialized().await.unwrap());
     let key2 = iam.create_key();
     iam.delete_key(&key1);
-    let rejected = session.is_initialized().await.unwrap().unwrap_err();
-    assert!(matches!(&rejected, StoreError::Service(s) if s.code == "InvalidClientTokenId"));
-    session.set_credentials(&key2).await.unwrap().unwrap();
-    assert_eq!(session.is_initialized().await.unwrap(), Ok(false));
+    let rejected = session.is_initialized().await.unwrap_err();
+    assert!(
+        matches!(rejected.store_error(), Some(StoreError::Service(s)) if s.code == "InvalidClientTokenId")
+    );
+    session.set_credentials(&key2).await.unwrap();
+    assert!(!session.is_initialized().await.unwrap());
     // Empty credentials are refused and the current ones kept.
     let empty = Credentials {
         access_key_id: String::new(),
@@ -278,12 +279,16 @@ async fn set_credentials_replaces_the_key_of_an_open_store() {
         session_token: None,
     };
     assert_eq!(
-        session.set_credentials(&empty).await.unwrap(),
-        Err(StoreError::InvalidConfig(
+        session
+            .set_credentials(&empty)
+            .await
+            .unwrap_err()
+            .store_error(),
+        Some(&StoreError::InvalidConfig(
             "access key id is required".into()
         ))
     );
-    assert_eq!(session.is_initialized().await.unwrap(), Ok(false));
+    assert!(!session.is_initialized().await.unwrap());
 }
 
 /// The example program (`host-example/examples/evaluate-flags.rs`), which
@@ -572,14 +577,12 @@ fn a_pooled_connection_does_not_wait_for_the_runtime_that_opened_it() {
             .data_store(&table)
             .retry(RetryPolicy {
                 max_attempts: 1,
-                base_delay_ms: 1,
-                max_delay_ms: 1,
+                base_delay: Duration::from_millis(1),
+                max_delay: Duration::from_millis(1),
             })
             .timeouts(Timeouts {
-                connect_ms: None,
-                first_byte_ms: Some(3000),
-                between_bytes_ms: None,
-                request_ms: None,
+                first_byte: Some(Duration::from_secs(3)),
+                ..Timeouts::default()
             })
             .build(runtime().clone())
             .await

@@ -8,19 +8,22 @@ use ld_dynamodb_tests::proxy::Tunnel;
 use ld_dynamodb_tests::*;
 
 /// A fresh dynalite table and a store reaching it through a connection-counting tunnel.
-async fn through_tunnel(label: &str, adjust: impl FnOnce(&mut StoreConfig)) -> (Tunnel, Session) {
+async fn through_tunnel(
+    label: &str,
+    adjust: impl FnOnce(StoreConfig) -> StoreConfig,
+) -> (Tunnel, Session) {
     let backend = Backend::dynalite();
     let (table, _) = fresh_store(&backend, label, None).await;
     let tunnel = Tunnel::start(&backend.endpoint).await;
     let mut config = backend.config(&table, None);
-    config.endpoint = Some(tunnel.endpoint.clone());
-    adjust(&mut config);
+    config = config.with_endpoint(Some(tunnel.endpoint.clone()));
+    let config = adjust(config);
     (tunnel, open_config(&config).await)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sequential_requests_share_one_connection() {
-    let (tunnel, mut store) = through_tunnel("pool", |_| {}).await;
+    let (tunnel, mut store) = through_tunnel("pool", |c| c).await;
     for i in 0..20 {
         ok!(store.upsert(
             "features",
@@ -40,7 +43,8 @@ async fn sequential_requests_share_one_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_init_batches_open_at_most_the_concurrency() {
-    let (tunnel, mut store) = through_tunnel("pool-init", |c| c.init_concurrency = Some(4)).await;
+    let (tunnel, mut store) =
+        through_tunnel("pool-init", |c| c.with_init_concurrency(Some(4))).await;
     let items: Vec<_> = (0..300)
         .map(|i| item(&format!("f{i}"), 1, json!({})))
         .collect();

@@ -3,22 +3,28 @@
 //! the secret key and the session token.
 
 use std::process::Command;
+use std::time::Duration;
 
 use serde_json::json;
 
-use ld_dynamodb_host::embed::{HostOptions, Session, StoreConfig, StoreError};
-use ld_dynamodb_host::error::describe;
+use ld_dynamodb_host::embed::{
+    Credentials, HostOptions, RetryPolicy, Session, StoreConfig, StoreError, TransportKind,
+};
 use ld_dynamodb_host::outbound::Allow;
+use ld_dynamodb_host::Error;
 use ld_dynamodb_tests::proxy::{aws_signature_echo, Action, Proxy};
 use ld_dynamodb_tests::*;
 
 const SECRET: &str = "S3CR3T-never-print-me-0123456789abcdef";
 const TOKEN: &str = "T0K3N-never-print-me-session";
 
-fn with_secrets(mut config: StoreConfig) -> StoreConfig {
-    config.credentials.secret_access_key = SECRET.into();
-    config.credentials.session_token = Some(TOKEN.into());
-    config
+fn with_secrets(config: StoreConfig) -> StoreConfig {
+    let credentials = Credentials {
+        secret_access_key: SECRET.into(),
+        session_token: Some(TOKEN.into()),
+        ..config.credentials().clone()
+    };
+    config.with_credentials(credentials)
 }
 
 fn assert_clean(text: &str) {
@@ -28,14 +34,11 @@ fn assert_clean(text: &str) {
 
 async fn open_error(config: StoreConfig) -> String {
     let instance = runtime()
-        .instance(&HostOptions {
-            capture_stderr: true,
-            ..HostOptions::default()
-        })
+        .instance(&HostOptions::default().capture_stderr(true))
         .await
         .unwrap();
-    match instance.open(&config).await.expect("no trap") {
-        Err(StoreError::InvalidConfig(message)) => message,
+    match instance.open(&config).await {
+        Err(Error::Store(StoreError::InvalidConfig(message))) => message,
         Err(other) => panic!("{other:?}"),
         Ok(_) => panic!("config {config:?} was accepted"),
     }
@@ -44,34 +47,45 @@ async fn open_error(config: StoreConfig) -> String {
 #[tokio::test]
 async fn invalid_configs_get_their_own_messages() {
     let base = || Backend::dynalite().config("some-table", None);
-    type Change = Box<dyn Fn(&mut StoreConfig)>;
+    type Change = Box<dyn Fn(StoreConfig) -> StoreConfig>;
     let cases: Vec<(Change, &str)> = vec![
-        (Box::new(|c| c.table = "".into()), "table name is required"),
+        (Box::new(|c| c.with_table("")), "table name is required"),
         (
-            Box::new(|c| c.endpoint = Some("ftp://127.0.0.1:1".into())),
+            Box::new(|c| c.with_endpoint(Some("ftp://127.0.0.1:1".into()))),
             "only http and https",
         ),
         (
-            Box::new(|c| c.endpoint = Some("not a url".into())),
+            Box::new(|c| c.with_endpoint(Some("not a url".into()))),
             "is invalid",
         ),
-        (Box::new(|c| c.region = "".into()), "region is required"),
+        (Box::new(|c| c.with_region("")), "region is required"),
         (
-            Box::new(|c| c.region = "Not_A_Region".into()),
+            Box::new(|c| c.with_region("Not_A_Region")),
             "region \"Not_A_Region\" is invalid",
         ),
         (
-            Box::new(|c| c.credentials.access_key_id = "".into()),
+            Box::new(|c| {
+                let credentials = Credentials {
+                    access_key_id: "".into(),
+                    ..c.credentials().clone()
+                };
+                c.with_credentials(credentials)
+            }),
             "access key id is required",
         ),
         (
-            Box::new(|c| c.credentials.secret_access_key = "".into()),
+            Box::new(|c| {
+                let credentials = Credentials {
+                    secret_access_key: "".into(),
+                    ..c.credentials().clone()
+                };
+                c.with_credentials(credentials)
+            }),
             "secret access key is required",
         ),
     ];
     for (change, expected) in cases {
-        let mut config = with_secrets(base());
-        change(&mut config);
+        let config = change(with_secrets(base()));
         let message = open_error(config).await;
         assert!(
             message.contains(expected),
@@ -93,7 +107,7 @@ async fn the_session_token_is_sent_and_signed() {
     })
     .await;
     let mut config = with_secrets(backend.config(&table, None));
-    config.endpoint = Some(proxy.endpoint.clone());
+    config = config.with_endpoint(Some(proxy.endpoint.clone()));
     let mut store = open_config(&config).await;
     assert_eq!(ok!(store.get("features", "k")), None);
     let headers = seen.lock().unwrap()[0].clone();
@@ -112,17 +126,9 @@ async fn the_session_token_is_sent_and_signed() {
 
 /// A store on `table` in an instance with the given outbound policy.
 async fn open_allowing(backend: &Backend, table: &str, allow: Allow) -> Session {
-    let options = HostOptions {
-        allow,
-        capture_stderr: true,
-        ..HostOptions::default()
-    };
+    let options = HostOptions::default().allow(allow).capture_stderr(true);
     let instance = runtime().instance(&options).await.unwrap();
-    instance
-        .open(&backend.config(table, None))
-        .await
-        .unwrap()
-        .unwrap()
+    instance.open(&backend.config(table, None)).await.unwrap()
 }
 
 #[tokio::test]
@@ -133,14 +139,10 @@ async fn the_host_denies_origins_other_than_the_allowed_ones() {
     let https = backend.endpoint.replace("http://", "https://");
     for allowed in ["http://127.0.0.1:9".to_string(), https] {
         let mut store = open_allowing(&backend, &table, Allow::Only(vec![allowed])).await;
-        let err = store
-            .get("features", "k")
-            .await
-            .expect("no trap")
-            .unwrap_err();
+        let err = store.get("features", "k").await.unwrap_err();
         match &err {
-            StoreError::Transport(t) => {
-                assert_eq!(t.code, "HTTP-request-denied");
+            Error::Store(StoreError::Transport(t)) => {
+                assert_eq!(t.kind(), TransportKind::HttpRequestDenied);
                 assert_eq!(t.attempts, 1, "a denied request is not retried");
             }
             other => panic!("{other:?}"),
@@ -149,7 +151,7 @@ async fn the_host_denies_origins_other_than_the_allowed_ones() {
     }
     // The default policy allows exactly the configured endpoint.
     let mut store = open_allowing(&backend, &table, Allow::default()).await;
-    assert_eq!(store.get("features", "k").await.unwrap().unwrap(), None);
+    assert_eq!(store.get("features", "k").await.unwrap(), None);
 }
 
 #[tokio::test]
@@ -158,17 +160,17 @@ async fn failing_scenarios_never_show_secrets() {
     let dynalite = Backend::dynalite();
     let (table, _) = fresh_store(&moto, "secrets", None).await;
     let mut refused = dynalite.config(&table, None);
-    refused.endpoint = Some("http://127.0.0.1:9".into());
-    refused.retry = Some(ld_dynamodb_host::embed::RetryPolicy {
+    refused = refused.with_endpoint(Some("http://127.0.0.1:9".into()));
+    refused = refused.with_retry(Some(RetryPolicy {
         max_attempts: 2,
-        base_delay_ms: 1,
-        max_delay_ms: 2,
-    });
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(2),
+    }));
     // A server that echoes the signed request, as AWS's signature errors do:
     // the session token is sent, so this scenario can leak it.
     let echo = Proxy::start(&dynalite.endpoint, aws_signature_echo).await;
     let mut echoed = dynalite.config(&table, None);
-    echoed.endpoint = Some(echo.endpoint.clone());
+    echoed = echoed.with_endpoint(Some(echo.endpoint.clone()));
     let scenarios = [
         ("wrong secret on moto", moto.config(&table, None)),
         ("missing table", dynalite.config("no-such-table", None)),
@@ -178,26 +180,24 @@ async fn failing_scenarios_never_show_secrets() {
     for (name, config) in scenarios {
         let mut store = open_config(&with_secrets(config)).await;
         let outputs = [
-            store.get("features", "k").await.unwrap().map(|_| ()),
+            store.get("features", "k").await.map(|_| ()),
             store
                 .init(&[collection("features", vec![item("a", 1, json!({}))])])
                 .await
-                .unwrap()
                 .map(|_| ()),
             store
                 .upsert("features", "k", &item("k", 1, json!({})).item)
                 .await
-                .unwrap()
                 .map(|_| ()),
             store
                 .upsert("features", "k", &item("other", 1, json!({})).item)
                 .await
-                .unwrap()
                 .map(|_| ()),
         ];
         for result in outputs {
             let err = result.expect_err(name);
-            assert_clean(&format!("{err:?} {}", describe(&err)));
+            assert!(matches!(err, Error::Store(_)), "{name}: {err:?}");
+            assert_clean(&format!("{err:?} {err}"));
         }
         assert_clean(&store.instance().stderr());
     }

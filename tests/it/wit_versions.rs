@@ -27,9 +27,19 @@ const RECORDED: &[(&str, &str, &str)] = &[
         "a3104f09d1c3ac1a2e479004484ed2c41d1c69cb4a490872534dd431b451031e",
     ),
     (
+        "ld-dynamodb:store",
+        "0.2.0",
+        "3875dae630a4d076f08f656a153bb41866f2f9667b2981999e41bbf27e6eeeb6",
+    ),
+    (
         "ld-dynamodb:evaluation",
         "0.2.2",
         "d9e643ec457220046c86c21da7a146abb8c540bf8cc10ce53b8628f3a77dcfd4",
+    ),
+    (
+        "ld-dynamodb:evaluation",
+        "0.3.0",
+        "5d1576fb198fbadd8e76cd59a1b2f4c81aa3ae823eed769ec2bc262a12a20750",
     ),
     (
         "ld-dynamodb:edge-flags",
@@ -161,8 +171,8 @@ fn a_changed_package_under_the_same_version_fails_and_says_what_to_do() {
 
     // A field added to the config record: what broke hosts under 0.1.0.
     let grown = text.replacen(
-        "init-concurrency: option<u32>,",
-        "init-concurrency: option<u32>,\n        init-extra-ms: option<u32>,",
+        "        table: string,",
+        "        table: string,\n        init-extra-ms: option<u32>,",
         1,
     );
     assert_ne!(grown, text);

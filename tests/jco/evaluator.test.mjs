@@ -29,6 +29,8 @@ const config = {
   region: 'us-east-1',
   endpoint,
   credentials: { accessKeyId: 'AKIDJCO', secretAccessKey: 'jco-secret-key' },
+  // The store's tuning settings and the evaluator's own (`cache-ttl-ms`).
+  settings: [],
 };
 
 const collection = (kind, items) => ({
@@ -110,7 +112,11 @@ test('an eval-error holds a message, or the store-error variant under tag store'
   const closed = evaluator.Evaluator.open({
     ...config,
     endpoint: 'http://127.0.0.1:9',
-    retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
+    settings: [
+      { name: 'max-attempts', value: '1' },
+      { name: 'base-delay-ms', value: '1' },
+      { name: 'max-delay-ms', value: '1' },
+    ],
   });
   const store = payload(() => closed.evaluate('op-in', '{"key":"u"}', 'null'));
   assert.equal(store.tag, 'store');

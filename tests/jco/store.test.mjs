@@ -15,8 +15,10 @@ const { Store } = dataStore;
 const table = `t-jco-${process.pid}`;
 const credentials = { accessKeyId: 'AKIDJCO', secretAccessKey: 'jco-secret-key' };
 const config = (overrides = {}) => ({
-  table, prefix: 'jco', region: 'us-east-1', endpoint, credentials, ...overrides,
+  table, prefix: 'jco', region: 'us-east-1', endpoint, credentials, settings: [], ...overrides,
 });
+/** Tuning settings by name, as the WIT's `config.settings` takes them. */
+const settings = (named) => Object.entries(named).map(([name, value]) => ({ name, value: String(value) }));
 
 /** The store error a call throws (jco throws a ComponentError carrying the `err` payload). */
 function storeError(call) {
@@ -39,6 +41,17 @@ test('open rejects an invalid config without sending anything', () => {
   const e = storeError(() => Store.open(config({ table: 'a b' })));
   assert.equal(e.tag, 'invalid-config');
   assert.match(e.val, /table name/);
+});
+
+test('a setting this version does not name is refused by name', () => {
+  const unknown = storeError(() => Store.open(config({ settings: settings({ 'init-speed': 3 }) })));
+  assert.equal(unknown.tag, 'invalid-config');
+  assert.match(unknown.val, /unknown setting "init-speed"/);
+  const bad = storeError(() => Store.open(config({ settings: settings({ 'init-concurrency': 'many' }) })));
+  assert.equal(bad.tag, 'invalid-config');
+  assert.match(bad.val, /init-concurrency must be a whole number/);
+  const zero = storeError(() => Store.open(config({ settings: settings({ 'max-attempts': 0 }) })));
+  assert.match(zero.val, /max-attempts must be at least 1/);
 });
 
 test('the data store works end to end against dynalite', () => {
@@ -110,7 +123,7 @@ test('a missing table is a service error: its code, message, status and request 
 test('a closed port is a typed transport error', () => {
   const store = Store.open(config({
     endpoint: 'http://127.0.0.1:9',
-    retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 2 },
+    settings: settings({ 'max-attempts': 2, 'base-delay-ms': 1, 'max-delay-ms': 2 }),
   }));
   const e = storeError(() => store.get('features', 'f1'));
   assert.equal(e.tag, 'transport');

@@ -62,21 +62,14 @@ impl Backend {
 
     /// A store configuration for a table on this backend.
     pub fn config(&self, table: &str, prefix: Option<&str>) -> StoreConfig {
-        StoreConfig {
-            table: table.into(),
-            prefix: prefix.map(str::to_string),
-            region: REGION.into(),
-            endpoint: Some(self.endpoint.clone()),
-            credentials: Credentials {
-                access_key_id: self.access_key_id.clone(),
-                secret_access_key: self.secret_access_key.clone(),
-                session_token: None,
-            },
-            retry: None,
-            timeouts: None,
-            init_concurrency: None,
-            init_no_progress_ms: None,
-        }
+        let credentials = Credentials {
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret_access_key.clone(),
+            session_token: None,
+        };
+        StoreConfig::new(table, REGION, credentials)
+            .with_prefix(prefix.map(str::to_string))
+            .with_endpoint(Some(self.endpoint.clone()))
     }
 
     /// Settings of a pooled library store on a table of this backend, with
@@ -387,16 +380,9 @@ pub async fn open(backend: &Backend, table: &str, prefix: Option<&str>) -> Sessi
 
 /// Opens a store from a config with stderr captured; panics on any error.
 pub async fn open_config(config: &StoreConfig) -> Session {
-    let options = HostOptions {
-        capture_stderr: true,
-        ..HostOptions::default()
-    };
+    let options = HostOptions::default().capture_stderr(true);
     let instance = runtime().instance(&options).await.expect("instantiates");
-    instance
-        .open(config)
-        .await
-        .expect("no trap")
-        .expect("config is valid")
+    instance.open(config).await.expect("config is valid")
 }
 
 /// Creates a fresh table through the component and opens a store on it.
@@ -407,10 +393,7 @@ pub async fn fresh_store(
 ) -> (String, Session) {
     let table = unique_table(label);
     let mut store = open(backend, &table, prefix).await;
-    assert!(
-        store.create_table().await.unwrap().unwrap(),
-        "table {table} is new"
-    );
+    assert!(store.create_table().await.unwrap(), "table {table} is new");
     (table, store)
 }
 
@@ -466,8 +449,20 @@ macro_rules! ok {
     ($call:expr) => {
         $call
             .await
-            .expect("no trap")
-            .unwrap_or_else(|e| panic!("store error: {e:?}"))
+            .unwrap_or_else(|e| panic!("store call failed: {e:?}"))
+    };
+}
+
+/// The store error a store call fails with; panics when it succeeds or
+/// fails otherwise (a trap).
+#[macro_export]
+macro_rules! store_err {
+    ($call:expr) => {
+        $call
+            .await
+            .unwrap_err()
+            .into_store_error()
+            .expect("a store error")
     };
 }
 
@@ -477,15 +472,11 @@ pub async fn open_big_segments(
     table: &str,
     prefix: Option<&str>,
 ) -> BigSegmentSession {
-    let options = HostOptions {
-        capture_stderr: true,
-        ..HostOptions::default()
-    };
+    let options = HostOptions::default().capture_stderr(true);
     let instance = runtime().instance(&options).await.expect("instantiates");
     instance
         .open_big_segments(&backend.config(table, prefix))
         .await
-        .expect("no trap")
         .expect("config is valid")
 }
 

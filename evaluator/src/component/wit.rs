@@ -8,13 +8,12 @@ wit_bindgen::generate!({
     generate_all,
 });
 
-use std::time::Duration;
-
 use exports::ld_dynamodb::evaluation::evaluator::{
     self as api, EvalError, Evaluation, EventSettings, FlagFilter, FlushReport, Guest,
     GuestEvaluator, KeyedJson, StateOptions,
 };
-use ld_dynamodb_store::config::{Config, ConfigInput, Credentials, RetryPolicy, Timeouts};
+use exports::ld_dynamodb::store::types;
+use ld_dynamodb_store::config::{setting_value, Config};
 use ld_dynamodb_store::error::StoreError;
 
 use super::{Evaluator, EventOptions};
@@ -67,9 +66,11 @@ impl Guest for Component {
 }
 
 impl GuestEvaluator for Evaluator {
-    fn open(config: api::Config) -> Result<api::Evaluator, api::StoreError> {
-        let ttl_ms = config.cache_ttl_ms.unwrap_or(0);
-        let config = Config::new(config_input(config)).map_err(store_error)?;
+    fn open(mut config: types::Config) -> Result<api::Evaluator, types::StoreError> {
+        let ttl_ms = cache_ttl_ms(&mut config.settings).map_err(store_error)?;
+        let config = ld_dynamodb_store::config_from_wit!(config)
+            .and_then(Config::new)
+            .map_err(store_error)?;
         Ok(api::Evaluator::new(Evaluator::open(config, ttl_ms)))
     }
 
@@ -138,38 +139,19 @@ fn state_options(options: StateOptions) -> crate::StateOptions {
     }
 }
 
-fn millis(ms: u32) -> Duration {
-    Duration::from_millis(u64::from(ms))
+/// The evaluator's own setting, `cache-ttl-ms` (0 when not given), taken
+/// out of the store's settings (the store refuses names it does not know).
+fn cache_ttl_ms(settings: &mut Vec<types::Setting>) -> Result<u32, StoreError> {
+    let mut ttl_ms = 0;
+    for setting in settings.iter().filter(|s| s.name == CACHE_TTL) {
+        ttl_ms = setting_value(CACHE_TTL, &setting.value)?;
+    }
+    settings.retain(|s| s.name != CACHE_TTL);
+    Ok(ttl_ms)
 }
 
-/// The evaluator's config record as the store's input (the same fields; the
-/// evaluator's own `cache-ttl-ms` aside).
-fn config_input(c: api::Config) -> ConfigInput {
-    ConfigInput {
-        table: c.table,
-        prefix: c.prefix,
-        region: c.region,
-        endpoint: c.endpoint,
-        credentials: Some(Credentials {
-            access_key_id: c.credentials.access_key_id,
-            secret_access_key: c.credentials.secret_access_key,
-            session_token: c.credentials.session_token,
-        }),
-        retry: c.retry.map(|r| RetryPolicy {
-            max_attempts: r.max_attempts,
-            base_delay: millis(r.base_delay_ms),
-            max_delay: millis(r.max_delay_ms),
-        }),
-        timeouts: c.timeouts.map(|t| Timeouts {
-            connect: t.connect_ms.map(millis),
-            first_byte: t.first_byte_ms.map(millis),
-            between_bytes: t.between_bytes_ms.map(millis),
-            request: t.request_ms.map(millis),
-        }),
-        init_concurrency: c.init_concurrency,
-        init_no_progress_ms: c.init_no_progress_ms,
-    }
-}
+/// The name of the evaluator's own setting.
+const CACHE_TTL: &str = "cache-ttl-ms";
 
 fn eval_error(e: super::EvalError) -> EvalError {
     match e {
@@ -179,25 +161,9 @@ fn eval_error(e: super::EvalError) -> EvalError {
     }
 }
 
-/// The store's error as the evaluator's WIT repeats it (the same cases).
-fn store_error(e: StoreError) -> api::StoreError {
-    match e {
-        StoreError::InvalidConfig(m) => api::StoreError::InvalidConfig(m),
-        StoreError::InvalidInput(m) => api::StoreError::InvalidInput(m),
-        StoreError::Transport(t) => api::StoreError::Transport(api::TransportError {
-            code: t.code,
-            detail: t.detail,
-            attempts: t.attempts,
-        }),
-        StoreError::Service(s) => api::StoreError::Service(api::ServiceError {
-            code: s.code,
-            message: s.message,
-            status: s.status,
-            request_id: s.request_id,
-            attempts: s.attempts,
-        }),
-        StoreError::MalformedResponse(m) => api::StoreError::MalformedResponse(m),
-    }
+/// The store's error as the store's WIT type, which the evaluator exports.
+fn store_error(e: StoreError) -> types::StoreError {
+    ld_dynamodb_store::store_error_to_wit!(types, e)
 }
 
 export!(Component);

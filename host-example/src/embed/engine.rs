@@ -18,20 +18,45 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// The largest call timeout in ticks (about 350 years).
 pub(crate) const MAX_TICKS: u64 = 1 << 40;
 
-/// What each instance's host side may do.
+/// What each instance's host side may do: [`HostOptions::default`], changed
+/// with its setters.
 #[derive(Debug, Clone)]
 pub struct HostOptions {
+    pub(crate) allow: Allow,
+    pub(crate) capture_stderr: bool,
+    pub(crate) memory_limit: usize,
+    pub(crate) call_timeout: Duration,
+}
+
+impl HostOptions {
     /// Origins the component may reach; by default only the configured endpoints.
-    pub allow: Allow,
-    /// Keep the tail of the component's stderr in memory (see [`Instance::stderr`])
-    /// instead of streaming it to the host's stderr.
-    pub capture_stderr: bool,
-    /// Largest linear memory an instance may grow to, in bytes; past it the
-    /// allocation fails and the call traps.
-    pub memory_limit: usize,
-    /// Wall-clock limit of one call (an export such as `init` or `get`); past it
-    /// the guest is interrupted at its next check and the call traps.
-    pub call_timeout: Duration,
+    pub fn allow(mut self, allow: Allow) -> Self {
+        self.allow = allow;
+        self
+    }
+
+    /// Keep the tail of the component's stderr in memory (see
+    /// [`super::Instance::stderr`]) instead of streaming it to the host's
+    /// stderr (the default).
+    pub fn capture_stderr(mut self, capture: bool) -> Self {
+        self.capture_stderr = capture;
+        self
+    }
+
+    /// Largest linear memory an instance may grow to, in bytes (default
+    /// [`DEFAULT_MEMORY_LIMIT`]); past it the allocation fails and the call traps.
+    pub fn memory_limit(mut self, bytes: usize) -> Self {
+        self.memory_limit = bytes;
+        self
+    }
+
+    /// Wall-clock limit of one call (an export such as `init` or `get`;
+    /// default [`DEFAULT_CALL_TIMEOUT`]); past it the guest is interrupted at
+    /// its next check and the call traps.
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
 }
 
 impl Default for HostOptions {

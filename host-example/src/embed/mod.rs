@@ -3,12 +3,14 @@
 //! host state ([`state`]), typed calls ([`session`]); here the component's
 //! types, its configuration and the compiled [`Runtime`].
 
+mod convert;
 mod engine;
 mod session;
 mod state;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use wasmtime::component::{Component, Linker};
@@ -17,6 +19,7 @@ use wasmtime::Engine;
 use crate::cache;
 use crate::connections::Pool;
 
+pub(crate) use convert::{credentials as wit_credentials, millis, store_error};
 pub use engine::{new_engine, HostOptions, DEFAULT_CALL_TIMEOUT, DEFAULT_MEMORY_LIMIT};
 pub use session::{context_hash, BigSegmentSession, Instance, Session};
 pub(crate) use state::HostStore;
@@ -33,61 +36,134 @@ pub(crate) mod bindings {
     });
 }
 
-pub use bindings::exports::ld_dynamodb::store::big_segment_store::MembershipEntry;
-pub use bindings::exports::ld_dynamodb::store::types as wit;
+pub(crate) use bindings::exports::ld_dynamodb::store::types as wit;
 use bindings::StoreExportsPre;
-pub use ld_dynamodb_store::config::Credentials;
-pub use wit::{
-    Collection, InitReport, Item, KeyedItem, RetryPolicy, Snapshot, StoreError, Timeouts,
-    UpsertOutcome,
+pub use ld_dynamodb_store::big_segments::MembershipEntry;
+use ld_dynamodb_store::config::ConfigInput;
+pub use ld_dynamodb_store::config::{Credentials, RetryPolicy, Timeouts};
+pub use ld_dynamodb_store::error::{ServiceError, StoreError, TransportError, TransportKind};
+pub use ld_dynamodb_store::model::{
+    Collection, InitReport, Item, ItemRef, KeyedItem, Snapshot, UpsertOutcome,
 };
 
-/// Where and how to reach the table: the WIT `config` record. Unlike the
-/// generated record, its `Debug` never shows the secret or the session token.
+/// Where and how to reach the table: the WIT `config` record's settings in
+/// the Rust API's units ([`Duration`]), kept as the store crate's own input
+/// ([`ConfigInput`]), which also reads and writes the record's named settings.
+/// The component validates them when a store opens ([`Instance::open`]); its
+/// `Debug` never shows the secret or the session token.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreConfig {
-    /// Name of an existing table (`namespace` S hash key, `key` S range key).
-    pub table: String,
-    /// Namespaces become `prefix:features`, ...; `None` or empty: no prefix.
-    pub prefix: Option<String>,
-    /// AWS region, also the signing region.
-    pub region: String,
-    /// Endpoint URL; default `https://dynamodb.<region>.amazonaws.com`.
-    pub endpoint: Option<String>,
-    /// The credentials the store opens with.
-    pub credentials: Credentials,
-    /// Retry settings; the component's defaults when `None`.
-    pub retry: Option<RetryPolicy>,
-    /// Request timeouts; the defaults when `None`.
-    pub timeouts: Option<Timeouts>,
-    /// BatchWriteItem requests Init keeps in flight (1 to 64); default 8.
-    pub init_concurrency: Option<u32>,
-    /// Init fails when no item was accepted for this many milliseconds;
-    /// default 60000.
-    pub init_no_progress_ms: Option<u32>,
-}
+pub struct StoreConfig(ConfigInput);
 
 impl StoreConfig {
-    pub(crate) fn to_wit(&self) -> wit::Config {
-        wit::Config {
-            table: self.table.clone(),
-            prefix: self.prefix.clone(),
-            region: self.region.clone(),
-            endpoint: self.endpoint.clone(),
-            credentials: wit_credentials(&self.credentials),
-            retry: self.retry,
-            timeouts: self.timeouts,
-            init_concurrency: self.init_concurrency,
-            init_no_progress_ms: self.init_no_progress_ms,
-        }
+    /// A store on `table` (an existing table with a `namespace` S hash key
+    /// and a `key` S range key) in `region` (also the signing region),
+    /// signing with `credentials`; every other setting at its default.
+    pub fn new(
+        table: impl Into<String>,
+        region: impl Into<String>,
+        credentials: Credentials,
+    ) -> StoreConfig {
+        StoreConfig(ConfigInput {
+            table: table.into(),
+            region: region.into(),
+            credentials: Some(credentials),
+            ..ConfigInput::default()
+        })
     }
-}
 
-pub(crate) fn wit_credentials(c: &Credentials) -> wit::Credentials {
-    wit::Credentials {
-        access_key_id: c.access_key_id.clone(),
-        secret_access_key: c.secret_access_key.clone(),
-        session_token: c.session_token.clone(),
+    /// Namespaces become `prefix:features`, ...; `None` or empty: no prefix.
+    pub fn with_prefix(mut self, prefix: Option<String>) -> Self {
+        self.0.prefix = prefix;
+        self
+    }
+
+    /// Another endpoint URL; `None`: `https://dynamodb.<region>.amazonaws.com`.
+    pub fn with_endpoint(mut self, endpoint: Option<String>) -> Self {
+        self.0.endpoint = endpoint;
+        self
+    }
+
+    /// Another table.
+    pub fn with_table(mut self, table: impl Into<String>) -> Self {
+        self.0.table = table.into();
+        self
+    }
+
+    /// Another region.
+    pub fn with_region(mut self, region: impl Into<String>) -> Self {
+        self.0.region = region.into();
+        self
+    }
+
+    /// Other credentials to open with.
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.0.credentials = Some(credentials);
+        self
+    }
+
+    /// How failed requests are retried; the component's defaults when `None`.
+    pub fn with_retry(mut self, retry: Option<RetryPolicy>) -> Self {
+        self.0.retry = retry;
+        self
+    }
+
+    /// Request timeouts; the defaults when `None`.
+    pub fn with_timeouts(mut self, timeouts: Option<Timeouts>) -> Self {
+        self.0.timeouts = timeouts;
+        self
+    }
+
+    /// BatchWriteItem requests Init keeps in flight (1 to 64); default 8.
+    pub fn with_init_concurrency(mut self, n: Option<u32>) -> Self {
+        self.0.init_concurrency = n;
+        self
+    }
+
+    /// Init fails when no item was accepted for this long; default 60 s.
+    pub fn with_init_no_progress(mut self, limit: Option<Duration>) -> Self {
+        self.0.init_no_progress_ms = limit.map(millis);
+        self
+    }
+
+    /// A tuning setting by its WIT name (`ld_dynamodb_store::config::SETTING_NAMES`),
+    /// such as a setting newer than this library's typed ones; an unknown
+    /// name or a bad value is refused here, as the component would.
+    pub fn with_setting(mut self, name: &str, value: &str) -> Result<Self, StoreError> {
+        self.0.set(name, value)?;
+        Ok(self)
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.0.table
+    }
+
+    /// The prefix, when one is set.
+    pub fn prefix(&self) -> Option<&str> {
+        self.0.prefix.as_deref()
+    }
+
+    /// The region.
+    pub fn region(&self) -> &str {
+        &self.0.region
+    }
+
+    /// The configured endpoint URL, when one is set.
+    pub fn endpoint(&self) -> Option<&str> {
+        self.0.endpoint.as_deref()
+    }
+
+    /// The credentials the store opens with.
+    pub fn credentials(&self) -> &Credentials {
+        self.0
+            .credentials
+            .as_ref()
+            .expect("set by StoreConfig::new")
+    }
+
+    /// The settings as the WIT record.
+    pub(crate) fn to_wit(&self) -> wit::Config {
+        convert::config(&self.0)
     }
 }
 
@@ -213,22 +289,16 @@ mod tests {
 
     #[test]
     fn debug_of_a_config_shows_no_secret() {
-        let config = StoreConfig {
-            table: "flags".into(),
-            prefix: None,
-            region: "us-east-1".into(),
-            endpoint: None,
-            credentials: Credentials {
+        let config = StoreConfig::new(
+            "flags",
+            "us-east-1",
+            Credentials {
                 access_key_id: "AKIDSHOWN".into(),
                 secret_access_key: "secret-value".into(),
                 session_token: Some("token-value".into()),
             },
-            retry: None,
-            timeouts: None,
-            init_concurrency: None,
-            init_no_progress_ms: None,
-        };
-        let shown = format!("{config:?} {:?}", config.credentials);
+        );
+        let shown = format!("{config:?} {:?}", config.credentials());
         assert!(shown.contains("AKIDSHOWN"), "{shown}");
         assert!(
             !shown.contains("secret-value") && !shown.contains("token-value"),

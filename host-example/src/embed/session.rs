@@ -1,19 +1,22 @@
 //! Typed calls on an instance of the store component: [`Instance`] opens a
 //! data store ([`Session`]) or a Big Segment store ([`BigSegmentSession`]);
-//! every call arms the call timeout first.
+//! every call arms the call timeout first. Each call returns the store's
+//! error as [`Error::Store`] and a trap or host failure as [`Error::Host`].
 
-use anyhow::Result;
+use std::convert::identity;
+
 use wasmtime::component::ResourceAny;
 use wasmtime::{Store, Trap};
 
 use super::bindings::StoreExports;
+use super::convert;
 use super::engine::EPOCH_TICK;
 use super::state::HostState;
 use super::{
-    wit_credentials, Collection, Credentials, InitReport, Item, KeyedItem, MembershipEntry,
-    Snapshot, StoreConfig, StoreError, UpsertOutcome,
+    wit, Collection, Credentials, InitReport, Item, KeyedItem, MembershipEntry, Snapshot,
+    StoreConfig, UpsertOutcome,
 };
-use crate::error::Stopped;
+use crate::error::{Error, Stopped};
 use crate::outbound::{Outbound, WriteCounts};
 use crate::stderr::StderrTail;
 
@@ -28,14 +31,17 @@ macro_rules! open {
             .$interface()
             .store()
             .call_open(&mut instance.store, &$config.to_wit())
-            .await?;
-        Ok(opened.map(|handle| $session { instance, handle }))
+            .await
+            .map_err(|e| Error::Host(e.into()))?;
+        opened
+            .map(|handle| $session { instance, handle })
+            .map_err(|e| Error::Store(convert::store_error(e)))
     }};
 }
 
 /// Calls `$method` of the store resource of `$interface` on this session's
-/// handle, with the call timeout armed. The outer `Result` is a trap (as a
-/// [`Stopped`]) or host failure; `$total` is the items an Init was given.
+/// handle, with the call timeout armed: a trap (as a [`Stopped`]) or host
+/// failure is [`Error::Host`]; `$total` is the items an Init was given.
 macro_rules! call {
     ($session:ident, $total:expr, $interface:ident, $method:ident $(, $arg:expr)*) => {{
         let instance = &mut $session.instance;
@@ -50,7 +56,7 @@ macro_rules! call {
             Ok(result) => result,
             Err(_) => Err(wasmtime::Error::new(Trap::Interrupt)),
         };
-        result.map_err(|e| instance.stopped(e, stringify!($method), $total))
+        result.map_err(|e| Error::Host(instance.stopped(e, stringify!($method), $total)))
     }};
 }
 
@@ -66,8 +72,15 @@ pub struct Instance {
     written_before: u64,
 }
 
-/// An open data store inside an instance. The outer `Result` is a trap or host
-/// failure; the inner one is the store's own error.
+/// The result of a call that returned: its value mapped with `map`, or the
+/// store's error.
+fn done<W, T>(result: Result<W, wit::StoreError>, map: impl FnOnce(W) -> T) -> Result<T, Error> {
+    result
+        .map(map)
+        .map_err(|e| Error::Store(convert::store_error(e)))
+}
+
+/// An open data store inside an instance.
 pub struct Session {
     instance: Instance,
     handle: ResourceAny,
@@ -142,15 +155,12 @@ impl Instance {
     }
 
     /// Opens a data store (validates the config; sends nothing).
-    pub async fn open(self, config: &StoreConfig) -> Result<Result<Session, StoreError>> {
+    pub async fn open(self, config: &StoreConfig) -> Result<Session, Error> {
         open!(self, config, ld_dynamodb_store_data_store, Session)
     }
 
     /// Opens a Big Segment store (validates the config; sends nothing).
-    pub async fn open_big_segments(
-        self,
-        config: &StoreConfig,
-    ) -> Result<Result<BigSegmentSession, StoreError>> {
+    pub async fn open_big_segments(self, config: &StoreConfig) -> Result<BigSegmentSession, Error> {
         open!(
             self,
             config,
@@ -187,19 +197,21 @@ impl Instance {
 
 impl Session {
     /// Replaces all data of the given kinds; the `$inited` marker is written last.
-    pub async fn init(&mut self, data: &[Collection]) -> Result<Result<InitReport, StoreError>> {
+    pub async fn init(&mut self, data: &[Collection]) -> Result<InitReport, Error> {
         let total = data.iter().map(|c| c.items.len() as u64).sum();
+        let data = convert::collections(data);
         call!(
             self,
             Some(total),
             ld_dynamodb_store_data_store,
             call_init,
-            data
+            &data
         )
+        .and_then(|r| done(r, convert::init_report))
     }
 
     /// One item (tombstones included), or `None`.
-    pub async fn get(&mut self, kind: &str, key: &str) -> Result<Result<Option<Item>, StoreError>> {
+    pub async fn get(&mut self, kind: &str, key: &str) -> Result<Option<Item>, Error> {
         call!(
             self,
             None,
@@ -208,16 +220,18 @@ impl Session {
             kind,
             key
         )
+        .and_then(|r| done(r, |item: Option<wit::Item>| item.map(convert::item)))
     }
 
     /// Every item of a kind (tombstones included).
-    pub async fn get_all(&mut self, kind: &str) -> Result<Result<Vec<KeyedItem>, StoreError>> {
+    pub async fn get_all(&mut self, kind: &str) -> Result<Vec<KeyedItem>, Error> {
         call!(self, None, ld_dynamodb_store_data_store, call_get_all, kind)
+            .and_then(|r| done(r, convert::keyed_items))
     }
 
     /// Every item of each kind and whether the `$inited` marker exists, read
     /// together (one round trip when each kind fits in a page).
-    pub async fn snapshot(&mut self, kinds: &[String]) -> Result<Result<Snapshot, StoreError>> {
+    pub async fn snapshot(&mut self, kinds: &[String]) -> Result<Snapshot, Error> {
         call!(
             self,
             None,
@@ -225,6 +239,7 @@ impl Session {
             call_snapshot,
             kinds
         )
+        .and_then(|r| done(r, convert::snapshot))
     }
 
     /// Writes the item if the table has no version of it or an older one.
@@ -233,7 +248,8 @@ impl Session {
         kind: &str,
         key: &str,
         item: &Item,
-    ) -> Result<Result<UpsertOutcome, StoreError>> {
+    ) -> Result<UpsertOutcome, Error> {
+        let item = convert::wit_item(item);
         call!(
             self,
             None,
@@ -241,17 +257,15 @@ impl Session {
             call_upsert,
             kind,
             key,
-            item
+            &item
         )
+        .and_then(|r| done(r, convert::upsert_outcome))
     }
 
     /// Signs every later request with `credentials` (refused with
     /// `InvalidConfig`, keeping the old ones, when the key id or secret is empty).
-    pub async fn set_credentials(
-        &mut self,
-        credentials: &Credentials,
-    ) -> Result<Result<(), StoreError>> {
-        let credentials = wit_credentials(credentials);
+    pub async fn set_credentials(&mut self, credentials: &Credentials) -> Result<(), Error> {
+        let credentials = convert::credentials(credentials);
         call!(
             self,
             None,
@@ -259,26 +273,29 @@ impl Session {
             call_set_credentials,
             &credentials
         )
+        .and_then(|r| done(r, identity))
     }
 
     /// Whether an Init has completed (the `$inited` marker exists).
-    pub async fn is_initialized(&mut self) -> Result<Result<bool, StoreError>> {
+    pub async fn is_initialized(&mut self) -> Result<bool, Error> {
         call!(
             self,
             None,
             ld_dynamodb_store_data_store,
             call_is_initialized
         )
+        .and_then(|r| done(r, identity))
     }
 
     /// Whether the table can be read.
-    pub async fn is_available(&mut self) -> Result<bool> {
+    pub async fn is_available(&mut self) -> Result<bool, Error> {
         call!(self, None, ld_dynamodb_store_data_store, call_is_available)
     }
 
     /// Creates the table and waits until it is active; false if it existed.
-    pub async fn create_table(&mut self) -> Result<Result<bool, StoreError>> {
+    pub async fn create_table(&mut self) -> Result<bool, Error> {
         call!(self, None, ld_dynamodb_store_data_store, call_create_table)
+            .and_then(|r| done(r, identity))
     }
 
     /// The instance this store lives in (stderr, request count).
@@ -300,11 +317,8 @@ impl BigSegmentSession {
     }
 
     /// Signs every later request with `credentials` (see [`Session::set_credentials`]).
-    pub async fn set_credentials(
-        &mut self,
-        credentials: &Credentials,
-    ) -> Result<Result<(), StoreError>> {
-        let credentials = wit_credentials(credentials);
+    pub async fn set_credentials(&mut self, credentials: &Credentials) -> Result<(), Error> {
+        let credentials = convert::credentials(credentials);
         call!(
             self,
             None,
@@ -312,23 +326,25 @@ impl BigSegmentSession {
             call_set_credentials,
             &credentials
         )
+        .and_then(|r| done(r, identity))
     }
 
     /// When the Relay Proxy last synchronized, in epoch milliseconds.
-    pub async fn get_metadata(&mut self) -> Result<Result<Option<u64>, StoreError>> {
+    pub async fn get_metadata(&mut self) -> Result<Option<u64>, Error> {
         call!(
             self,
             None,
             ld_dynamodb_store_big_segment_store,
             call_get_metadata
         )
+        .and_then(|r| done(r, identity))
     }
 
     /// The memberships of a context, by [`context_hash`].
     pub async fn get_membership(
         &mut self,
         context_hash: &str,
-    ) -> Result<Result<Option<Vec<MembershipEntry>>, StoreError>> {
+    ) -> Result<Option<Vec<MembershipEntry>>, Error> {
         call!(
             self,
             None,
@@ -336,6 +352,7 @@ impl BigSegmentSession {
             call_get_membership,
             context_hash
         )
+        .and_then(|r| done(r, convert::memberships))
     }
 }
 

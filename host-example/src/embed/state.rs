@@ -61,7 +61,7 @@ impl HostState {
     /// [`Allow::ConfiguredEndpoints`]).
     pub(crate) fn allow_endpoint_of(&mut self, config: &StoreConfig) {
         if let Ok(endpoint) =
-            ld_dynamodb_store::endpoint::resolve(&config.region, config.endpoint.as_deref())
+            ld_dynamodb_store::endpoint::resolve(config.region(), config.endpoint())
         {
             self.outbound.allow_configured(&endpoint.url());
         }

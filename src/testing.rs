@@ -168,9 +168,9 @@ pub fn config(prefix: &str, max_attempts: u32, init_concurrency: u32) -> Config 
             base_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(100),
         }),
-        timeouts: None,
         init_concurrency: Some(init_concurrency),
         init_no_progress_ms: Some(10_000),
+        ..ConfigInput::default()
     })
     .unwrap()
 }

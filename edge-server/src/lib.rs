@@ -253,9 +253,8 @@ mod component {
                 base_delay: Duration::from_millis(50),
                 max_delay: Duration::from_millis(500),
             }),
-            timeouts: None,
-            init_concurrency: None,
-            init_no_progress_ms: None,
+            // The other settings at their defaults (a new one needs no line here).
+            ..ConfigInput::default()
         };
         let config = Config::new(config).map_err(|e: StoreError| e.to_string())?;
         Ok(StoreSource {

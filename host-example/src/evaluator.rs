@@ -188,6 +188,12 @@ impl EvaluatorBuilder {
         self.with_store(|s| s.timeouts(timeouts))
     }
 
+    /// A tuning setting of the store by its WIT name (see
+    /// [`DataStoreBuilder::setting`]).
+    pub fn setting(self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.with_store(|s| s.setting(name, value))
+    }
+
     /// How long one snapshot of the table (flags, segments, the `$inited`
     /// marker, read in one round trip) serves later calls; never longer.
     /// Default: none, every call reads the table.

@@ -39,6 +39,8 @@ pub struct DataStoreBuilder {
     timeouts: Option<Timeouts>,
     init_concurrency: Option<u32>,
     init_no_progress: Option<Duration>,
+    /// Settings by name, applied after the typed ones.
+    settings: Vec<(String, String)>,
     credentials: Option<CredentialSource>,
     instances: usize,
     host: HostOptions,
@@ -60,6 +62,7 @@ impl DataStoreBuilder {
             timeouts: None,
             init_concurrency: None,
             init_no_progress: None,
+            settings: Vec::new(),
             credentials: None,
             instances: DEFAULT_INSTANCES,
             host: HostOptions::default(),
@@ -118,6 +121,15 @@ impl DataStoreBuilder {
         self
     }
 
+    /// A tuning setting by its WIT name (`ld_dynamodb_store::config::SETTING_NAMES`),
+    /// such as one newer than the setters above; applied after them, and
+    /// checked when the store is built (an unknown name or a bad value is
+    /// [`Error::Store`] with `InvalidConfig`, naming it).
+    pub fn setting(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.settings.push((name.into(), value.into()));
+        self
+    }
+
     /// How many instances may run calls at once (at least 1).
     pub fn instances(mut self, n: usize) -> Self {
         self.instances = n.max(1);
@@ -160,6 +172,13 @@ impl DataStoreBuilder {
             .with_timeouts(self.timeouts)
             .with_init_concurrency(self.init_concurrency)
             .with_init_no_progress(self.init_no_progress);
+        let config = self
+            .settings
+            .iter()
+            .try_fold(config, |config, (name, value)| {
+                config.with_setting(name, value)
+            })
+            .map_err(Error::Store)?;
         Ok((config, resolved, source, self.host))
     }
 

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use ld_dynamodb_host::data;
 use ld_dynamodb_host::embed::{
-    Credentials, HostOptions, RetryPolicy, StoreError, Timeouts, UpsertOutcome,
+    Credentials, HostOptions, RetryPolicy, StoreError, Timeouts, TransportKind, UpsertOutcome,
 };
 use ld_dynamodb_host::{CredentialSource, DataStore, Error};
 use ld_dynamodb_tests::iam::Iam;
@@ -154,6 +154,43 @@ async fn store_errors_keep_their_type_and_text() {
     assert_eq!(
         invalid.to_string(),
         "invalid configuration: no table name: set LD_DYNAMODB_TABLE, or pass --table to the CLI"
+    );
+}
+
+/// Settings by name (`DataStoreBuilder::setting`): they reach the component
+/// (the attempts of a refused request are the setting's), and an unknown
+/// name is refused when the store is built, naming it.
+#[tokio::test]
+async fn settings_by_name_reach_the_component_and_unknown_ones_are_refused() {
+    let backend = Backend::dynalite();
+    let unknown = backend
+        .data_store("flags")
+        .setting("init-speed", "3")
+        .build(runtime().clone())
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(unknown.store_error(), Some(StoreError::InvalidConfig(m)) if m.contains("unknown setting \"init-speed\"")),
+        "{unknown}"
+    );
+    // Nothing listens on port 9: every attempt is refused at once.
+    let store = backend
+        .data_store("flags")
+        .endpoint("http://127.0.0.1:9")
+        .setting("max-attempts", "2")
+        .setting("base-delay-ms", "1")
+        .setting("max-delay-ms", "1")
+        .build(runtime().clone())
+        .await
+        .unwrap();
+    let error = store.get("features", "f").await.unwrap_err();
+    let Some(StoreError::Transport(refused)) = error.store_error() else {
+        panic!("{error:?}");
+    };
+    assert_eq!(
+        (refused.kind(), refused.attempts),
+        (TransportKind::ConnectionRefused, 2)
     );
 }
 

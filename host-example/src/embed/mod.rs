@@ -1,6 +1,6 @@
 //! Loads the store component into wasmtime with WASI and `wasi:http`, and
-//! calls the exported data store: the engine ([`engine`]), each instance's
-//! host state ([`state`]), typed calls ([`session`]); here the component's
+//! calls the exported data store: the engine (`engine`), each instance's
+//! host state (`state`), typed calls (`session`); here the component's
 //! types, its configuration and the compiled [`Runtime`].
 
 mod convert;

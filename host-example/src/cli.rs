@@ -40,6 +40,8 @@ pub struct Cli {
 
     /// Endpoint URL, such as http://127.0.0.1:8000 [env: AWS_ENDPOINT_URL_DYNAMODB, then
     /// AWS_ENDPOINT_URL; default https://dynamodb.REGION.amazonaws.com].
+    // The comment is the CLI's help text, where a URL reads as written.
+    #[allow(rustdoc::bare_urls)]
     #[arg(long, global = true)]
     pub endpoint: Option<String>,
 

@@ -1,8 +1,8 @@
 //! The data store: LaunchDarkly's persistent-store semantics over DynamoDB.
 //! Init's parts are beside it: the checks of kinds, keys and items
-//! ([`input`]), the plan of an Init in dependency levels ([`init_plan`]), the
-//! BatchWriteItem window ([`batch_writer`]) and the per-partition pacer
-//! ([`pacing`]).
+//! (`input`), the plan of an Init in dependency levels (`init_plan`), the
+//! BatchWriteItem window (`batch_writer`) and the per-partition pacer
+//! (`pacing`), private modules of this one.
 
 mod batch_writer;
 mod init_plan;
@@ -85,7 +85,7 @@ impl<P: Platform> DataStore<P> {
         self.snapshot_with(kinds, true)
     }
 
-    /// [`Store::snapshot`], with strongly consistent reads or, when
+    /// [`DataStore::snapshot`], with strongly consistent reads or, when
     /// `consistent` is false, eventually consistent ones (half the read
     /// units; a write may be missed for the replication lag, usually under a
     /// second).
@@ -158,7 +158,7 @@ impl<P: Platform> DataStore<P> {
 
     /// Replaces all data of the given kinds; see the WIT documentation of `init`.
     /// Kinds are written in the order given, each kind's items in dependency
-    /// levels (see [`init_plan`]): a level is sent only once the previous one is
+    /// levels (see the private module `init_plan`): a level is sent only once the previous one is
     /// confirmed written.
     pub fn init(&self, data: &[Collection]) -> Result<InitReport, StoreError> {
         let plans = init_plan::plan(&self.config().prefix, data)?;

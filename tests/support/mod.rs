@@ -1,6 +1,8 @@
 //! Shared test support: the compiled component, the two emulators started by
 //! `scripts/test.sh`, unique tables, and an independent boto3 client.
 
+#![deny(missing_docs)]
+
 pub mod faults;
 pub mod iam;
 pub mod policies;
@@ -28,9 +30,13 @@ pub const REGION: &str = "us-east-1";
 /// A DynamoDB-compatible server started by the test script.
 #[derive(Debug, Clone)]
 pub struct Backend {
+    /// `moto` or `dynalite`, for messages.
     pub name: &'static str,
+    /// Its URL on 127.0.0.1.
     pub endpoint: String,
+    /// The access key the tests sign with (moto checks the signature).
     pub access_key_id: String,
+    /// The secret key of `access_key_id`.
     pub secret_access_key: String,
 }
 

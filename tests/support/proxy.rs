@@ -17,10 +17,12 @@ pub struct Request {
     pub op: String,
     /// Every header line after the request line, as received.
     pub headers: Vec<(String, String)>,
+    /// The body, as received.
     pub body: Vec<u8>,
 }
 
 impl Request {
+    /// The body as JSON (every DynamoDB request is).
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).expect("requests are JSON")
     }
@@ -145,8 +147,11 @@ pub fn aws_signature_echo(request: &Request) -> Action {
 /// was about to be sent.
 #[derive(Debug, Clone)]
 pub struct Exchange {
+    /// The request.
     pub request: Request,
+    /// When its last byte arrived.
     pub arrived: Instant,
+    /// When its answer was about to be sent.
     pub answered: Instant,
 }
 
@@ -154,6 +159,7 @@ type Log = Arc<Mutex<Vec<Exchange>>>;
 
 /// A running proxy; it stops with the test's runtime.
 pub struct Proxy {
+    /// Its URL on 127.0.0.1, to give the component as its endpoint.
     pub endpoint: String,
     received: Arc<AtomicUsize>,
     log: Log,
@@ -365,11 +371,13 @@ async fn serve(
 
 /// A byte-level tunnel to a server that counts the TCP connections made through it.
 pub struct Tunnel {
+    /// Its URL on 127.0.0.1.
     pub endpoint: String,
     connections: Arc<AtomicUsize>,
 }
 
 impl Tunnel {
+    /// A tunnel to `upstream` (a URL), listening on a free port.
     pub async fn start(upstream: &str) -> Tunnel {
         let (upstream, listener, endpoint) = listen(upstream).await;
         let connections = Arc::new(AtomicUsize::new(0));
@@ -425,6 +433,8 @@ pub struct Partitions {
 }
 
 impl Partitions {
+    /// Partitions that each take `rate` write units a second, with a
+    /// stored burst of `burst` seconds of that rate (see above).
     pub fn new(rate: f64, burst: f64) -> Arc<Partitions> {
         Self::with_rtt(rate, burst, Duration::ZERO)
     }

@@ -18,6 +18,7 @@ use crate::run_with_stdin;
 /// authority the tests trust), `other-ca.pem`, and the server certificates
 /// `good`, `wrong-host`, `unknown-ca` and `expired` (see `support/certs.py`).
 pub struct Pki {
+    /// The folder that holds the files.
     pub dir: PathBuf,
 }
 

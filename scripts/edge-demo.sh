@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The edge demo: builds the composed edge flag server, starts moto (SigV4
+# The edge demo: builds the edge flag server, starts moto (SigV4
 # checking on), loads examples/latest-all.json with the CLI, serves the
 # component with `wasmtime serve` (settings through wasi:config, secrets through
 # the environment with `--env NAME`, so none is on a command line), and curls

@@ -126,7 +126,7 @@ enum Cmd {
     Evaluator {
         #[arg(long)]
         endpoint: String,
-        /// The composed evaluator.
+        /// The flag evaluator component.
         #[arg(long)]
         evaluator: PathBuf,
         #[arg(long)]
@@ -760,7 +760,7 @@ impl Bench {
         Ok(report)
     }
 
-    /// `GET /sdk/latest-all` of the composed edge flag server under
+    /// `GET /sdk/latest-all` of the edge flag server under
     /// `wasmtime serve`, for 100 and 1,000 flags: full answers and 304
     /// revalidations, from 8 keep-alive connections.
     async fn edge(&mut self, runtime: &Runtime, wasmtime: &Path) -> Result<String> {
@@ -769,7 +769,7 @@ impl Bench {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/component/edge-flags.wasm");
         let mut report = format!(
             "\n## Edge flag server (`wasmtime serve`, `GET /sdk/latest-all`)\n\n\
-             The composed component (`scripts/edge-build.sh`) under `wasmtime serve` 49 with the \
+             The edge flag server component (`scripts/edge-build.sh`) under `wasmtime serve` 49 with the \
              options of `scripts/edge-serve-flags.sh` (instances reused), reading this dynalite; \
              {CONNECTIONS} keep-alive connections from this process. Each instance reads the table \
              once per refresh interval (15 s by default) and answers from that snapshot; a 304 \

@@ -1,5 +1,5 @@
-//! The edge flag server (`edge-server/` composed with the store by
-//! `scripts/edge-build.sh`) under `wasmtime serve`, against moto with SigV4
+//! The edge flag server (`edge-server/`, which links the store and the
+//! evaluator, built by `scripts/edge-build.sh`) under `wasmtime serve`, against moto with SigV4
 //! checking on: every endpoint and error, and LaunchDarkly's official Python
 //! SDK polling it.
 
@@ -81,7 +81,7 @@ fn serve_flags() -> Vec<String> {
         .collect()
 }
 
-/// A host that serves the composed component.
+/// A host that serves the edge flag server component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Host {
     /// `wasmtime serve` with the options of `scripts/edge-serve-flags.sh`.
@@ -100,7 +100,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The composed component served by a host; stopped on drop.
+/// The edge flag server served by a host; stopped on drop.
 pub(crate) struct Served {
     child: Child,
     addr: String,
@@ -727,7 +727,7 @@ fn launchdarkly_python_sdk_polls_the_edge_server() {
 }
 
 #[test]
-fn the_composed_server_imports_only_the_proxy_world_wasi_config_and_the_environment() {
+fn the_edge_server_imports_only_the_proxy_world_wasi_config_and_the_environment() {
     let engine = ld_dynamodb_host::embed::new_engine().unwrap();
     let component = wasmtime::component::Component::from_file(&engine, edge_component()).unwrap();
     let ty = component.component_type();

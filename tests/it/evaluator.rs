@@ -1,4 +1,4 @@
-//! The flag evaluator component (evaluator composed with the store) from the
+//! The flag evaluator component (the evaluator with the store linked in) from the
 //! project's wasmtime host, against moto with SigV4 checking on: every flag of
 //! a rich data set for every context equals LaunchDarkly's Node server SDK on
 //! the same file (`variationDetail`, `allFlagsState` with its options, the

@@ -1,4 +1,4 @@
-// The composed flag evaluator in a host nobody here wrote: jco transpiles it,
+// The flag evaluator component in a host nobody here wrote: jco transpiles it,
 // Node runs it against dynalite, and every flag for every context of
 // tests/data/parity.json must equal LaunchDarkly's Node server SDK evaluating
 // the same file in the same process. Run by scripts/test.sh.

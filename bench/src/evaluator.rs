@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{Context as _, Result};
 use serde_json::{json, Value};
 
 use ld_dynamodb_host::data;
@@ -59,10 +59,10 @@ fn config(endpoint: &str, table: &str) -> StoreConfig {
 }
 
 async fn open(runtime: &EvaluatorRuntime, config: &StoreConfig) -> Result<Evaluator> {
-    match runtime.open(&HostOptions::default(), config).await? {
-        Ok(evaluator) => Ok(evaluator),
-        Err(e) => bail!("open: {e:?}"),
-    }
+    runtime
+        .open(&HostOptions::default(), config)
+        .await
+        .context("open")
 }
 
 async fn evaluate(evaluator: &mut Evaluator) -> Result<()> {
@@ -79,10 +79,7 @@ async fn evaluate_unknown(evaluator: &mut Evaluator) -> Result<()> {
 /// events off, one string lowered, the context found among those parsed,
 /// nothing queued, nothing returned.
 async fn call_floor(evaluator: &mut Evaluator) -> Result<()> {
-    if let Err(e) = evaluator.identify(CONTEXT).await? {
-        bail!("identify: {e:?}");
-    }
-    Ok(())
+    evaluator.identify(CONTEXT).await.context("identify")
 }
 
 /// `flag-0000` for one of 8 contexts in turn (users 0 to 7 of the same
@@ -99,9 +96,10 @@ async fn evaluate_flag(evaluator: &mut Evaluator, flag: &str) -> Result<()> {
 }
 
 async fn call_evaluate(evaluator: &mut Evaluator, flag: &str, context: &str) -> Result<()> {
-    if let Err(e) = evaluator.evaluate(flag, context, "false").await? {
-        bail!("evaluate: {e:?}");
-    }
+    evaluator
+        .evaluate(flag, context, "false")
+        .await
+        .context("evaluate")?;
     Ok(())
 }
 
@@ -111,9 +109,10 @@ async fn state(evaluator: &mut Evaluator) -> Result<()> {
         with_reasons: true,
         details_only_for_tracked_flags: false,
     };
-    if let Err(e) = evaluator.all_flags_state(CONTEXT, options).await? {
-        bail!("all-flags-state: {e:?}");
-    }
+    evaluator
+        .all_flags_state(CONTEXT, options)
+        .await
+        .context("all-flags-state")?;
     Ok(())
 }
 
@@ -244,17 +243,14 @@ pub async fn report(store: &Runtime, evaluator_path: &Path, dynalite: &str) -> R
                 evaluations.wall, states.wall
             ));
         }
-        let mut cached = match runtime
+        let mut cached = runtime
             .open_with_cache(
                 &HostOptions::default(),
                 &config(dynalite, &table),
                 Some(Duration::from_secs(60)),
             )
-            .await?
-        {
-            Ok(evaluator) => evaluator,
-            Err(e) => bail!("open: {e:?}"),
-        };
+            .await
+            .context("open")?;
         // The first call reads and parses the snapshot (the SDK's data is
         // loaded before it is timed too).
         evaluate(&mut cached).await?;

@@ -21,6 +21,23 @@ pub enum Error {
     /// and the next call runs on a new one.
     #[error("component failure: {0:#}")]
     Host(anyhow::Error),
+    /// The flag evaluator refused a call's input: an invalid context or
+    /// default value (its store's errors are [`Error::Store`]).
+    #[error("{}", evaluation_refusal(.0))]
+    Evaluation(crate::evaluator::EvalError),
+    /// The flag evaluator refused its event settings (an invalid base URI or
+    /// SDK key).
+    #[error("invalid event settings: {0}")]
+    Events(String),
+}
+
+/// The evaluator's own words for what it refused.
+fn evaluation_refusal(error: &crate::evaluator::EvalError) -> String {
+    use crate::evaluator::EvalError;
+    match error {
+        EvalError::InvalidContext(why) | EvalError::InvalidDefault(why) => why.clone(),
+        EvalError::Store(e) => crate::embed::store_error(e.clone()).to_string(),
+    }
 }
 
 /// Why a call into the component stopped before it returned (a trap), in

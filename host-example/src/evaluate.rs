@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use ld_dynamodb_host::evaluator::{
     EvalError, Evaluation, Evaluator, FlagFilter, StateOptions, EVALUATOR_FILE,
 };
+use ld_dynamodb_host::Error;
 
 /// Input the evaluator refused (the context or the default value): the
 /// command exits with 2.
@@ -54,7 +55,7 @@ pub async fn evaluate(
 ) -> Result<Value> {
     let detail = evaluator
         .evaluate(flag, context, default.unwrap_or("null"))
-        .await?
+        .await
         .map_err(refused)?;
     detail_json(&detail)
 }
@@ -67,7 +68,7 @@ pub async fn flags_state(
 ) -> Result<Value> {
     let state = evaluator
         .all_flags_state(context, options)
-        .await?
+        .await
         .map_err(refused)?;
     serde_json::from_str(&state).context("the evaluator's state is not JSON")
 }
@@ -82,15 +83,15 @@ pub fn filter(client_side: bool, mobile: bool) -> FlagFilter {
 }
 
 /// The evaluator's error: bad input as [`InvalidInput`], the store's in words.
-fn refused(error: EvalError) -> anyhow::Error {
+fn refused(error: Error) -> anyhow::Error {
     match error {
         // The evaluator's words say what was wrong ("invalid context: ...").
-        EvalError::InvalidContext(why) => anyhow!(InvalidInput(why)),
-        EvalError::InvalidDefault(why) => anyhow!(InvalidInput(format!("--default: {why}"))),
-        EvalError::Store(e) => anyhow!(
-            "cannot read the table: {}",
-            ld_dynamodb_store::error::StoreError::from(e)
-        ),
+        Error::Evaluation(EvalError::InvalidContext(why)) => anyhow!(InvalidInput(why)),
+        Error::Evaluation(EvalError::InvalidDefault(why)) => {
+            anyhow!(InvalidInput(format!("--default: {why}")))
+        }
+        Error::Store(e) => anyhow!("cannot read the table: {e}"),
+        other => anyhow!(other),
     }
 }
 
@@ -137,22 +138,22 @@ mod tests {
 
     #[test]
     fn bad_input_is_its_own_error_and_the_store_s_is_not() {
-        let e = refused(EvalError::InvalidContext(
+        let e = refused(Error::Evaluation(EvalError::InvalidContext(
             "invalid context: missing field `key`".into(),
-        ));
+        )));
         assert_eq!(
             e.downcast_ref::<InvalidInput>().unwrap().to_string(),
             "invalid context: missing field `key`"
         );
-        let e = refused(EvalError::InvalidDefault(
+        let e = refused(Error::Evaluation(EvalError::InvalidDefault(
             "the default is not JSON: expected value".into(),
-        ));
+        )));
         assert_eq!(
             e.downcast_ref::<InvalidInput>().unwrap().to_string(),
             "--default: the default is not JSON: expected value"
         );
-        let e = refused(EvalError::Store(
-            ld_dynamodb_host::evaluator::StoreError::InvalidConfig("no table".into()),
+        let e = refused(Error::Store(
+            ld_dynamodb_host::embed::StoreError::InvalidConfig("no table".into()),
         ));
         assert!(e.downcast_ref::<InvalidInput>().is_none());
         assert!(e.to_string().starts_with("cannot read the table: "), "{e}");

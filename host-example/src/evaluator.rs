@@ -1,10 +1,12 @@
 //! The flag evaluator component (`target/component/flag-evaluator.wasm`, the
-//! evaluator composed with the store) in wasmtime: LaunchDarkly evaluation
-//! over the table, called from Rust.
+//! evaluator with the store linked in) in wasmtime: LaunchDarkly evaluation
+//! over the table, called from Rust. Every call returns the library's one
+//! [`Error`]: a trap or host failure, the store's error, or the evaluator's
+//! own ([`Error::Evaluation`]: an invalid context or default).
 //!
 //! [`Evaluator::builder`] opens one as [`crate::DataStore::builder`] opens a
 //! store: the region, endpoint and credentials from the environment and the
-//! AWS default chain, the credentials kept current. The README's example:
+//! AWS default chain, the credentials kept current. docs/evaluator.md's example:
 //!
 //! ```no_run
 //! # use std::time::Duration;
@@ -17,11 +19,11 @@
 //!     .cache_ttl(Duration::from_secs(15))  // one read of the table serves 15 s of calls
 //!     .build(&runtime)
 //!     .await?;
-//! let detail = flags.evaluate("checkout-banner", r#"{"kind":"user","key":"user-1"}"#, "false").await??;
+//! let detail = flags.evaluate("checkout-banner", r#"{"kind":"user","key":"user-1"}"#, "false").await?;
 //! println!("{} {:?} {}", detail.value_json, detail.variation_index, detail.reason_json);
 //! let bootstrap = flags.all_flags_state(r#"{"key":"user-1"}"#, StateOptions {
 //!     filter: FlagFilter::ClientSide, with_reasons: false, details_only_for_tracked_flags: false,
-//! }).await??;
+//! }).await?;
 //! # let _ = bootstrap;
 //! # Ok(())
 //! # }
@@ -82,7 +84,7 @@ pub struct EvaluatorRuntime {
 }
 
 impl EvaluatorRuntime {
-    /// Compiles the composed evaluator at `path` (or loads it from the compile cache).
+    /// Compiles the flag evaluator at `path` (or loads it from the compile cache).
     pub fn load(path: &Path) -> Result<EvaluatorRuntime> {
         Self::load_with_cache(path, cache::default_dir().as_deref())
     }
@@ -99,13 +101,12 @@ impl EvaluatorRuntime {
     }
 
     /// A fresh instance with an evaluator open on `config`, reading the table
-    /// on every call. The outer `Result` is a trap or host failure; the inner
-    /// one the store's own error.
+    /// on every call.
     pub async fn open(
         &self,
         options: &HostOptions,
         config: &StoreConfig,
-    ) -> Result<Result<Evaluator, api::StoreError>> {
+    ) -> Result<Evaluator, Error> {
         self.open_with_cache(options, config, None).await
     }
 
@@ -116,21 +117,27 @@ impl EvaluatorRuntime {
         options: &HostOptions,
         config: &StoreConfig,
         ttl: Option<std::time::Duration>,
-    ) -> Result<Result<Evaluator, api::StoreError>> {
+    ) -> Result<Evaluator, Error> {
         let HostStore { mut store, .. } = HostStore::new(&self.engine, options, Arc::default());
         store.data_mut().allow_endpoint_of(config);
-        let bindings = self.pre.instantiate_async(&mut store).await?;
-        let opened = bindings
+        let bindings = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(host_failure)?;
+        let handle = bindings
             .ld_dynamodb_evaluation_evaluator()
             .evaluator()
             .call_open(&mut store, &evaluator_config(config, ttl))
-            .await?;
-        Ok(opened.map(|handle| Evaluator {
+            .await
+            .map_err(host_failure)?
+            .map_err(|e| Error::Store(e.into()))?;
+        Ok(Evaluator {
             store,
             bindings,
             handle,
             credentials: None,
-        }))
+        })
     }
 }
 
@@ -218,9 +225,7 @@ impl EvaluatorBuilder {
         let (config, resolved, source, host) = self.store.resolve().await?;
         let mut evaluator = runtime
             .open_with_cache(&host, &config, self.cache_ttl)
-            .await
-            .map_err(Error::Host)?
-            .map_err(|e| Error::Store(e.into()))?;
+            .await?;
         evaluator.credentials = Some(Refresh {
             source,
             generation: resolved.generation,
@@ -264,9 +269,28 @@ fn evaluator_config(config: &StoreConfig, ttl: Option<std::time::Duration>) -> a
 type Call<'s, T> =
     Pin<Box<dyn Future<Output = wasmtime::Result<Result<T, EvalError>>> + Send + 's>>;
 
-/// An open evaluator in its instance. The outer `Result` of each call is a
-/// trap or host failure (or, for one from [`Evaluator::builder`], credentials
-/// that could not be fetched); the inner one the evaluator's own error.
+/// A call's outcome as the library's one error: a trap or host failure is
+/// [`Error::Host`], the store's error [`Error::Store`] (the store crate's
+/// type, as a [`crate::DataStore`] gives it), an invalid context or default
+/// [`Error::Evaluation`].
+fn answer<T>(result: wasmtime::Result<Result<T, EvalError>>) -> Result<T, Error> {
+    match result {
+        Err(e) => Err(host_failure(e)),
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(EvalError::Store(e))) => Err(Error::Store(e.into())),
+        Ok(Err(e)) => Err(Error::Evaluation(e)),
+    }
+}
+
+/// A trap or host failure as the library's error.
+fn host_failure(error: wasmtime::Error) -> Error {
+    Error::Host(error.into())
+}
+
+/// An open evaluator in its instance. Each call returns the library's
+/// [`Error`]: a trap or host failure, credentials that could not be fetched
+/// (for one from [`Evaluator::builder`]), the store's error or the
+/// evaluator's own.
 pub struct Evaluator {
     store: Store<HostState>,
     bindings: EvaluatorExports,
@@ -287,7 +311,7 @@ impl Evaluator {
         flag_key: &str,
         context_json: &str,
         default_json: &str,
-    ) -> Result<Result<Evaluation, EvalError>> {
+    ) -> Result<Evaluation, Error> {
         let args = (flag_key, context_json, default_json);
         self.signed(&args, |e, &(flag, context, default)| {
             Box::pin(async move {
@@ -306,7 +330,7 @@ impl Evaluator {
         &mut self,
         context_json: &str,
         options: StateOptions,
-    ) -> Result<Result<String, EvalError>> {
+    ) -> Result<String, Error> {
         self.signed(&(context_json, options), |e, &(context, options)| {
             Box::pin(async move {
                 e.bindings
@@ -324,7 +348,7 @@ impl Evaluator {
         &mut self,
         context_json: &str,
         sdk_key: &str,
-    ) -> Result<Result<String, EvalError>> {
+    ) -> Result<String, Error> {
         self.signed(&(context_json, sdk_key), |e, &(context, key)| {
             Box::pin(async move {
                 e.bindings
@@ -340,21 +364,19 @@ impl Evaluator {
     /// Turns analytics events on with `settings` (or off with `None`): from
     /// then on evaluations, [`Evaluator::track`] and [`Evaluator::identify`]
     /// queue LaunchDarkly's events, and [`Evaluator::flush`] sends them (the
-    /// instance may reach the events service's origin). The inner error is
-    /// an invalid base URI or SDK key.
-    pub async fn configure_events(
-        &mut self,
-        settings: Option<EventSettings>,
-    ) -> Result<Result<(), String>> {
+    /// instance may reach the events service's origin). An invalid base URI
+    /// or SDK key is [`Error::Events`].
+    pub async fn configure_events(&mut self, settings: Option<EventSettings>) -> Result<(), Error> {
         if let Some(s) = &settings {
             let base = s.base_uri.as_deref().unwrap_or(DEFAULT_EVENTS_URI);
             self.store.data_mut().allow_origin(base);
         }
-        Ok(self
-            .bindings
+        self.bindings
             .ld_dynamodb_evaluation_evaluator()
             .call_configure_events(&mut self.store, settings.as_ref())
-            .await?)
+            .await
+            .map_err(host_failure)?
+            .map_err(Error::Events)
     }
 
     /// Queues a custom event (LaunchDarkly's `track`): `data_json` any JSON,
@@ -365,33 +387,35 @@ impl Evaluator {
         context_json: &str,
         data_json: Option<&str>,
         metric_value: Option<f64>,
-    ) -> Result<Result<(), EvalError>> {
-        Ok(self
-            .bindings
-            .ld_dynamodb_evaluation_evaluator()
-            .call_track(&mut self.store, key, context_json, data_json, metric_value)
-            .await?)
+    ) -> Result<(), Error> {
+        answer(
+            self.bindings
+                .ld_dynamodb_evaluation_evaluator()
+                .call_track(&mut self.store, key, context_json, data_json, metric_value)
+                .await,
+        )
     }
 
     /// Queues an identify event for a context.
-    pub async fn identify(&mut self, context_json: &str) -> Result<Result<(), EvalError>> {
-        Ok(self
-            .bindings
-            .ld_dynamodb_evaluation_evaluator()
-            .call_identify(&mut self.store, context_json)
-            .await?)
+    pub async fn identify(&mut self, context_json: &str) -> Result<(), Error> {
+        answer(
+            self.bindings
+                .ld_dynamodb_evaluation_evaluator()
+                .call_identify(&mut self.store, context_json)
+                .await,
+        )
     }
 
     /// Sends the queued events and the summary of the evaluations as one
     /// payload (retried once, with the same payload ID, after a failure that
     /// may pass), and says what happened. Sending stops for good after the
     /// service refuses the SDK key.
-    pub async fn flush(&mut self) -> Result<FlushReport> {
-        Ok(self
-            .bindings
+    pub async fn flush(&mut self) -> Result<FlushReport, Error> {
+        self.bindings
             .ld_dynamodb_evaluation_evaluator()
             .call_flush(&mut self.store)
-            .await?)
+            .await
+            .map_err(host_failure)
     }
 
     /// Runs `call` with the current credentials, and once more with fresh
@@ -404,39 +428,35 @@ impl Evaluator {
         &mut self,
         args: &A,
         call: impl for<'s> Fn(&'s mut Evaluator, &'s A) -> Call<'s, T>,
-    ) -> Result<Result<T, EvalError>> {
+    ) -> Result<T, Error> {
         let Some(held) = &self.credentials else {
-            return Ok(call(self, args).await?);
+            return answer(call(self, args).await);
         };
         let current = held.source.current().await?;
-        if let Err(e) = self.reopen(current).await? {
-            return Ok(Err(EvalError::Store(e)));
-        }
-        match call(self, args).await? {
-            Err(EvalError::Store(StoreError::Service(e))) if credentials::rejected(&e.code) => {
+        self.reopen(current).await?;
+        match call(self, args).await {
+            Ok(Err(EvalError::Store(StoreError::Service(e)))) if credentials::rejected(&e.code) => {
                 let held = self.credentials.as_ref().expect("checked above");
                 // A failed refresh leaves the service's answer as the error.
                 let refreshed = held.source.refresh_rejected(held.generation).await;
                 let Some(fresh) = refreshed.ok().flatten() else {
-                    return Ok(Err(EvalError::Store(StoreError::Service(e))));
+                    return Err(Error::Store(StoreError::Service(e).into()));
                 };
-                if let Err(e) = self.reopen(fresh).await? {
-                    return Ok(Err(EvalError::Store(e)));
-                }
-                Ok(call(self, args).await?)
+                self.reopen(fresh).await?;
+                answer(call(self, args).await)
             }
-            result => Ok(result),
+            result => answer(result),
         }
     }
 
     /// Opens the evaluator again with `resolved` when they are not the
     /// credentials it holds, and drops the old one.
-    async fn reopen(&mut self, resolved: Resolved) -> Result<Result<(), StoreError>> {
+    async fn reopen(&mut self, resolved: Resolved) -> Result<(), Error> {
         let Some(held) = self.credentials.as_mut() else {
-            return Ok(Ok(()));
+            return Ok(());
         };
         if held.generation == resolved.generation {
-            return Ok(Ok(()));
+            return Ok(());
         }
         held.config.credentials = crate::embed::wit_credentials(&resolved.credentials);
         let opened = self
@@ -444,14 +464,14 @@ impl Evaluator {
             .ld_dynamodb_evaluation_evaluator()
             .evaluator()
             .call_open(&mut self.store, &held.config)
-            .await?;
-        let handle = match opened {
-            Ok(handle) => handle,
-            Err(e) => return Ok(Err(e)),
-        };
+            .await
+            .map_err(host_failure)?;
+        let handle = opened.map_err(|e| Error::Store(e.into()))?;
         let old = std::mem::replace(&mut self.handle, handle);
-        old.resource_drop_async(&mut self.store).await?;
+        old.resource_drop_async(&mut self.store)
+            .await
+            .map_err(host_failure)?;
         held.generation = resolved.generation;
-        Ok(Ok(()))
+        Ok(())
     }
 }

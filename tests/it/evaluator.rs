@@ -9,11 +9,11 @@ use std::path::PathBuf;
 use serde_json::{json, Value};
 
 use ld_dynamodb_host::data;
-use ld_dynamodb_host::embed::{HostOptions, Session};
+use ld_dynamodb_host::embed::{HostOptions, Session, StoreError};
 use ld_dynamodb_host::evaluator::{
     EvalError, Evaluator, EvaluatorRuntime, FlagFilter, StateOptions,
 };
-use ld_dynamodb_host::CredentialSource;
+use ld_dynamodb_host::{CredentialSource, Error};
 use ld_dynamodb_tests::iam::Iam;
 use ld_dynamodb_tests::proxy::{Action, Gate, Proxy};
 use ld_dynamodb_tests::{evaluator_component, fresh_store, node_oracle, Backend, REGION};
@@ -51,7 +51,6 @@ async fn evaluator_on_loaded_table(backend: &Backend, endpoint: Option<&str>) ->
     runtime
         .open(&HostOptions::default(), &config)
         .await
-        .expect("no trap")
         .expect("valid config")
 }
 
@@ -99,7 +98,6 @@ async fn every_flag_for_every_context_equals_the_node_server_sdk() {
             let ours = evaluator
                 .evaluate(flag, &context_json, "\"fallback\"")
                 .await
-                .expect("no trap")
                 .unwrap_or_else(|e| panic!("{flag} for {context}: {e:?}"));
             let theirs = &expected["details"][c][f];
             let value: Value = serde_json::from_str(&ours.value_json).unwrap();
@@ -126,7 +124,6 @@ async fn every_flag_for_every_context_equals_the_node_server_sdk() {
                     },
                 )
                 .await
-                .unwrap()
                 .unwrap();
             let state: Value = serde_json::from_str(&state).unwrap();
             assert_eq!(
@@ -146,7 +143,6 @@ async fn every_flag_for_every_context_equals_the_node_server_sdk() {
                     },
                 )
                 .await
-                .unwrap()
                 .unwrap(),
         )
         .unwrap();
@@ -172,7 +168,6 @@ async fn every_flag_for_every_context_equals_the_node_server_sdk() {
         let hash = evaluator
             .secure_mode_hash(&context_json, "sdk-oracle-key")
             .await
-            .unwrap()
             .unwrap();
         assert_eq!(hash, expected["hashes"][c], "secure-mode hash of {context}");
     }
@@ -192,25 +187,22 @@ async fn bad_contexts_defaults_and_tables_are_typed_errors() {
         r#"{"kind":"multi"}"#,
         r#"{"name":"no key"}"#,
     ] {
-        match evaluator
-            .evaluate("op-in", context, "null")
-            .await
-            .expect("no trap")
-        {
-            Err(EvalError::InvalidContext(why)) => assert!(why.contains("context"), "{why}"),
+        match evaluator.evaluate("op-in", context, "null").await {
+            Err(Error::Evaluation(EvalError::InvalidContext(why))) => {
+                assert!(why.contains("context"), "{why}")
+            }
             other => panic!("{context}: {other:?}"),
         }
         assert!(matches!(
-            evaluator.secure_mode_hash(context, "k").await.unwrap(),
-            Err(EvalError::InvalidContext(_))
+            evaluator.secure_mode_hash(context, "k").await,
+            Err(Error::Evaluation(EvalError::InvalidContext(_)))
         ));
     }
     assert!(matches!(
         evaluator
             .evaluate("op-in", r#"{"key":"u"}"#, "not json")
-            .await
-            .unwrap(),
-        Err(EvalError::InvalidDefault(_))
+            .await,
+        Err(Error::Evaluation(EvalError::InvalidDefault(_)))
     ));
     // A table that does not exist: the store's typed error, no trap.
     let runtime = EvaluatorRuntime::load(&evaluator_component()).unwrap();
@@ -220,14 +212,9 @@ async fn bad_contexts_defaults_and_tables_are_typed_errors() {
             &backend.config("no-such-table", PREFIX),
         )
         .await
-        .unwrap()
         .unwrap();
-    match missing
-        .evaluate("op-in", r#"{"key":"u"}"#, "null")
-        .await
-        .expect("no trap")
-    {
-        Err(EvalError::Store(ld_dynamodb_host::evaluator::StoreError::Service(e))) => {
+    match missing.evaluate("op-in", r#"{"key":"u"}"#, "null").await {
+        Err(Error::Store(StoreError::Service(e))) => {
             assert_eq!(e.code, "ResourceNotFoundException")
         }
         other => panic!("{other:?}"),
@@ -247,7 +234,6 @@ async fn each_call_reads_the_table_in_one_round_trip() {
     let ours = evaluator
         .evaluate("prereq-chain", r#"{"key":"user-1","country":"fr"}"#, "null")
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(ours.value_json, "\"on\"");
     let exchanges = proxy.exchanges()[before..].to_vec();
@@ -268,7 +254,6 @@ async fn each_call_reads_the_table_in_one_round_trip() {
             },
         )
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(proxy.exchanges().len() - before, 3);
 }
@@ -291,12 +276,10 @@ async fn a_cached_snapshot_serves_until_its_time_to_live_and_never_after() {
     let mut held = runtime
         .open_with_cache(&HostOptions::default(), &config, Some(long))
         .await
-        .unwrap()
         .unwrap();
     let mut expiring = runtime
         .open_with_cache(&HostOptions::default(), &config, Some(short))
         .await
-        .unwrap()
         .unwrap();
     let user = r#"{"key":"user-9"}"#;
     let value = |e: &ld_dynamodb_host::evaluator::Evaluation| e.value_json.clone();
@@ -305,7 +288,6 @@ async fn a_cached_snapshot_serves_until_its_time_to_live_and_never_after() {
         let first = evaluator
             .evaluate("string-value", user, "null")
             .await
-            .unwrap()
             .unwrap();
         assert_eq!(value(&first), "\"blue\"");
     }
@@ -327,11 +309,7 @@ async fn a_cached_snapshot_serves_until_its_time_to_live_and_never_after() {
         .await
         .unwrap();
     // Within the time to live: the same snapshot, no request.
-    let cached = held
-        .evaluate("string-value", user, "null")
-        .await
-        .unwrap()
-        .unwrap();
+    let cached = held.evaluate("string-value", user, "null").await.unwrap();
     assert_eq!(value(&cached), "\"blue\"");
     assert_eq!(proxy.requests(), 6);
     assert!(started.elapsed() < long, "the window held");
@@ -340,7 +318,6 @@ async fn a_cached_snapshot_serves_until_its_time_to_live_and_never_after() {
     let fresh = expiring
         .evaluate("string-value", user, "null")
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(
         value(&fresh),
@@ -384,7 +361,7 @@ async fn the_builder_opens_an_evaluator_whose_credentials_are_kept_current() {
     let before = proxy.exchanges().len();
     for _ in 0..3 {
         let answer = cached.evaluate("string-value", user, "null").await;
-        assert_eq!(answer.unwrap().unwrap().value_json, "\"blue\"");
+        assert_eq!(answer.unwrap().value_json, "\"blue\"");
     }
     assert_eq!(
         proxy.exchanges().len() - before,
@@ -396,13 +373,13 @@ async fn the_builder_opens_an_evaluator_whose_credentials_are_kept_current() {
     // use deleted) is answered by one fetch, a reopened evaluator and one retry.
     let mut evaluator = builder().build(&runtime).await.unwrap();
     let answer = evaluator.evaluate("string-value", user, "null").await;
-    assert_eq!(answer.unwrap().unwrap().value_json, "\"blue\"");
+    assert_eq!(answer.unwrap().value_json, "\"blue\"");
     let key2 = iam.create_key();
     *provider.0.lock().unwrap() = key2.clone();
     iam.delete_key(&key1);
     let (fetched, sent) = (fetches(), proxy.exchanges().len());
     let answer = evaluator.evaluate("string-value", user, "null").await;
-    assert_eq!(answer.unwrap().unwrap().value_json, "\"blue\"");
+    assert_eq!(answer.unwrap().value_json, "\"blue\"");
     assert_eq!(fetches(), fetched + 1, "one fetch");
     assert_eq!(
         proxy.exchanges().len() - sent,
@@ -415,8 +392,8 @@ async fn the_builder_opens_an_evaluator_whose_credentials_are_kept_current() {
     iam.delete_key(&key2);
     let answer =
         tokio::spawn(async move { evaluator.evaluate("string-value", user, "null").await });
-    match answer.await.unwrap().unwrap() {
-        Err(EvalError::Store(ld_dynamodb_host::evaluator::StoreError::Service(e))) => {
+    match answer.await.unwrap() {
+        Err(Error::Store(StoreError::Service(e))) => {
             assert_eq!(e.code, "InvalidClientTokenId")
         }
         other => panic!("{other:?}"),

@@ -44,10 +44,13 @@ async fn through_proxy(
             base_delay: Duration::from_millis(5),
             max_delay: Duration::from_millis(20),
         }))
+        // Sized for a loaded machine: moto beside two CPU hogs and three other
+        // tests took over 300 ms to answer a BatchWriteItem (3 attempts timed
+        // out), so a second; the stalls below hold an answer three times that.
         .with_timeouts(Some(Timeouts {
             connect: Some(Duration::from_millis(1000)),
-            first_byte: Some(Duration::from_millis(300)),
-            between_bytes: Some(Duration::from_millis(300)),
+            first_byte: Some(Duration::from_millis(1000)),
+            between_bytes: Some(Duration::from_millis(1000)),
             request: None,
         }));
     // Init re-sends throttled items while any is accepted; none for this
@@ -252,7 +255,7 @@ async fn dropped_connections_are_retried_then_reported() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_requests_time_out_and_are_retried() {
     let backend = Backend::dynalite();
-    let stall = || Action::Stall(Duration::from_millis(1500));
+    let stall = || Action::Stall(Duration::from_millis(3000));
     let (table, _, mut store) =
         through_proxy(&backend, "stall", first("BatchWriteItem", 1, stall)).await;
     ok!(store.init(&data(5)));

@@ -110,3 +110,62 @@ fn the_edge_server_and_the_flag_evaluator_are_one_core_module_each() {
         "flag-evaluator.wasm"
     );
 }
+
+/// The environment of the shell that ran `cargo test`: the one cargo itself
+/// was started with (this process's parent), nothing cargo adds for a test.
+fn shell(command: &mut Command) -> &mut Command {
+    let parent = std::os::unix::process::parent_id();
+    let environ = std::fs::read(format!("/proc/{parent}/environ"))
+        .unwrap_or_else(|e| panic!("the environment of cargo (process {parent}): {e}"));
+    command.env_clear();
+    for entry in environ.split(|b| *b == 0).filter(|e| !e.is_empty()) {
+        let entry = String::from_utf8_lossy(entry);
+        if let Some((name, value)) = entry.split_once('=') {
+            command.env(name, value);
+        }
+    }
+    command
+}
+
+/// `scripts/build.sh`'s build of the CLI in `command`'s environment: the
+/// crates cargo compiled again (none when the build was current).
+fn rebuilt(command: &mut Command) -> Vec<String> {
+    let out = command
+        .args([
+            "build",
+            "--workspace",
+            "--bin",
+            "ld-dynamodb",
+            "--offline",
+            "--locked",
+            "-v",
+        ])
+        .current_dir(project_root())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    stderr
+        .lines()
+        .map(str::trim)
+        .filter(|line| line.starts_with("Compiling ") || line.starts_with("Dirty "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A cargo build run by a test (`user_environment`) and one run from a shell
+/// leave each other current: the variables cargo sets for a test process
+/// (`OUT_DIR`, `CARGO_MANIFEST_DIR`, ...) are watched by ring's build script,
+/// so passing one on made every `scripts/test.sh` run compile ring, rustls,
+/// wasmtime's HTTP and LaunchDarkly's SDK twice (about 2 of its 7 minutes
+/// beside two CPU hogs).
+#[test]
+fn a_build_by_a_test_and_one_from_a_shell_share_their_artifacts() {
+    rebuilt(user_environment(&mut Command::new("cargo")));
+    let from_shell = rebuilt(shell(&mut Command::new("cargo")));
+    assert!(
+        from_shell.is_empty(),
+        "a shell's build after a test's compiled again:\n{}",
+        from_shell.join("\n")
+    );
+}

@@ -5,6 +5,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -105,6 +106,9 @@ pub(crate) struct Served {
     child: Child,
     addr: String,
     log: Arc<Mutex<String>>,
+    /// Under `jco serve`: the folder of the transpiled component, removed on
+    /// drop (jco removes its own only when it exits by itself).
+    jco_dir: Option<PathBuf>,
 }
 
 impl Served {
@@ -172,6 +176,7 @@ impl Served {
             vars.push("events=false".into());
         }
         let vars = &vars;
+        let mut jco_dir = None;
         let (mut child, mut output) = match host {
             Host::Wasmtime => {
                 command
@@ -208,7 +213,11 @@ impl Served {
                     "wasi:config/store@0.2.0-rc.1={}",
                     root().join("scripts/jco-config.mjs").display()
                 );
+                let dir = std::env::temp_dir().join(format!("ld-jco-serve-{}", free_port()));
                 let mut child = node
+                    // jco serves from a second Node process: one process
+                    // group, so that drop stops both.
+                    .process_group(0)
                     .env("LD_EDGE_CONFIG", Value::Object(config).to_string())
                     .arg(root().join(".tools/node/node_modules/@bytecodealliance/jco/dist/jco.js"))
                     .arg("serve")
@@ -216,10 +225,13 @@ impl Served {
                     .arg(edge_component())
                     .args(["--host", "127.0.0.1", "--port", &free_port().to_string()])
                     .args(["--jco-map", &mapping])
+                    .arg("--jco-dir")
+                    .arg(&dir)
                     .stdout(Stdio::piped())
                     .stderr(Stdio::piped())
                     .spawn()
                     .expect("node and jco are installed by scripts/setup.sh --node");
+                jco_dir = Some(dir);
                 // jco says where it listens on stderr, with the app's log.
                 let stdout = BufReader::new(child.stdout.take().unwrap());
                 let stderr = BufReader::new(child.stderr.take().unwrap());
@@ -249,7 +261,7 @@ impl Served {
             }
         }
         let addr = addr.unwrap_or_else(|| {
-            let _ = child.kill();
+            stop(&mut child, jco_dir.as_deref());
             panic!("{host:?} did not start serving: {seen}")
         });
         let log = Arc::new(Mutex::new(seen));
@@ -268,7 +280,12 @@ impl Served {
                 }
             });
         }
-        Served { child, addr, log }
+        Served {
+            child,
+            addr,
+            log,
+            jco_dir,
+        }
     }
 
     pub(crate) fn url(&self) -> String {
@@ -335,8 +352,25 @@ impl Served {
 
 impl Drop for Served {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop(&mut self.child, self.jco_dir.as_deref());
+    }
+}
+
+/// Stops a host: `wasmtime serve`, or `jco serve`'s process group (it serves
+/// from a second Node process) and its folder.
+fn stop(child: &mut Child, jco_dir: Option<&std::path::Path>) {
+    match jco_dir {
+        Some(dir) => {
+            let _ = Command::new("kill")
+                .args(["-s", "KILL", "--", &format!("-{}", child.id())])
+                .status();
+            let _ = child.wait();
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -403,6 +437,52 @@ fn endpoints_serve_launchdarkly_shapes_and_typed_errors() {
 #[test]
 fn endpoints_serve_launchdarkly_shapes_and_typed_errors_under_jco_serve() {
     endpoints_serve_launchdarkly_shapes_and_typed_errors_on(Host::Jco);
+}
+
+/// The processes running with `parent` as their parent, and not exited.
+fn running_children(parent: u32) -> Vec<u32> {
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid ...": the fields after the command's name.
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        if fields[1] == parent.to_string() && fields[0] != "Z" {
+            children.push(pid);
+        }
+    }
+    children
+}
+
+/// Whether process `pid` still runs (neither gone nor a zombie).
+fn runs(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| !stat[stat.rfind(')').unwrap() + 2..].starts_with('Z'))
+}
+
+/// `jco serve` serves from a second Node process in a folder of its own; a
+/// stopped test server leaves neither behind (each run of the suite left
+/// four such servers and their folders running on).
+#[test]
+fn a_stopped_jco_serve_leaves_no_process_or_folder() {
+    let backend = Backend::moto();
+    let table = loaded_table(&backend);
+    let served = Served::start_on(Host::Jco, &backend, &table, &backend.endpoint, None, &[]);
+    let server = running_children(served.child.id());
+    assert_eq!(server.len(), 1, "jco serve runs one server process");
+    let dir = served.jco_dir.clone().unwrap();
+    assert!(dir.join("_run.js").exists());
+    drop(served);
+    assert!(
+        !runs(server[0]),
+        "the server process {} still runs",
+        server[0]
+    );
+    assert!(!dir.exists(), "{dir:?} is left");
 }
 
 fn endpoints_serve_launchdarkly_shapes_and_typed_errors_on(host: Host) {

@@ -282,10 +282,10 @@ pub fn base64url(bytes: &[u8]) -> String {
 /// Gives `command` the environment of a user's shell: without the test
 /// environment's AWS and project (`LD_*`) variables, and without the
 /// variables cargo sets for a test process (`CARGO_PKG_NAME`,
-/// `CARGO_MANIFEST_DIR`, ...). A cargo build run by the command would
-/// otherwise see them changed and rerun the build scripts that watch them
-/// (ring's), rebuilding TLS and the AWS SDK (over a minute) each time a
-/// test and a user's shell alternate.
+/// `CARGO_MANIFEST_DIR`, `OUT_DIR`, ...). A cargo build run by the command
+/// would otherwise see them changed and rerun the build scripts that watch
+/// them (ring's watches all three), rebuilding TLS and the AWS SDK (over a
+/// minute) each time a test and a user's shell alternate.
 pub fn user_environment(command: &mut Command) -> &mut Command {
     const SET_BY_CARGO: &[&str] = &[
         "CARGO_PKG_",
@@ -299,6 +299,7 @@ pub fn user_environment(command: &mut Command) -> &mut Command {
                 "CARGO_PRIMARY_PACKAGE",
                 "CARGO_TARGET_TMPDIR",
                 "CARGO_RUSTC_CURRENT_DIR",
+                "OUT_DIR",
             ]
             .contains(&name.as_str());
         if from_cargo || name.starts_with("AWS_") || name.starts_with("LD_") {

@@ -361,9 +361,13 @@ impl Drop for Served {
 fn stop(child: &mut Child, jco_dir: Option<&std::path::Path>) {
     match jco_dir {
         Some(dir) => {
-            let _ = Command::new("kill")
-                .args(["-s", "KILL", "--", &format!("-{}", child.id())])
-                .status();
+            let group = format!("-{}", child.id());
+            let kill = Command::new("kill")
+                .args(["-s", "KILL", "--", &group])
+                .output();
+            if !kill.as_ref().is_ok_and(|out| out.status.success()) {
+                eprintln!("kill -s KILL -- {group}: {kill:?}");
+            }
             let _ = child.wait();
             let _ = std::fs::remove_dir_all(dir);
         }
@@ -477,10 +481,16 @@ fn a_stopped_jco_serve_leaves_no_process_or_folder() {
     let dir = served.jco_dir.clone().unwrap();
     assert!(dir.join("_run.js").exists());
     drop(served);
+    // SIGKILL is sent when drop returns; the exit itself may take a moment.
+    let pid = server[0];
+    let killed = std::time::Instant::now();
+    while runs(pid) && killed.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     assert!(
-        !runs(server[0]),
-        "the server process {} still runs",
-        server[0]
+        !runs(pid),
+        "the server process {pid} still runs: {:?}",
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
     );
     assert!(!dir.exists(), "{dir:?} is left");
 }

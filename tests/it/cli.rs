@@ -210,6 +210,7 @@ fn init_from_a_file_and_upsert_from_a_file() {
     );
     let err = cli.error(&["init", dir.join("missing.json").to_str().unwrap()], "");
     assert!(err.contains("cannot read"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

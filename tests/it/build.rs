@@ -157,8 +157,8 @@ fn rebuilt(command: &mut Command) -> Vec<String> {
 /// leave each other current: the variables cargo sets for a test process
 /// (`OUT_DIR`, `CARGO_MANIFEST_DIR`, ...) are watched by ring's build script,
 /// so passing one on made every `scripts/test.sh` run compile ring, rustls,
-/// wasmtime's HTTP and LaunchDarkly's SDK twice (about 2 of its 7 minutes
-/// beside two CPU hogs).
+/// wasmtime's HTTP and LaunchDarkly's SDK twice (a run beside two CPU hogs
+/// took 424 to 530 s so, and 235 to 270 s since).
 #[test]
 fn a_build_by_a_test_and_one_from_a_shell_share_their_artifacts() {
     rebuilt(user_environment(&mut Command::new("cargo")));

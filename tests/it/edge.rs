@@ -443,29 +443,27 @@ fn endpoints_serve_launchdarkly_shapes_and_typed_errors_under_jco_serve() {
     endpoints_serve_launchdarkly_shapes_and_typed_errors_on(Host::Jco);
 }
 
-/// The processes running with `parent` as their parent, and not exited.
-fn running_children(parent: u32) -> Vec<u32> {
-    let mut children = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // "pid (comm) state ppid ...": the fields after the command's name.
-        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-        if fields[1] == parent.to_string() && fields[0] != "Z" {
-            children.push(pid);
-        }
-    }
-    children
+/// The fields of `/proc/PID/stat` after the command's name (state, parent,
+/// ...), or `None` once the process is gone.
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    Some(after_name.split(' ').map(str::to_string).collect())
 }
 
 /// Whether process `pid` still runs (neither gone nor a zombie).
 fn runs(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|stat| !stat[stat.rfind(')').unwrap() + 2..].starts_with('Z'))
+    stat_fields(pid).is_some_and(|fields| fields[0] != "Z")
+}
+
+/// The processes running with `parent` as their parent.
+fn running_children(parent: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|pid| stat_fields(*pid).is_some_and(|f| f[0] != "Z" && f[1] == parent.to_string()))
+        .collect()
 }
 
 /// `jco serve` serves from a second Node process in a folder of its own; a
